@@ -1,0 +1,37 @@
+# turnwatch: `make demo` and `make test` work from nothing (they create .venv first).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit test-integration schemas bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first and pinned: this exact spec takes the local CPU wheel instead of GBs of CUDA.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/turnwatch demo --duration $${DURATION:-90}
+
+test: install
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m "not integration"
+
+test-integration: install
+	$(PY) -m pytest -q -m integration
+
+schemas: install
+	$(VENV)/bin/turnwatch schemas --out schemas
+
+clean:
+	rm -rf $(VENV) .turnwatch .pytest_cache

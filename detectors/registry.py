@@ -1,0 +1,57 @@
+"""Finds the detectors: every module in this package that defines ``DETECTOR``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Iterable, Protocol, runtime_checkable
+
+from detectors.findings import Finding
+from detectors.state import ConversationState, TurnRecord
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A detector looks at a new turn in its conversation and returns findings.
+
+    ``state`` already holds ``turn`` as its newest entry; ``turn.features`` holds the
+    features computed once for it. Implementations must not do I/O or read the clock.
+    """
+
+    name: str
+    version: str
+
+    def detect(self, state: ConversationState, turn: TurnRecord) -> list[Finding]: ...
+
+
+class UnknownDetector(ValueError):
+    pass
+
+
+def discover(package: str = "detectors") -> dict[str, Detector]:
+    """Import every module of ``package`` and collect its ``DETECTOR``, keyed by name."""
+    root = importlib.import_module(package)
+    found: dict[str, Detector] = {}
+    for info in sorted(pkgutil.iter_modules(root.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package}.{info.name}")
+        detector = getattr(module, "DETECTOR", None)
+        if detector is None:
+            continue
+        if not isinstance(detector, Detector):
+            raise TypeError(f"{module.__name__}.DETECTOR does not implement Detector")
+        if detector.name in found:
+            raise ValueError(f"two detectors are named {detector.name!r}")
+        found[detector.name] = detector
+    return found
+
+
+def select(available: dict[str, Detector], enabled: Iterable[str] | None) -> list[Detector]:
+    """The detectors to run, in a stable order; ``None`` means all of them."""
+    if enabled is None:
+        return [available[name] for name in sorted(available)]
+    chosen = []
+    for name in enabled:
+        if name not in available:
+            raise UnknownDetector(f"unknown detector {name!r}; known: {', '.join(sorted(available))}")
+        chosen.append(available[name])
+    return chosen

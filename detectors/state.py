@@ -1,0 +1,112 @@
+"""Per-conversation state: a bounded window of recent turns and their features.
+
+The state is plain data so the stream layer can keep it in a Faust table (JSON changelog)
+and ``turnwatch scan`` can keep it in a dict; detectors only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterator
+
+MAX_TRACKED_GAPS = 64
+MAX_REMEMBERED_ALERTS = 256
+
+
+class Arrival(str, Enum):
+    """How a turn index relates to what this conversation has already processed."""
+
+    NEXT = "next"  # the expected next index
+    GAP = "gap"  # ahead of the expected index: some turns are missing (yet)
+    DUPLICATE = "duplicate"  # already processed
+    LATE = "late"  # fills a gap after later turns were processed
+
+
+@dataclass
+class TurnRecord:
+    index: int
+    role: str
+    text: str
+    features: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"i": self.index, "r": self.role, "t": self.text, "f": self.features}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TurnRecord":
+        return cls(index=data["i"], role=data["r"], text=data["t"], features=data.get("f", {}))
+
+
+@dataclass
+class ConversationState:
+    conversation_id: str
+    window_size: int = 24
+    last_index: int = -1
+    missing: list[int] = field(default_factory=list)
+    window: list[TurnRecord] = field(default_factory=list)
+    turns_processed: int = 0
+    alerted: dict[str, int] = field(default_factory=dict)
+
+    def arrival(self, index: int) -> Arrival:
+        if index == self.last_index + 1:
+            return Arrival.NEXT
+        if index > self.last_index:
+            return Arrival.GAP
+        if index in self.missing:
+            return Arrival.LATE
+        return Arrival.DUPLICATE
+
+    def record(self, turn: TurnRecord) -> None:
+        """Add a processed turn (NEXT or GAP) and keep the window bounded."""
+        if turn.index > self.last_index + 1:
+            self.missing.extend(range(max(self.last_index + 1, turn.index - MAX_TRACKED_GAPS), turn.index))
+            del self.missing[:-MAX_TRACKED_GAPS]
+        self.last_index = max(self.last_index, turn.index)
+        self.window.append(turn)
+        del self.window[: -self.window_size]
+        self.turns_processed += 1
+
+    def forget_missing(self, index: int) -> None:
+        if index in self.missing:
+            self.missing.remove(index)
+
+    def previous(self, role: str | None = None, before: int | None = None) -> Iterator[TurnRecord]:
+        """Turns in the window, newest first, optionally of one role and before an index."""
+        for turn in reversed(self.window):
+            if before is not None and turn.index >= before:
+                continue
+            if role is None or turn.role == role:
+                yield turn
+
+    def should_alert(self, alert_id: str, severity: int) -> bool:
+        """True the first time an alert is raised, and again only at a higher severity."""
+        return severity > self.alerted.get(alert_id, 0)
+
+    def remember_alert(self, alert_id: str, severity: int) -> None:
+        self.alerted[alert_id] = severity
+        while len(self.alerted) > MAX_REMEMBERED_ALERTS:
+            self.alerted.pop(next(iter(self.alerted)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation_id": self.conversation_id,
+            "window_size": self.window_size,
+            "last_index": self.last_index,
+            "missing": self.missing,
+            "window": [t.to_dict() for t in self.window],
+            "turns_processed": self.turns_processed,
+            "alerted": self.alerted,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ConversationState":
+        return cls(
+            conversation_id=data["conversation_id"],
+            window_size=data.get("window_size", 24),
+            last_index=data["last_index"],
+            missing=list(data.get("missing", [])),
+            window=[TurnRecord.from_dict(t) for t in data.get("window", [])],
+            turns_processed=data.get("turns_processed", 0),
+            alerted=dict(data.get("alerted", {})),
+        )

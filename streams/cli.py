@@ -1,0 +1,191 @@
+"""The ``turnwatch`` command: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Sequence
+
+from streams.errors import TurnwatchError
+from streams.settings import load_settings
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _settings(args: argparse.Namespace, **overrides):
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from streams.broker import EmbeddedBroker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with EmbeddedBroker(host=args.host, port=args.port) as broker:
+        print(f"tansu broker listening on {broker.address} (Ctrl-C to stop)", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.logs import configure
+    from streams.worker import run_worker
+
+    settings = _settings(args, broker=args.broker, web_port=args.web_port)
+    configure(settings.log_level, settings.log_format)
+    run_worker(settings)
+    return 0
+
+
+def _start(args: argparse.Namespace) -> datetime | None:
+    return datetime.fromisoformat(args.start) if args.start else None
+
+
+def _records(args: argparse.Namespace) -> list:
+    from streams.ingest.files import DEFAULT_START, read_records
+
+    return list(read_records(args.paths, start=_start(args) or DEFAULT_START))
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    out = sys.stdout.buffer
+    for record in _records(args):
+        out.write(record.value + b"\n")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from streams.replay import ensure_topics, replay
+
+    settings = _settings(args, broker=args.broker)
+    if settings.broker is None:
+        raise TurnwatchError("replay needs a broker: pass --broker HOST:PORT or set TURNWATCH_BROKER")
+    records = _records(args)
+    console = Console(stderr=True)
+    ensure_topics(settings.broker, [settings.turns_topic], settings.partitions)
+    columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
+        task = progress.add_task("replay", total=len(records))
+        summary = replay(records, settings.broker, settings.turns_topic, speed=args.speed,
+                         on_sent=lambda _: progress.advance(task))
+    console.print(
+        f"sent {summary.sent} turns from {len(summary.conversations)} conversations to "
+        f"{settings.turns_topic} in {summary.seconds:.2f}s ({summary.rate:.0f} turns/s); failed: {summary.failed}"
+    )
+    for error in summary.errors:
+        console.print(f"  error: {error}")
+    return 1 if summary.failed else 0
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from rich.console import Console
+
+    from streams.app import build_pipeline
+    from streams.scan import scan_records
+
+    settings = _settings(args)
+    pipeline = build_pipeline(settings)
+    counts: Counter[str] = Counter()
+    out = sys.stdout
+    for result in scan_records(_records(args), pipeline, settings.batch_max):
+        counts["turns" if result.processed else (result.arrival.value if result.arrival else "invalid")] += 1
+        if result.dead_letter is not None:
+            counts[f"dead letter ({result.dead_letter.reason})"] += 1
+            print(f"dead letter: {result.dead_letter.reason}: {result.dead_letter.detail}", file=sys.stderr)
+        for alert in result.alerts:
+            counts["alerts"] += 1
+            out.write(alert.model_dump_json() + "\n")
+    Console(stderr=True).print(", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    settings = _settings(args, web_port=args.web_port)
+    return run_demo(settings, paths=args.paths, duration=args.duration, speed=args.speed)
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from streams.schemas import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def _add_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="transcripts (.txt/.md), JSONL files or directories")
+    parser.add_argument("--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="turnwatch", description="Real-time safety and quality monitor for AI therapy conversations.")
+    parser.add_argument("--config", help="YAML settings file (also TURNWATCH_CONFIG); env TURNWATCH_* overrides it")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="embedded broker + worker, replay the shipped examples, print alerts live")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="transcripts to replay (default: the shipped examples)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument("--speed", type=float, default=40.0, help="real-time pacing factor for the replay (0 = as fast as possible)")
+    p.add_argument("--web-port", type=int, default=None, help="port for /metrics, /healthz, /readyz, /v1/turns")
+    p.set_defaults(handler=cmd_demo)
+
+    p = sub.add_parser("worker", help="run the Faust worker (monitor agent, HTTP ingest, /metrics)")
+    p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (default: start an embedded broker)")
+    p.add_argument("--web-port", type=int, default=None)
+    p.set_defaults(handler=cmd_worker)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (tansu) on loopback")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9092)
+    p.set_defaults(handler=cmd_broker)
+
+    p = sub.add_parser("replay", help="publish transcripts or JSONL to the turns topic with kafka-python")
+    _add_paths(p)
+    p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (or TURNWATCH_BROKER)")
+    p.add_argument("--speed", type=float, default=None, help="real-time pacing factor (default: as fast as possible)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_replay)
+
+    p = sub.add_parser("parse", help="print the TurnEvents a transcript becomes, as JSONL (what replay sends)")
+    _add_paths(p)
+    p.set_defaults(handler=cmd_parse)
+
+    p = sub.add_parser("scan", help="run the detectors in-process over transcripts or JSONL; print alerts as JSONL")
+    _add_paths(p)
+    p.set_defaults(handler=cmd_scan)
+
+    p = sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
+    p.add_argument("--out", default="schemas")
+    p.set_defaults(handler=cmd_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (TurnwatchError, FileNotFoundError) as exc:
+        print(f"turnwatch {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

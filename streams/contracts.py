@@ -1,0 +1,100 @@
+"""The event and alert contracts (GUIDE §2) and the validation on the way in."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from streams.errors import InvalidTurn
+
+TURN_SCHEMA_ID = "turnwatch.turn/1"
+ALERT_SCHEMA_ID = "turnwatch.alert/1"
+DEFAULT_MAX_TEXT_BYTES = 16 * 1024
+
+Role = Literal["patient", "therapist", "system"]
+SeverityName = Literal["info", "warning", "high", "critical"]
+DetectorName = Literal["distress", "crisis", "loop", "therapist"]
+
+_ID = dict(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")
+
+
+class TurnEvent(BaseModel):
+    """One conversation turn as published on ``turnwatch.turns`` (key = conversation_id)."""
+
+    model_config = ConfigDict(extra="forbid", title="TurnEvent", json_schema_extra={"$id": TURN_SCHEMA_ID})
+
+    event_id: str = Field(description="Unique id of this event, for idempotency.", **_ID)
+    conversation_id: str = Field(description="Conversation the turn belongs to; the Kafka key.", **_ID)
+    turn_index: int = Field(ge=0, description="0-based, strictly increasing within a conversation.")
+    role: Role = Field(description="Who spoke. `system` turns are kept but not judged.")
+    text: str = Field(description="What the speaker said (for the therapist: what the patient saw).")
+    ts: AwareDatetime = Field(description="When the turn happened, RFC 3339 with a UTC offset.")
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free map. Known keys: therapist_reasoning, injected_note, model, locale.",
+    )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+class EvidenceItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    turn_index: int = Field(ge=0)
+    role: Role
+    quote: str = Field(max_length=400, description="A short excerpt, redacted before delivery.")
+    why: str
+
+
+class Alert(BaseModel):
+    """A finding raised to reviewers, published on ``turnwatch.alerts`` (key = conversation_id)."""
+
+    model_config = ConfigDict(extra="forbid", title="Alert", json_schema_extra={"$id": ALERT_SCHEMA_ID})
+
+    alert_id: str = Field(description="Stable hash of conversation, rule and opening turn; the dedup key downstream.")
+    conversation_id: str
+    detector: DetectorName
+    rule: str = Field(pattern=r"^[a-z]+\.[a-z_]+$", description="e.g. therapist.out_of_conversation_promise")
+    severity: SeverityName
+    turns: list[int]
+    evidence: list[EvidenceItem]
+    score: float = Field(ge=0.0, le=1.0)
+    taxonomy: list[str] = Field(default_factory=list, description="CoralMind reference ids (kl-NNNNNN).")
+    summary: str = Field(description="One pager line.")
+    suggested_action: str
+    created_at: datetime
+    detector_version: str
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False, include_input=False)[:5]:
+        field = ".".join(str(p) for p in item["loc"]) or "(event)"
+        parts.append(f"{field}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> TurnEvent:
+    """Validate one raw event into a TurnEvent or raise InvalidTurn naming the field."""
+    if isinstance(raw, (bytes, str)):
+        try:
+            raw = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidTurn("invalid_json", f"not JSON ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise InvalidTurn("invalid_json", f"expected a JSON object, got {type(raw).__name__}")
+    try:
+        event = TurnEvent.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidTurn("schema", _describe(exc)) from None
+    size = len(event.text.encode())
+    if size > max_text_bytes:
+        raise InvalidTurn("text_too_large", f"text: {size} bytes exceeds the limit of {max_text_bytes}")
+    return event

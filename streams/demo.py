@@ -1,0 +1,101 @@
+"""``turnwatch demo``: embedded broker + worker, replay of the shipped examples, a live alert feed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Sequence
+
+from kafka import KafkaConsumer
+from rich.console import Console
+
+from streams.broker import EmbeddedBroker, free_port, wait_for_port
+from streams.examples import example_paths
+from streams.ingest.files import read_records
+from streams.replay import ensure_topics, replay
+from streams.settings import Settings
+from streams.worker import spawn_worker, stop_process, wait_ready
+
+SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+class AlertFeed(threading.Thread):
+    """Prints alerts from the alerts topic as they arrive."""
+
+    def __init__(self, bootstrap: str, topic: str, console: Console) -> None:
+        super().__init__(name="alert-feed", daemon=True)
+        self.bootstrap, self.topic, self.console = bootstrap, topic, console
+        self.stopping = threading.Event()
+        self.count = 0
+
+    def run(self) -> None:
+        consumer = KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
+                                 group_id=None, client_id="turnwatch-demo-feed")
+        try:
+            while not self.stopping.is_set():
+                for records in consumer.poll(timeout_ms=250).values():
+                    for record in records:
+                        self.show(json.loads(record.value))
+        finally:
+            consumer.close()
+
+    def show(self, alert: dict) -> None:
+        self.count += 1
+        style = SEVERITY_STYLE.get(alert["severity"], "")
+        self.console.print(
+            f"[{style}]{alert['severity'].upper():8}[/] {alert['rule']:40} "
+            f"conv={alert['conversation_id']} turns={alert['turns']}  {alert['summary']}",
+            highlight=False,
+        )
+        for item in alert["evidence"][:2]:
+            self.console.print(f"           ↳ turn {item['turn_index']} ({item['role']}): “{item['quote']}”", highlight=False, style="dim")
+
+
+def _metric_total(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | None = None, speed: float = 40.0) -> int:
+    console = Console()
+    data_dir = Path(settings.data_dir) / "demo"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    web_port = settings.web_port if not wait_for_port("127.0.0.1", settings.web_port, 0.05) else free_port()
+    records = list(read_records(paths or example_paths()))
+    console.rule("[bold]turnwatch demo")
+    with EmbeddedBroker(log_file=data_dir / "tansu.log") as broker:
+        console.print(f"embedded broker (tansu) on {broker.address}")
+        ensure_topics(broker.address, [settings.turns_topic, settings.alerts_topic, settings.dlq_topic], settings.partitions)
+        worker = spawn_worker(broker.address, web_port, data_dir / "worker.log")
+        feed = AlertFeed(broker.address, settings.alerts_topic, console)
+        started = time.monotonic()
+        try:
+            wait_ready(web_port, timeout=90, process=worker)
+            console.print(f"worker ready: metrics at http://127.0.0.1:{web_port}/metrics  (logs: {data_dir}/worker.log)")
+            feed.start()
+            console.print(f"replaying {len(records)} turns at {speed or 'full'}× speed; alerts appear below (Ctrl-C to stop)\n")
+            sender = threading.Thread(
+                target=replay, args=(records, broker.address, settings.turns_topic), kwargs={"speed": speed or None}, daemon=True
+            )
+            sender.start()
+            while duration is None or duration <= 0 or time.monotonic() - started < duration:
+                time.sleep(0.25)
+                if worker.poll() is not None:
+                    console.print(f"[red]worker exited with code {worker.returncode}; see {data_dir}/worker.log")
+                    return 1
+        except KeyboardInterrupt:
+            console.print("\nstopping…")
+        finally:
+            try:
+                processed = _metric_total(web_port, "turnwatch_turns_total")
+            except OSError:
+                processed = float("nan")
+            feed.stopping.set()
+            stop_process(worker)
+        console.rule()
+        console.print(f"turns sent: {len(records)}, processed by the worker: {processed:.0f}, alerts shown: {feed.count}")
+    return 0

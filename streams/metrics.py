@@ -1,0 +1,37 @@
+"""Every Prometheus metric turnwatch exports, declared once.
+
+Labels are bounded: roles, detectors, severities, reasons, sinks, outcomes. Never a
+conversation id and never text.
+"""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+TURNS = Counter("turnwatch_turns_total", "Turns processed by the monitor, by speaker role.", ["role"])
+DUPLICATE_TURNS = Counter(
+    "turnwatch_duplicate_turns_total", "Turns ignored because (conversation_id, turn_index) was already processed."
+)
+TURN_GAPS = Counter("turnwatch_turn_gaps_total", "Turns that arrived ahead of a missing turn index.")
+DEAD_LETTERS = Counter("turnwatch_dead_letters_total", "Events sent to the dead-letter topic, by reason.", ["reason"])
+ALERTS = Counter("turnwatch_alerts_total", "Alerts emitted, by detector and severity.", ["detector", "severity"])
+DETECTOR_SECONDS = Histogram(
+    "turnwatch_detector_seconds", "Time one detector spends on one turn.", ["detector"], buckets=LATENCY_BUCKETS
+)
+TURN_TO_ALERT_SECONDS = Histogram(
+    "turnwatch_turn_to_alert_seconds",
+    "From the turn's broker timestamp to its alert being produced.",
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_SIZE = Histogram(
+    "turnwatch_batch_size", "Turns per micro-batch in the monitor agent.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
+)
+ACTIVE_CONVERSATIONS = Gauge("turnwatch_active_conversations", "Conversations held in this worker's state table.")
+DISTRESS_SCORE = Histogram(
+    "turnwatch_distress_score", "Per-patient-turn distress score.", buckets=tuple(i / 10 for i in range(1, 11))
+)
+INGEST_REQUESTS = Counter(
+    "turnwatch_ingest_requests_total", "POST /v1/turns requests, by HTTP status class.", ["status"]
+)
+DELIVERIES = Counter("turnwatch_deliveries_total", "Alert deliveries, by sink and outcome.", ["sink", "outcome"])
+DELIVERY_SECONDS = Histogram("turnwatch_delivery_seconds", "Time one delivery attempt takes.", ["sink"])

@@ -1,0 +1,188 @@
+"""One turn's way through turnwatch, without Kafka: validate, update state, detect, alert.
+
+The monitor agent and ``turnwatch scan`` both run this module, so what a scan prints is
+what the worker would have published:
+
+    prepared = pipeline.prepare(raw_events)        # validate + features, batched
+    for item in prepared:
+        result = pipeline.step(states, item)       # states: any MutableMapping (dict, Faust Table)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, MutableMapping, Protocol, Sequence
+
+from detectors.findings import Finding
+from detectors.registry import Detector
+from detectors.state import Arrival, ConversationState, TurnRecord
+from streams import metrics
+from streams.contracts import Alert, EvidenceItem, TurnEvent, parse_turn
+from streams.errors import InvalidTurn
+
+Clock = Callable[[], datetime]
+
+
+class FeatureExtractor(Protocol):
+    """Computes features for a batch of turns once; results are kept with each turn."""
+
+    name: str
+
+    def extract(self, events: Sequence[TurnEvent]) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class DeadLetter:
+    reason: str
+    detail: str
+    raw: Any
+
+    def to_record(self, **source: Any) -> dict[str, Any]:
+        raw = self.raw
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        elif isinstance(raw, TurnEvent):
+            raw = raw.model_dump(mode="json")
+        return {"reason": self.reason, "detail": self.detail, "original": raw, "source": source}
+
+
+@dataclass
+class Prepared:
+    """A validated event with its features, or the dead letter it became."""
+
+    event: TurnEvent | None = None
+    features: dict[str, Any] = field(default_factory=dict)
+    dead_letter: DeadLetter | None = None
+
+
+@dataclass
+class StepResult:
+    event: TurnEvent | None
+    arrival: Arrival | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letter: DeadLetter | None = None
+    detector_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> bool:
+        return self.arrival in (Arrival.NEXT, Arrival.GAP)
+
+
+def alert_id(conversation_id: str, rule: str, opened_at: int) -> str:
+    """Stable identity of an episode: the same conversation, rule and opening turn."""
+    digest = hashlib.sha256(f"{conversation_id}\x1f{rule}\x1f{opened_at}".encode()).hexdigest()
+    return digest[:32]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        extractors: Sequence[FeatureExtractor] = (),
+        window_size: int = 24,
+        max_text_bytes: int = 16 * 1024,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.detectors = list(detectors)
+        self.extractors = list(extractors)
+        self.window_size = window_size
+        self.max_text_bytes = max_text_bytes
+        self.clock = clock
+
+    def prepare(self, raws: Sequence[Any]) -> list[Prepared]:
+        """Validate a batch and compute features for its valid events in one pass."""
+        prepared: list[Prepared] = []
+        for raw in raws:
+            try:
+                prepared.append(Prepared(event=parse_turn(raw, self.max_text_bytes)))
+            except InvalidTurn as exc:
+                prepared.append(Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw)))
+        valid = [p for p in prepared if p.event is not None]
+        for extractor in self.extractors:
+            for item, features in zip(valid, extractor.extract([p.event for p in valid])):
+                item.features.update(features)
+        return prepared
+
+    def step(self, states: MutableMapping[str, Any], item: Prepared) -> StepResult:
+        """Apply one prepared event to its conversation's state and run the detectors."""
+        if item.event is None:
+            return StepResult(event=None, dead_letter=item.dead_letter)
+        event = item.event
+        state = self._load(states, event.conversation_id)
+        arrival = state.arrival(event.turn_index)
+        if arrival is Arrival.DUPLICATE:
+            return StepResult(event=event, arrival=arrival)
+        if arrival is Arrival.LATE:
+            state.forget_missing(event.turn_index)
+            states[event.conversation_id] = state.to_dict()
+            detail = f"turn_index: {event.turn_index} arrived after turn {state.last_index} was processed"
+            return StepResult(event=event, arrival=arrival, dead_letter=DeadLetter("out_of_order", detail, event))
+
+        turn = TurnRecord(index=event.turn_index, role=event.role, text=event.text, features=item.features)
+        state.record(turn)
+        result = StepResult(event=event, arrival=arrival)
+        if event.role != "system":
+            for detector in self.detectors:
+                started = time.perf_counter()
+                findings = detector.detect(state, turn)
+                result.detector_seconds[detector.name] = time.perf_counter() - started
+                result.alerts.extend(self._alerts(state, detector, findings))
+        states[event.conversation_id] = state.to_dict()
+        return result
+
+    def _load(self, states: MutableMapping[str, Any], conversation_id: str) -> ConversationState:
+        stored = states.get(conversation_id)
+        if stored is None:
+            return ConversationState(conversation_id, window_size=self.window_size)
+        return ConversationState.from_dict(stored)
+
+    def _alerts(self, state: ConversationState, detector: Detector, findings: list[Finding]) -> list[Alert]:
+        alerts = []
+        for finding in findings:
+            key = alert_id(state.conversation_id, finding.rule, finding.opened_at)
+            if not state.should_alert(key, int(finding.severity)):
+                continue
+            state.remember_alert(key, int(finding.severity))
+            alerts.append(self._to_alert(key, state.conversation_id, detector, finding))
+        return alerts
+
+    def _to_alert(self, key: str, conversation_id: str, detector: Detector, finding: Finding) -> Alert:
+        return Alert(
+            alert_id=key,
+            conversation_id=conversation_id,
+            detector=finding.detector,
+            rule=finding.rule,
+            severity=finding.severity.label,
+            turns=list(finding.turns),
+            evidence=[EvidenceItem(turn_index=e.turn_index, role=e.role, quote=e.quote, why=e.why) for e in finding.evidence],
+            score=round(finding.score, 4),
+            taxonomy=list(finding.taxonomy),
+            summary=finding.summary,
+            suggested_action=finding.suggested_action,
+            created_at=self.clock(),
+            detector_version=detector.version,
+        )
+
+
+def record_metrics(result: StepResult) -> None:
+    """Count one step's outcome; shared by the agent and the in-process scan."""
+    if result.dead_letter is not None:
+        metrics.DEAD_LETTERS.labels(result.dead_letter.reason).inc()
+    if result.arrival is Arrival.DUPLICATE:
+        metrics.DUPLICATE_TURNS.inc()
+    if result.arrival is Arrival.GAP:
+        metrics.TURN_GAPS.inc()
+    if result.processed and result.event is not None:
+        metrics.TURNS.labels(result.event.role).inc()
+    for name, seconds in result.detector_seconds.items():
+        metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
+    for alert in result.alerts:
+        metrics.ALERTS.labels(alert.detector, alert.severity).inc()

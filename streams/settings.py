@@ -1,0 +1,110 @@
+"""One typed settings object: ``TURNWATCH_*`` environment variables and an optional YAML file.
+
+Validated at start-up; a bad value fails fast with the offending key named
+(``ConfigError: TURNWATCH_WEB_PORT (web_port): Input should be a valid integer``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import ConfigError
+
+ENV_PREFIX = "TURNWATCH_"
+CONFIG_ENV = "TURNWATCH_CONFIG"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    # Kafka
+    broker: str | None = Field(
+        default=None,
+        description="host:port of a Kafka-protocol broker; unset = start an embedded tansu broker.",
+    )
+    app_id: str = "turnwatch"
+    turns_topic: str = "turnwatch.turns"
+    alerts_topic: str = "turnwatch.alerts"
+    dlq_topic: str = "turnwatch.turns.dlq"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    session_timeout: float = Field(default=10.0, gt=0, description="Consumer group session timeout, seconds.")
+    producer_max_batch_size: int = Field(default=16384, ge=1)
+
+    # Processing
+    batch_max: int = Field(default=64, ge=1, le=4096, description="Micro-batch size for the monitor agent.")
+    batch_window: float = Field(default=0.02, ge=0, le=5, description="Seconds to wait to fill a micro-batch.")
+    state_window: int = Field(default=24, ge=4, le=500, description="Recent turns kept per conversation.")
+    max_text_bytes: int = Field(default=16 * 1024, ge=256)
+    detectors: list[str] | None = Field(default=None, description="Detectors to run; unset = all discovered.")
+
+    # HTTP
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    api_token: SecretStr | None = Field(default=None, description="Bearer token required by POST /v1/turns.")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # Logs
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "console"
+    data_dir: Path = Path(".turnwatch")
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_address(cls, value: str | None) -> str | None:
+        if value in (None, "", "embedded"):
+            return None
+        address = value.removeprefix("kafka://")
+        for part in address.split(","):
+            host, sep, port = part.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return address
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def faust_broker_url(self) -> str:
+        if self.broker is None:
+            raise ConfigError("broker is not set (the embedded broker must be started first)")
+        return ";".join(f"kafka://{part}" for part in self.broker.split(","))
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from (lowest first) YAML file, environment, explicit overrides."""
+    path = config_file or os.environ.get(CONFIG_ENV)
+    file_values: dict[str, Any] = {}
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"{CONFIG_ENV}: cannot read {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+        file_values = loaded
+    env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
+    values = {k: v for k, v in file_values.items() if k not in env_keys}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors(include_url=False, include_input=False):
+            key = str(item["loc"][0]) if item["loc"] else "(settings)"
+            source = path if key in file_values and key not in env_keys else _env_name(key)
+            problems.append(f"{source} ({key}): {item['msg']}")
+        raise ConfigError("; ".join(problems)) from None

@@ -1,0 +1,110 @@
+"""Running the Faust worker, against a given broker or an embedded one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import faust
+
+from streams.app import create_app
+from streams.broker import EMBEDDED_PRODUCER_MAX_BATCH_SIZE, EMBEDDED_SESSION_TIMEOUT, EmbeddedBroker
+from streams.logs import logging_config
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def tuned_for_tansu(settings: Settings, address: str) -> Settings:
+    """Point settings at a tansu broker with the settings its quirks need."""
+    return settings.model_copy(
+        update={
+            "broker": address,
+            "session_timeout": min(settings.session_timeout, EMBEDDED_SESSION_TIMEOUT),
+            "producer_max_batch_size": EMBEDDED_PRODUCER_MAX_BATCH_SIZE,
+        }
+    )
+
+
+@contextmanager
+def broker_for(settings: Settings, log_file: Path | None = None) -> Iterator[Settings]:
+    """Yield settings with a reachable broker: the configured one, or an embedded tansu."""
+    if settings.broker is not None:
+        yield settings
+        return
+    with EmbeddedBroker(log_file=log_file) as broker:
+        log.info("started embedded broker at %s", broker.address)
+        yield tuned_for_tansu(settings, broker.address)
+
+
+def run_worker(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with broker_for(settings, log_file=settings.data_dir / "tansu.log") as ready:
+        app = create_app(ready)
+        worker = faust.Worker(
+            app,
+            loglevel=ready.log_level,
+            logging_config=logging_config(ready.log_level, ready.log_format),
+            quiet=True,
+        )
+        try:
+            worker.execute_from_commandline()
+        except SystemExit:
+            pass
+
+
+def spawn_worker(
+    broker_address: str,
+    web_port: int,
+    log_path: Path,
+    *,
+    tansu: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> "subprocess.Popen[bytes]":
+    """Start ``turnwatch worker`` as a child process (used by the demo and the tests)."""
+    env = {**os.environ, **(extra_env or {})}
+    if tansu:
+        env.setdefault("TURNWATCH_SESSION_TIMEOUT", str(EMBEDDED_SESSION_TIMEOUT))
+        env.setdefault("TURNWATCH_PRODUCER_MAX_BATCH_SIZE", str(EMBEDDED_PRODUCER_MAX_BATCH_SIZE))
+    command = [sys.executable, "-m", "streams.cli", "worker", "--broker", broker_address, "--web-port", str(web_port)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as output:
+        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def wait_ready(web_port: int, timeout: float, process: "subprocess.Popen[bytes] | None" = None) -> None:
+    """Block until the worker's /readyz answers 200 (partitions assigned)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    url = f"http://127.0.0.1:{web_port}/readyz"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"worker exited with code {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"worker not ready at {url} after {timeout}s")
+
+
+def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 20.0) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

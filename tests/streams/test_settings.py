@@ -1,0 +1,55 @@
+import pytest
+
+from streams.errors import ConfigError
+from streams.settings import load_settings
+
+
+def test_defaults_are_valid(monkeypatch):
+    for key in list(__import__("os").environ):
+        if key.startswith("TURNWATCH_"):
+            monkeypatch.delenv(key)
+    settings = load_settings()
+    assert settings.broker is None and settings.turns_topic == "turnwatch.turns"
+
+
+def test_bad_env_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("TURNWATCH_PARTITIONS", "zero")
+    with pytest.raises(ConfigError, match=r"TURNWATCH_PARTITIONS \(partitions\)"):
+        load_settings()
+
+
+def test_bad_broker_address_is_named(monkeypatch):
+    monkeypatch.setenv("TURNWATCH_BROKER", "localhost")
+    with pytest.raises(ConfigError, match="TURNWATCH_BROKER"):
+        load_settings()
+
+
+def test_yaml_file_errors_name_the_file_and_key(tmp_path):
+    path = tmp_path / "tw.yaml"
+    path.write_text("batch_max: 0\nweb_port: 8080\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert f"{path} (batch_max)" in str(info.value)
+    path.write_text("unknown_key: 1\n")
+    with pytest.raises(ConfigError, match="unknown_key"):
+        load_settings(path)
+
+
+def test_env_overrides_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "tw.yaml"
+    path.write_text("web_port: 8080\nbroker: kafka://k1:9092,k2:9092\n")
+    monkeypatch.setenv("TURNWATCH_WEB_PORT", "9090")
+    settings = load_settings(path)
+    assert settings.web_port == 9090
+    assert settings.faust_broker_url == "kafka://k1:9092;kafka://k2:9092"
+
+
+def test_secrets_are_not_printed(monkeypatch):
+    monkeypatch.setenv("TURNWATCH_API_TOKEN", "s3cret-token")
+    settings = load_settings()
+    assert "s3cret-token" not in repr(settings) and "s3cret-token" not in str(settings.model_dump())
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        load_settings(tmp_path / "nope.yaml")
