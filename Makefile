@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/turnwatch demo --duration $${DURATION:-90}
+	$(VENV)/bin/turnwatch demo --duration $${DURATION:-120}
 
 test: install
 	$(PY) -m pytest -q
