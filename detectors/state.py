@@ -47,6 +47,11 @@ class ConversationState:
     window: list[TurnRecord] = field(default_factory=list)
     turns_processed: int = 0
     alerted: dict[str, int] = field(default_factory=dict)
+    memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def memory_for(self, detector: str) -> dict[str, Any]:
+        """A detector's own small scratch space (episode bookkeeping), kept with the state."""
+        return self.memory.setdefault(detector, {})
 
     def arrival(self, index: int) -> Arrival:
         if index == self.last_index + 1:
@@ -97,6 +102,7 @@ class ConversationState:
             "window": [t.to_dict() for t in self.window],
             "turns_processed": self.turns_processed,
             "alerted": self.alerted,
+            "memory": self.memory,
         }
 
     @classmethod
@@ -109,4 +115,5 @@ class ConversationState:
             window=[TurnRecord.from_dict(t) for t in data.get("window", [])],
             turns_processed=data.get("turns_processed", 0),
             alerted=dict(data.get("alerted", {})),
+            memory=dict(data.get("memory", {})),
         )

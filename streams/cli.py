@@ -128,6 +128,22 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    if not data.exists():
+        raise FileNotFoundError(f"{data}: no such file or directory")
+    if args.head == "emotion":
+        from streams.training.emotion import train_emotion
+
+        report = train_emotion(data)
+    else:
+        from streams.training.crisis import train_crisis
+
+        report = train_crisis(data)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def _add_paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="transcripts (.txt/.md), JSONL files or directories")
     parser.add_argument("--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)")
@@ -169,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="run the detectors in-process over transcripts or JSONL; print alerts as JSONL")
     _add_paths(p)
     p.set_defaults(handler=cmd_scan)
+
+    p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
+    p.add_argument("head", choices=["emotion", "crisis"], help="emotion: GoEmotions directory; crisis: SDCNL training-set.csv")
+    p.add_argument("--data", required=True, help="GoEmotions directory (train/dev/test.tsv, labels.txt) or SDCNL csv")
+    p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
     p.add_argument("--out", default="schemas")

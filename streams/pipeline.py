@@ -31,7 +31,7 @@ class FeatureExtractor(Protocol):
 
     name: str
 
-    def extract(self, events: Sequence[TurnEvent]) -> list[dict[str, Any]]: ...
+    def extract(self, texts: Sequence[str], roles: Sequence[str]) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -65,6 +65,7 @@ class StepResult:
     alerts: list[Alert] = field(default_factory=list)
     dead_letter: DeadLetter | None = None
     detector_seconds: dict[str, float] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
 
     @property
     def processed(self) -> bool:
@@ -107,7 +108,8 @@ class Pipeline:
                 prepared.append(Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw)))
         valid = [p for p in prepared if p.event is not None]
         for extractor in self.extractors:
-            for item, features in zip(valid, extractor.extract([p.event for p in valid])):
+            texts, roles = [p.event.text for p in valid], [p.event.role for p in valid]
+            for item, features in zip(valid, extractor.extract(texts, roles)):
                 item.features.update(features)
         return prepared
 
@@ -128,7 +130,7 @@ class Pipeline:
 
         turn = TurnRecord(index=event.turn_index, role=event.role, text=event.text, features=item.features)
         state.record(turn)
-        result = StepResult(event=event, arrival=arrival)
+        result = StepResult(event=event, arrival=arrival, features=item.features)
         if event.role != "system":
             for detector in self.detectors:
                 started = time.perf_counter()
@@ -182,6 +184,8 @@ def record_metrics(result: StepResult) -> None:
         metrics.TURN_GAPS.inc()
     if result.processed and result.event is not None:
         metrics.TURNS.labels(result.event.role).inc()
+        if "distress" in result.features:
+            metrics.DISTRESS_SCORE.observe(result.features["distress"])
     for name, seconds in result.detector_seconds.items():
         metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
     for alert in result.alerts:

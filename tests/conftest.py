@@ -33,3 +33,28 @@ def seed_paths(shared_transcripts: Path) -> list[Path]:
     missing = [p for p in paths if not p.is_file()]
     assert not missing, f"seed transcripts missing: {missing}"
     return paths
+
+
+@pytest.fixture(scope="session")
+def full_pipeline():
+    """The worker's pipeline: every detector, the real encoder and emotion head."""
+    from streams.app import build_pipeline
+    from streams.settings import Settings
+
+    return build_pipeline(Settings())
+
+
+@pytest.fixture(scope="session")
+def scan_alerts(full_pipeline):
+    """alerts(path) → the alerts `turnwatch scan` prints for one transcript."""
+    from streams.ingest import read_records
+    from streams.scan import scan_records
+
+    cache = {}
+
+    def alerts(path):
+        if path not in cache:
+            cache[path] = [a for r in scan_records(read_records([path]), full_pipeline) for a in r.alerts]
+        return cache[path]
+
+    return alerts

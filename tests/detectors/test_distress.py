@@ -1,0 +1,93 @@
+import pytest
+
+from detectors.distress import DETECTOR, trajectory
+from detectors.features import distress_score
+from detectors.findings import Severity
+from detectors.state import ConversationState, TurnRecord
+
+
+def run(scores, state=None):
+    """Feed patient turns with the given distress scores; return findings per patient turn."""
+    state = state or ConversationState("c")
+    out = []
+    start = state.last_index + 1
+    for n, score in enumerate(scores):
+        index = start + 2 * n
+        turn = TurnRecord(index, "patient", f"turn {index}", {"distress": score, "cues": {}, "emo": {}})
+        state.record(turn)
+        out.append(DETECTOR.detect(state, turn))
+        state.record(TurnRecord(index + 1, "therapist", "I hear you."))
+    return out, state
+
+
+def rules(findings):
+    return [(f.rule, f.severity) for f in findings]
+
+
+def test_rising_distress_is_escalating():
+    out, _ = run([0.2, 0.35, 0.55, 0.72])
+    assert ("distress.escalating", Severity.WARNING) in rules(out[-1])
+
+
+def test_rising_to_very_high_is_high_severity():
+    out, _ = run([0.1, 0.3, 0.6, 0.9])
+    assert ("distress.escalating", Severity.HIGH) in rules(out[-1])
+
+
+def test_sustained_high_distress():
+    out, _ = run([0.7, 0.72, 0.68])
+    assert rules(out[-1]) == [("distress.sustained_high", Severity.WARNING)]
+    out, _ = run([0.85, 0.9, 0.88, 0.92])
+    assert ("distress.sustained_high", Severity.HIGH) in rules(out[-1])
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [0.1, 0.2, 0.15, 0.1, 0.2],  # calm
+        [0.2, 0.8, 0.1, 0.2],  # one sad turn
+        [0.5, 0.55, 0.5, 0.58],  # moderate and flat
+        [0.9, 0.6, 0.4, 0.2],  # falling
+    ],
+)
+def test_no_alert_without_escalation_or_sustained_high(scores):
+    out, _ = run(scores)
+    assert all(f == [] for f in out)
+
+
+def test_an_episode_keeps_its_identity_and_a_relapse_at_the_same_level_is_quiet():
+    out, state = run([0.7, 0.7, 0.7, 0.72])
+    opened = {f.opened_at for findings in out for f in findings}
+    assert len(opened) == 1
+    out2, _ = run([0.1, 0.1, 0.1, 0.7, 0.7, 0.7], state)
+    assert not any(f.rule == "distress.sustained_high" for findings in out2 for f in findings)
+
+
+def test_trajectory_level_and_slope():
+    _, state = run([0.2, 0.4, 0.6])
+    path = trajectory(state)
+    assert path.slope == pytest.approx(0.2)
+    assert 0.4 < path.level < 0.6
+
+
+def test_distress_score_combines_emotions_cues_hedges_and_crisis():
+    calm = distress_score({"joy": 0.8}, {}, [])
+    sad = distress_score({"sadness": 0.8, "fear": 0.5}, {}, [])
+    sad_with_cues = distress_score({"sadness": 0.8, "fear": 0.5}, {"exhaustion": "x", "hopelessness": "y"}, [])
+    hedged = distress_score({"sadness": 0.8, "fear": 0.5}, {}, [], "I guess maybe it's a bit sad, I think")
+    crisis = distress_score({}, {}, [{"kind": "passive_ideation", "level": 1, "current": True, "phrase": "x"}])
+    assert calm < 0.1 < sad < sad_with_cues <= 1.0
+    assert hedged < sad
+    assert crisis >= 0.9
+
+
+def test_features_flag_distressed_text_and_not_calm_text(extractor):
+    texts = [
+        "I'm so exhausted and overwhelmed, my chest is tight all day and nothing will ever get better.",
+        "We had a lovely walk by the river and I feel calm and grateful today.",
+    ]
+    distressed, calm = extractor.extract(texts, ["patient", "patient"])
+    assert distressed["distress"] > 0.7 > 0.3 > calm["distress"]
+    assert set(distressed["cues"]) >= {"exhaustion", "overwhelm", "somatic_anxiety", "hopelessness"}
+    therapist = extractor.extract(["You sound exhausted."], ["therapist"])[0]
+    assert "emb" in therapist and "distress" not in therapist

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from detectors.emotion import EmotionHead
+from detectors.encoder import Encoder, EncoderError
+from detectors.features import pack_embedding, unpack_embedding
+
+TEXTS = [
+    "I can't stop crying and I feel so alone tonight.",
+    "We went to the beach and had a wonderful time with the kids!",
+    "My chest is tight and my heart is racing before every meeting.",
+    "Thanks so much, that really helped me.",
+    "",
+]
+
+
+def test_embeddings_are_unit_vectors_and_paraphrases_are_close(encoder):
+    vectors = encoder.encode(TEXTS + ["I feel so lonely and keep crying at night."])
+    assert vectors.shape == (6, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 5] > 0.6 > similarity[0, 1]
+
+
+def test_batched_and_single_encoding_agree(encoder):
+    batched = encoder.encode(TEXTS)
+    single = np.stack([encoder.encode([t])[0] for t in TEXTS])
+    assert np.allclose(batched, single, atol=1e-4)
+
+
+def test_onnx_int8_backend_stays_within_cosine_098_of_torch(encoder, tmp_path_factory):
+    onnx = Encoder(backend="onnx", cache_dir=tmp_path_factory.mktemp("onnx"))
+    cosine = (encoder.encode(TEXTS) * onnx.encode(TEXTS)).sum(axis=1)
+    assert cosine.min() >= 0.98, cosine
+
+
+def test_a_model_that_is_not_local_is_refused_when_downloads_are_off(tmp_path):
+    with pytest.raises(EncoderError, match="not a local directory"):
+        Encoder("sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_packed_embeddings_keep_their_direction(encoder):
+    vector = encoder.encode(TEXTS[:1])[0]
+    packed = pack_embedding(vector)
+    assert len(packed) < 600
+    assert float(vector @ unpack_embedding(packed)) > 0.999
+
+
+def test_emotion_head_reads_clear_emotions(encoder):
+    head = EmotionHead.load()
+    assert len(head.labels) == 28 and head.labels[-1] == "neutral"
+    probs = dict(zip(head.labels, head.probabilities(encoder.encode([
+        "I'm terrified something awful is going to happen to me.",
+    ]))[0]))
+    assert probs["fear"] > 0.5 and probs["fear"] > probs["joy"]
+    probs = dict(zip(head.labels, head.probabilities(encoder.encode(["Thank you so much, I really appreciate it!"]))[0]))
+    assert probs["gratitude"] > 0.5 and probs["gratitude"] > probs["sadness"]

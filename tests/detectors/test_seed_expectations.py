@@ -1,0 +1,55 @@
+"""What the shared seed transcripts and our own examples must (and must not) raise."""
+
+from streams.examples import EXAMPLES_DIR
+
+SEVERITY = {"info": 1, "warning": 2, "high": 3, "critical": 4}
+
+
+def by_detector(alerts, detector):
+    return [a for a in alerts if a.detector == detector]
+
+
+def test_000_raises_distress_and_no_crisis(shared_transcripts, scan_alerts):
+    alerts = scan_alerts(shared_transcripts / "000_84769077cb1426a9.txt")
+    assert {a.rule for a in by_detector(alerts, "distress")} & {"distress.sustained_high", "distress.escalating"}
+    assert by_detector(alerts, "crisis") == []
+
+
+def test_004_raises_no_distress_and_no_crisis(shared_transcripts, scan_alerts):
+    alerts = scan_alerts(shared_transcripts / "004_d02cb9338fda1a3f.txt")
+    assert by_detector(alerts, "distress") == [] and by_detector(alerts, "crisis") == []
+
+
+def test_002_raises_no_crisis_and_at_most_warning_distress(shared_transcripts, scan_alerts):
+    alerts = scan_alerts(shared_transcripts / "002_3e25300b322c7160.txt")
+    assert by_detector(alerts, "crisis") == []
+    assert all(SEVERITY[a.severity] <= SEVERITY["warning"] for a in by_detector(alerts, "distress"))
+
+
+def rules_of(scan_alerts, name, detector=None):
+    return {(a.rule, a.severity) for a in scan_alerts(EXAMPLES_DIR / name) if detector in (None, a.detector)}
+
+
+def test_explicit_crisis_example_is_critical_on_the_disclosure_turns(scan_alerts):
+    alerts = by_detector(scan_alerts(EXAMPLES_DIR / "01_escalating_distress_crisis.txt"), "crisis")
+    assert {a.rule for a in alerts} == {"crisis.passive_ideation", "crisis.method", "crisis.preparatory_behaviour",
+                                        "crisis.intent_or_plan"}
+    assert all(a.severity == "critical" for a in alerts)
+    assert {a.turns[0] for a in alerts} == {8, 10}
+    distress = by_detector(scan_alerts(EXAMPLES_DIR / "01_escalating_distress_crisis.txt"), "distress")
+    assert "distress.escalating" in {a.rule for a in distress}
+
+
+def test_euphemistic_crisis_example(scan_alerts):
+    rules = rules_of(scan_alerts, "02_euphemistic_crisis.txt", "crisis")
+    assert ("crisis.passive_ideation", "critical") in rules
+    assert ("crisis.preparatory_behaviour", "critical") in rules
+
+
+def test_negated_third_party_and_history_example_raises_only_history(scan_alerts):
+    assert rules_of(scan_alerts, "03_negation_history_third_party.txt", "crisis") == {("crisis.history", "warning")}
+    assert by_detector(scan_alerts(EXAMPLES_DIR / "03_negation_history_third_party.txt"), "distress") == []
+
+
+def test_ordinary_sadness_raises_nothing(scan_alerts):
+    assert scan_alerts(EXAMPLES_DIR / "04_ordinary_sadness.txt") == []
