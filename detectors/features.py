@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from detectors.crisis_language import analyze
+from detectors.crisis_language import analyze, semantic_candidates
+from detectors.crisis_semantic import PrototypeMatcher
 from detectors.cues import find_cues
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
@@ -73,6 +74,7 @@ class TurnFeatureExtractor:
     def __init__(self, encoder: Encoder, emotion_head: EmotionHead) -> None:
         self.encoder = encoder
         self.emotion_head = emotion_head
+        self.crisis_matcher = PrototypeMatcher(encoder.encode)
 
     def extract(self, texts: Sequence[str], roles: Sequence[str]) -> list[dict[str, Any]]:
         judged = [i for i, role in enumerate(roles) if role != "system"]
@@ -81,12 +83,15 @@ class TurnFeatureExtractor:
             return features
         vectors = self.encoder.encode([texts[i] for i in judged])
         probabilities = self.emotion_head.probabilities(vectors)
+        # Crisis paraphrases: risk-vocabulary sentences of the whole batch, matched in one pass.
+        candidates = sorted({s for i in judged if roles[i] == "patient" for s in semantic_candidates(texts[i])})
+        matched = dict(zip(candidates, self.crisis_matcher(candidates)))
         for i, vector, probs in zip(judged, vectors, probabilities):
             features[i]["emb"] = pack_embedding(vector)
             if roles[i] != "patient":
                 continue
             emotions = {label: round(float(p), 3) for label, p in zip(self.emotion_head.labels, probs) if p >= 0.05}
             cues = find_cues(texts[i])
-            crisis = [s.to_dict() for s in analyze(texts[i])]
+            crisis = [s.to_dict() for s in analyze(texts[i], lambda found: [matched[s] for s in found])]
             features[i].update(emo=emotions, cues=cues, crisis=crisis, distress=distress_score(emotions, cues, crisis, texts[i]))
         return features

@@ -1,8 +1,8 @@
 """``turnwatch train crisis``: measure the crisis rules on SDCNL and fit a risk head.
 
 SDCNL posts are all distressed; ``is_suicide`` = 1 for r/SuicideWatch. A fixed, seeded 20 %
-hold-out is set aside first; the rules are measured on it as they are (they were not tuned
-on this data), and a logistic head on the frozen encoder is fit on the other 80 % and
+hold-out is set aside first; the crisis rules (patterns alone, and patterns plus the
+semantic matcher) are measured on it as they are (never tuned on this data), and a logistic head on the frozen encoder is fit on the other 80 % and
 measured on the same hold-out. Only numbers are written: ``detectors/heads/crisis.npz`` and
 ``crisis.json``.
 """
@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from detectors.crisis_language import analyze
+from detectors.crisis_semantic import PrototypeMatcher
 from detectors.encoder import Encoder
 from detectors.heads_io import HEADS_DIR
 from streams.training.embeddings import cached_embeddings
@@ -52,8 +53,8 @@ def precision_recall(truth: np.ndarray, predicted: np.ndarray) -> dict[str, floa
     return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4), "tp": tp, "fp": fp, "fn": fn}
 
 
-def rules_flag(text: str) -> bool:
-    return any(s.current and s.kind in SUICIDAL_KINDS for s in analyze(text))
+def rules_flag(text: str, semantic=None) -> bool:
+    return any(s.current and s.kind in SUICIDAL_KINDS for s in analyze(text, semantic))
 
 
 def train_crisis(data: Path, cache_dir: Path = Path(".turnwatch/cache"), encoder: Encoder | None = None,
@@ -67,7 +68,11 @@ def train_crisis(data: Path, cache_dir: Path = Path(".turnwatch/cache"), encoder
     report = {"holdout_size": int(len(holdout)), "holdout_positive_rate": round(float(truth.mean()), 4),
               "rules_on_holdout": precision_recall(truth, rules)}
     log(f"rules on the hold-out: {report['rules_on_holdout']}")
-    encoder = encoder or Encoder(batch_size=32)
+    encoder = encoder or Encoder()
+    matcher = PrototypeMatcher(encoder.encode)
+    semantic = np.array([rules_flag(texts[i], matcher) for i in holdout])
+    report["rules_and_semantic_on_holdout"] = precision_recall(truth, semantic)
+    log(f"rules + semantic matcher on the hold-out: {report['rules_and_semantic_on_holdout']}")
     vectors = cached_embeddings(encoder, texts, cache_dir, "sdcnl")
     model = LogisticRegression(C=1.0, max_iter=2000).fit(vectors[train], labels[train])
     probs = model.predict_proba(vectors[holdout])[:, 1]

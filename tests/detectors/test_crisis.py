@@ -116,3 +116,48 @@ def test_therapist_turns_and_calm_patients_raise_nothing():
     state = state_with("I had a nice walk today.")
     assert detect_last(state) == []
     assert DETECTOR.detect(state, TurnRecord(9, "therapist", "I want to kill myself", {})) == []
+
+
+@pytest.fixture(scope="module")
+def matcher(encoder):
+    from detectors.crisis_semantic import PrototypeMatcher
+
+    return PrototypeMatcher(encoder.encode)
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("Some nights I hope I just never open my eyes again.", "passive_ideation"),
+        ("I have been slicing my forearm with a blade.", "self_harm"),
+        ("I've finished writing farewell messages to my friends.", "preparatory"),
+    ],
+)
+def test_the_semantic_matcher_catches_paraphrases_the_patterns_miss(matcher, text, kind):
+    assert analyze(text) == []
+    assert (kind, True) in {(s.kind, s.current) for s in analyze(text, matcher)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My sister once hoped she would never wake up, years ago.",
+        "This exam is going to be the death of me.",
+        "I gave my old guitar to my nephew for his birthday.",
+        "I don't ever want to hurt myself.",
+    ],
+)
+def test_the_semantic_matcher_leaves_look_alikes_alone(matcher, text):
+    assert not any(s.current for s in analyze(text, matcher))
+
+
+def test_labelled_development_sentences(matcher):
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "labelled" / "crisis_sentences.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    predicted = [any(s.current for s in analyze(r["text"], matcher)) for r in rows]
+    truth = [r["label"] == "current" for r in rows]
+    tp = sum(p and t for p, t in zip(predicted, truth))
+    assert tp / sum(predicted) >= 0.9 and tp / sum(truth) >= 0.9

@@ -1,0 +1,102 @@
+"""Example sentences (written for turnwatch) that anchor the semantic crisis matcher.
+
+Each kind lists first-person, present-tense ways of saying it; ``none`` lists look-alikes
+that are not a patient's current risk (idioms, other people, denials, everyday wishes).
+A sentence takes the kind of its nearest example when it is close enough and clearly
+closer to a risk example than to any look-alike.
+"""
+
+PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "passive_ideation": (
+        "I wish I could just stop being alive.",
+        "It would be a relief if I never woke up.",
+        "My family would be fine without me, maybe better.",
+        "I don't think life is worth it for me anymore.",
+        "I hope something happens to me so it all stops.",
+        "I don't care if I live or die.",
+        "I'd be happy to just vanish and never come back.",
+        "There is nothing left for me to live for.",
+        "I don't want to exist.",
+    ),
+    "active_ideation": (
+        "I want to end my own life.",
+        "I keep thinking about killing myself.",
+        "I've been having thoughts of taking my life.",
+        "I feel like I should just die.",
+        "Suicide feels like the only way out for me.",
+        "I'm seriously thinking about not being here anymore.",
+    ),
+    "method": (
+        "I've thought about how I would do it, maybe with pills.",
+        "I keep looking at the bridge and thinking about jumping.",
+        "I know where I'd get a gun if I wanted one.",
+        "I've been reading about which medicines are lethal.",
+        "I stood at the edge of the platform and thought about stepping off.",
+    ),
+    "intent_plan": (
+        "I'm going to do it this weekend.",
+        "I've chosen the day I'm going to die.",
+        "I've worked out exactly how and when.",
+        "This is the last time we'll talk, I've decided.",
+        "I'm planning to kill myself soon.",
+    ),
+    "preparatory": (
+        "I've been giving away my things to friends.",
+        "I've written goodbye messages to everyone.",
+        "I've been putting money aside so my funeral is paid for.",
+        "I've got the pills ready in the cupboard.",
+        "I said goodbye to my friends in case I don't see them again.",
+        "I just swallowed a lot of tablets.",
+    ),
+    "self_harm": (
+        "I've been cutting my arms when I feel bad.",
+        "I hurt myself on purpose last night to feel something.",
+        "I burn my skin when it gets too much.",
+        "I keep punching walls until my knuckles bleed.",
+        "I scratch myself until it bleeds.",
+    ),
+    "harm_to_others": (
+        "I want to hurt the person who did this to me.",
+        "I'm afraid I'm going to seriously hurt my partner.",
+        "Sometimes I want to attack people at work.",
+        "I've been thinking about getting revenge on him with violence.",
+    ),
+    "abuse_danger": (
+        "My partner hurts me and I'm scared to go home.",
+        "He said he would kill me if I tell anyone.",
+        "I'm not safe in my house right now.",
+        "She grabbed me by the throat during the fight.",
+        "My dad beats me when he's drunk.",
+        "Someone is following me and I'm in danger.",
+    ),
+    "none": (
+        "My friend was thinking about suicide last year and I'm worried about her.",
+        "My brother hurt himself and is in hospital.",
+        "I would never hurt myself.",
+        "I don't want to die, I want things to get better.",
+        "I'm not suicidal at all.",
+        "This job is killing me.",
+        "I'm dying to go on holiday.",
+        "My back is killing me today.",
+        "I'd kill for a coffee right now.",
+        "I'm dead on my feet after work.",
+        "I watched a film about a man who took his own life.",
+        "I'm reading a book about grief and loss.",
+        "I want this week to be over.",
+        "I don't want to go to the party.",
+        "I gave my old books to the library.",
+        "I wrote a letter to my grandmother for her birthday.",
+        "I want to quit my job and move away.",
+        "I feel sad and tired but I'm safe.",
+        "I'm worried my daughter might be hurting herself.",
+        "My neighbour passed away last month.",
+        "I don't have a plan to do anything like that.",
+        "I'm tired of this weather.",
+        "I want to disappear under a blanket and watch TV.",
+        "I'm going to finish the report this weekend.",
+        "I've decided to take the new job.",
+        "I'm scared of flying.",
+        "I'm going to end things with my boyfriend.",
+        "I took my medication this morning as usual.",
+    ),
+}
