@@ -4,7 +4,8 @@
 - ``emo``: emotion probabilities above 0.05 (patient turns), from the emotion head;
 - ``cues``: distress cue families present (patient turns);
 - ``distress``: the per-turn distress score in [0, 1] (patient turns);
-- ``crisis``: crisis signals (patient turns).
+- ``crisis``: crisis signals (patient turns);
+- ``reasoning_echo``: words the answer copied from ``meta.therapist_reasoning`` (therapist turns).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from detectors.crisis_semantic import PrototypeMatcher
 from detectors.cues import find_cues
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
+from detectors.text import longest_shared_phrase
 
 NEGATIVE_EMOTIONS = {
     "sadness": 1.0, "fear": 1.0, "nervousness": 0.9, "grief": 1.0, "remorse": 0.6, "disappointment": 0.6,
     "embarrassment": 0.5, "anger": 0.5, "annoyance": 0.3, "disgust": 0.4,
 }
 POSITIVE_EMOTIONS = ("joy", "optimism", "relief", "gratitude", "pride", "love", "admiration", "amusement", "excitement", "approval")
+REASONING_ECHO_WORDS = 8  # this many words copied from the hidden reasoning into the answer is a leak
 CUE_WEIGHT = 0.3
 CRISIS_FLOOR = 0.9
 HEDGE_DAMPING = 0.88
@@ -76,9 +79,13 @@ class TurnFeatureExtractor:
         self.emotion_head = emotion_head
         self.crisis_matcher = PrototypeMatcher(encoder.encode)
 
-    def extract(self, texts: Sequence[str], roles: Sequence[str]) -> list[dict[str, Any]]:
+    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         judged = [i for i, role in enumerate(roles) if role != "system"]
         features: list[dict[str, Any]] = [{} for _ in texts]
+        for i in judged:
+            reasoning = metas[i].get("therapist_reasoning") if roles[i] == "therapist" else None
+            if isinstance(reasoning, str) and (echo := longest_shared_phrase(texts[i], reasoning, 16, REASONING_ECHO_WORDS)):
+                features[i]["reasoning_echo"] = echo
         if not judged:
             return features
         vectors = self.encoder.encode([texts[i] for i in judged])

@@ -18,7 +18,8 @@ Rules
 
 A run ends when a turn is not close to the recent ones (a real change of topic) or, for the
 patient, when the turn shows progress ("that helped", "I'll try it"). One run is one alert,
-raised again only as its severity grows. Turns under six words ("I see", "okay") never
+raised again only as its severity grows; a later run of the same kind in the same conversation
+alerts only if it grows past the worst severity already raised. Turns under six words ("I see", "okay") never
 extend or start a run. Evidence: the repeated phrase (the longest shared wording, or the
 shared techniques) and the run's turns. Run lengths are options (``patient_run``,
 ``therapist_run``, ``cycle_run``).
@@ -35,6 +36,7 @@ import numpy as np
 from detectors.features import unpack_embedding
 from detectors.findings import Evidence, Finding, Severity, excerpt
 from detectors.state import ConversationState, TurnRecord
+from detectors.text import longest_shared_phrase, words
 
 NAME = "loop"
 VERSION = "loop/1.0"
@@ -72,36 +74,15 @@ REJECTION = re.compile(
 )
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower().replace("’", "'"))
-
-
 def content_grams(text: str, n: int = 4) -> set[str]:
-    words = _words(text)
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)
-            if sum(w not in _STOP for w in words[i : i + n]) >= 2}
+    tokens = words(text)
+    return {" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
+            if sum(w not in _STOP for w in tokens[i : i + n]) >= 2}
 
 
 def techniques(text: str) -> set[str]:
     lowered = text.lower()
     return {name for name, pattern in _TECHNIQUES.items() if pattern.search(lowered)}
-
-
-def longest_shared_phrase(a: str, b: str, max_words: int = 10) -> str:
-    """The longest run of words both texts share (at most ``max_words``), or ''."""
-    wa, wb = _words(a), _words(b)
-    best = (0, 0)
-    previous = [0] * (len(wb) + 1)
-    for i in range(1, len(wa) + 1):
-        current = [0] * (len(wb) + 1)
-        for j in range(1, len(wb) + 1):
-            if wa[i - 1] == wb[j - 1]:
-                current[j] = previous[j - 1] + 1
-                if current[j] > best[0]:
-                    best = (current[j], i)
-        previous = current
-    length, end = best
-    return " ".join(wa[end - min(length, max_words) : end]) if length >= 3 else ""
 
 
 @dataclass(frozen=True)
@@ -224,6 +205,13 @@ class LoopDetector:
             severity = Severity.HIGH if length >= threshold + 4 else Severity.WARNING if length >= threshold + 2 else Severity.INFO
         else:
             severity = Severity.HIGH if length >= threshold + 2 else Severity.WARNING
+        # A later run of the same kind only alerts above the worst severity already raised.
+        worst = state.memory_for(NAME).setdefault("worst", {})
+        first_of_run = worst.get(f"{rule}@start") == run["turns"][0]
+        if not first_of_run and int(severity) <= worst.get(rule, 0):
+            return None
+        worst[rule] = max(int(severity), worst.get(rule, 0))
+        worst[f"{rule}@start"] = run["turns"][0]
         by_index = {t.index: t for t in state.window}
         shown = [i for i in run["turns"] if i in by_index][-3:]
         phrase = run["phrase"] or "similar meaning"

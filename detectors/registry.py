@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Any, Iterable, Protocol, runtime_checkable
 
 from detectors.findings import Finding
 from detectors.state import ConversationState, TurnRecord
@@ -45,13 +45,26 @@ def discover(package: str = "detectors") -> dict[str, Detector]:
     return found
 
 
-def select(available: dict[str, Detector], enabled: Iterable[str] | None) -> list[Detector]:
-    """The detectors to run, in a stable order; ``None`` means all of them."""
-    if enabled is None:
-        return [available[name] for name in sorted(available)]
-    chosen = []
-    for name in enabled:
+def select(
+    available: dict[str, Detector],
+    enabled: Iterable[str] | None,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> list[Detector]:
+    """The detectors to run, in a stable order (``None`` = all), configured with ``options``.
+
+    A detector that takes options has ``with_options(**options)`` returning a configured copy
+    and raising ValueError on a bad one.
+    """
+    names = sorted(available) if enabled is None else list(enabled)
+    for name in [*names, *(options or {})]:
         if name not in available:
             raise UnknownDetector(f"unknown detector {name!r}; known: {', '.join(sorted(available))}")
-        chosen.append(available[name])
+    chosen = []
+    for name in names:
+        detector = available[name]
+        if (options or {}).get(name):
+            if not hasattr(detector, "with_options"):
+                raise ValueError(f"detector {name!r} takes no options")
+            detector = detector.with_options(**options[name])
+        chosen.append(detector)
     return chosen

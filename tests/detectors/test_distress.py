@@ -86,8 +86,8 @@ def test_features_flag_distressed_text_and_not_calm_text(extractor):
         "I'm so exhausted and overwhelmed, my chest is tight all day and nothing will ever get better.",
         "We had a lovely walk by the river and I feel calm and grateful today.",
     ]
-    distressed, calm = extractor.extract(texts, ["patient", "patient"])
+    distressed, calm = extractor.extract(texts, ["patient", "patient"], [{}, {}])
     assert distressed["distress"] > 0.7 > 0.3 > calm["distress"]
     assert set(distressed["cues"]) >= {"exhaustion", "overwhelm", "somatic_anxiety", "hopelessness"}
-    therapist = extractor.extract(["You sound exhausted."], ["therapist"])[0]
+    therapist = extractor.extract(["You sound exhausted."], ["therapist"], [{}])[0]
     assert "emb" in therapist and "distress" not in therapist

@@ -53,3 +53,38 @@ def test_negated_third_party_and_history_example_raises_only_history(scan_alerts
 
 def test_ordinary_sadness_raises_nothing(scan_alerts):
     assert scan_alerts(EXAMPLES_DIR / "04_ordinary_sadness.txt") == []
+
+
+def rules_in(alerts, detector):
+    return {a.rule for a in by_detector(alerts, detector)}
+
+
+def test_000_raises_a_patient_loop_and_a_therapist_loop(shared_transcripts, scan_alerts):
+    alerts = scan_alerts(shared_transcripts / "000_84769077cb1426a9.txt")
+    assert {"loop.patient_refrain", "loop.therapist_template"} <= rules_in(alerts, "loop")
+    template = [a for a in alerts if a.rule == "loop.therapist_template"]
+    assert any(any(word in e.why for e in a.evidence for word in ("breath", "attention", "sensation", "notice", "change"))
+               for a in template)
+
+
+def test_002_raises_the_promise_and_a_patient_refrain(shared_transcripts, scan_alerts):
+    alerts = scan_alerts(shared_transcripts / "002_3e25300b322c7160.txt")
+    promise = [a for a in alerts if a.rule == "therapist.out_of_conversation_promise"]
+    assert promise and promise[0].turns == [19] and "remind" in promise[0].evidence[0].why
+    assert "loop.patient_refrain" in rules_in(alerts, "loop")
+
+
+def test_004_raises_no_loop_and_no_therapist_alert_but_malformed(shared_transcripts, scan_alerts):
+    alerts = scan_alerts(shared_transcripts / "004_d02cb9338fda1a3f.txt")
+    assert by_detector(alerts, "loop") == []
+    others = [a for a in by_detector(alerts, "therapist") if a.rule != "therapist.malformed"]
+    assert all(a.rule == "therapist.ai_feelings" and a.severity == "info" for a in others)
+    assert "therapist.malformed" in rules_in(alerts, "therapist")
+
+
+def test_examples_cover_every_therapist_rule_and_loop_kind(scan_alerts):
+    from detectors.therapist import RULES
+
+    raised = {a.rule for path in EXAMPLES_DIR.iterdir() for a in scan_alerts(path)}
+    assert {f"therapist.{rule.__name__}" for rule in RULES} <= raised
+    assert {"loop.patient_refrain", "loop.therapist_template", "loop.cycle"} <= raised

@@ -53,3 +53,12 @@ def test_secrets_are_not_printed(monkeypatch):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml"):
         load_settings(tmp_path / "nope.yaml")
+
+
+def test_bad_detector_options_fail_fast_naming_the_key(tmp_path):
+    from streams.app import build_pipeline
+
+    path = tmp_path / "tw.yaml"
+    path.write_text("detector_options:\n  loop:\n    patient_runs: 3\n")
+    with pytest.raises(ConfigError, match="DETECTOR_OPTIONS.*patient_runs"):
+        build_pipeline(load_settings(path), extractors=[])
