@@ -142,6 +142,12 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     async def count_conversations() -> None:
         metrics.ACTIVE_CONVERSATIONS.set(len(conversations.data))
 
+    if settings.delivery_config is not None:
+        from streams.delivery.agent import register_delivery
+        from streams.delivery.config import load_delivery_config
+
+        register_delivery(app, settings, load_delivery_config(settings.delivery_config), alerts)
+
     from streams.web import register_views
 
     register_views(app, settings, turns)

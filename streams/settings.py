@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     turns_topic: str = "turnwatch.turns"
     alerts_topic: str = "turnwatch.alerts"
     dlq_topic: str = "turnwatch.turns.dlq"
+    delivery_retry_topic: str = "turnwatch.deliveries.retry"
+    delivery_dlq_topic: str = "turnwatch.deliveries.dlq"
     partitions: int = Field(default=4, ge=1, le=1024)
     session_timeout: float = Field(default=10.0, gt=0, description="Consumer group session timeout, seconds.")
     producer_max_batch_size: int = Field(default=16384, ge=1)
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     encoder_allow_download: bool = False
     emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
     model_cache_dir: Path = Path(".turnwatch/models")
+
+    # Delivery
+    delivery_config: Path | None = Field(default=None, description="Routing/receivers YAML; unset = no delivery agent.")
 
     # HTTP
     web_host: str = "127.0.0.1"

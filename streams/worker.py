@@ -44,10 +44,19 @@ def broker_for(settings: Settings, log_file: Path | None = None) -> Iterator[Set
         yield tuned_for_tansu(settings, broker.address)
 
 
+def topics_of(settings: Settings) -> list[str]:
+    return [settings.turns_topic, settings.alerts_topic, settings.dlq_topic,
+            settings.delivery_retry_topic, settings.delivery_dlq_topic]
+
+
 def run_worker(settings: Settings) -> None:
+    from streams.replay import ensure_topics
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with broker_for(settings, log_file=settings.data_dir / "tansu.log") as ready:
         app = create_app(ready)
+        # Create the topics with the configured partitions rather than let a broker auto-create them.
+        ensure_topics(ready.broker, topics_of(ready), ready.partitions)
         worker = faust.Worker(
             app,
             loglevel=ready.log_level,

@@ -1,0 +1,1 @@
+"""Delivering alerts to on-call reviewers: routing, cooldown, dedup, retries, sinks."""

@@ -1,0 +1,198 @@
+"""Delivery configuration (YAML), validated into typed objects at start-up.
+
+Errors name the key: ``routes[1].receivers[0]: unknown receiver 'pager'``. Secrets are read
+from environment variables or files named in the config, never written in it, and never
+appear in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from streams.errors import ConfigError
+
+SEVERITIES = ("info", "warning", "high", "critical")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret comes from: exactly one of ``env`` or ``file``."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file")
+        return self
+
+    def resolve(self) -> SecretStr:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ValueError(f"environment variable {self.env} is not set")
+            return SecretStr(value)
+        try:
+            return SecretStr(self.file.read_text().strip())
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+
+
+class _Receiver(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+class WebhookReceiver(_Receiver):
+    kind: Literal["webhook"]
+    url: str = Field(pattern=r"^https?://")
+    secret: SecretRef
+
+
+class SlackReceiver(_Receiver):
+    kind: Literal["slack"]
+    webhook_url: SecretRef  # Slack incoming-webhook URLs are secrets
+
+
+class PagerDutyReceiver(_Receiver):
+    kind: Literal["pagerduty"]
+    routing_key: SecretRef
+    url: str = Field(default="https://events.pagerduty.com/v2/enqueue", pattern=r"^https?://")
+
+
+class AlertmanagerReceiver(_Receiver):
+    kind: Literal["alertmanager"]
+    url: str = Field(pattern=r"^https?://", description="Alertmanager base URL; alerts go to /api/v2/alerts.")
+
+
+Receiver = Annotated[
+    Union[WebhookReceiver, SlackReceiver, PagerDutyReceiver, AlertmanagerReceiver], Field(discriminator="kind")
+]
+
+
+class Match(_Strict):
+    detectors: list[str] | None = None
+    rules: list[str] | None = Field(default=None, description="Glob patterns, e.g. therapist.*")
+    min_severity: Literal["info", "warning", "high", "critical"] = "info"
+
+    def matches(self, detector: str, rule: str, severity: str) -> bool:
+        if self.detectors is not None and detector not in self.detectors:
+            return False
+        if self.rules is not None and not any(fnmatch.fnmatchcase(rule, pattern) for pattern in self.rules):
+            return False
+        return SEVERITIES.index(severity) >= SEVERITIES.index(self.min_severity)
+
+
+class Route(_Strict):
+    match: Match = Field(default_factory=Match)
+    receivers: list[str] = Field(min_length=1)
+    continue_: bool = Field(default=False, alias="continue")
+
+
+class Redaction(_Strict):
+    emails: bool = True
+    phones: bool = True
+    patterns: list[str] = Field(default_factory=list)
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for index, pattern in enumerate(patterns):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"patterns[{index}] is not a valid regular expression: {exc}") from None
+        return patterns
+
+
+class DeliveryConfig(_Strict):
+    receivers: list[Receiver] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1)
+    cooldown_seconds: float = Field(default=900, ge=0)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    excerpt_chars: int = Field(default=160, ge=0, le=400)
+    redact: Redaction = Field(default_factory=Redaction)
+    conversation_url: str | None = Field(default=None, description="Link template with {conversation_id}.")
+
+    @model_validator(mode="after")
+    def _receivers_exist(self) -> "DeliveryConfig":
+        names = [r.name for r in self.receivers]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"receiver names must be unique: {', '.join(sorted(duplicates))}")
+        for i, route in enumerate(self.routes):
+            for j, name in enumerate(route.receivers):
+                if name not in names:
+                    raise ValueError(f"routes[{i}].receivers[{j}]: unknown receiver {name!r}")
+        return self
+
+    def receiver(self, name: str) -> WebhookReceiver | SlackReceiver | PagerDutyReceiver | AlertmanagerReceiver:
+        return next(r for r in self.receivers if r.name == name)
+
+    def route(self, detector: str, rule: str, severity: str) -> list[str]:
+        """Receivers for an alert: routes in order, the first match wins unless it says continue."""
+        chosen: list[str] = []
+        for route in self.routes:
+            if route.match.matches(detector, rule, severity):
+                chosen += [name for name in route.receivers if name not in chosen]
+                if not route.continue_:
+                    break
+        return chosen
+
+    def secrets(self) -> dict[str, SecretStr]:
+        """Resolve every receiver's secret now, so a missing one fails at start-up."""
+        resolved: dict[str, SecretStr] = {}
+        for index, receiver in enumerate(self.receivers):
+            field = {"webhook": "secret", "slack": "webhook_url", "pagerduty": "routing_key"}.get(receiver.kind)
+            if field is None:
+                continue
+            try:
+                resolved[receiver.name] = getattr(receiver, field).resolve()
+            except ValueError as exc:
+                raise ConfigError(f"receivers[{index}].{field}: {exc}") from None
+        return resolved
+
+
+def _location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("webhook", "slack", "pagerduty", "alertmanager"):
+            continue  # the discriminator tag pydantic inserts
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def load_delivery_config(path: str | Path) -> DeliveryConfig:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"delivery config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"delivery config {path}: not valid YAML: {exc}") from None
+    try:
+        config = DeliveryConfig.model_validate(raw or {})
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors(include_url=False, include_input=False):
+            message = item["msg"].removeprefix("Value error, ")
+            where = _location(item["loc"])
+            problems.append(message if message.startswith("routes[") else f"{where}: {message}")
+        raise ConfigError(f"delivery config {path}: " + "; ".join(problems)) from None
+    config.secrets()
+    return config

@@ -1,0 +1,48 @@
+"""The Notifier interface: send one alert, say whether a failure is worth retrying.
+
+As in Alertmanager, the notifier decides *whether* to retry; the retry stage owns *when*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    retry: bool
+    detail: str
+
+
+class Notifier(Protocol):
+    kind: str
+    name: str
+
+    async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome: ...
+
+
+def conversation_link(template: str | None, conversation_id: str) -> str | None:
+    return template.format(conversation_id=conversation_id) if template else None
+
+
+async def post_json(
+    session: aiohttp.ClientSession, url: str, payload: Any, timeout: float, headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> Outcome:
+    """POST and classify: 2xx delivered; 408/429/5xx and network errors retry; other 4xx do not."""
+    data = body if body is not None else json.dumps(payload).encode()
+    try:
+        async with session.post(url, data=data, headers={"Content-Type": "application/json", **(headers or {})},
+                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            status = response.status
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        return Outcome(False, True, f"{type(exc).__name__}")
+    if 200 <= status < 300:
+        return Outcome(True, False, f"HTTP {status}")
+    return Outcome(False, status in (408, 425, 429) or status >= 500, f"HTTP {status}")

@@ -1,0 +1,58 @@
+"""PagerDuty Events API v2: trigger events deduplicated by alert_id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from streams.delivery.config import PagerDutyReceiver
+from streams.delivery.sinks.base import Outcome, conversation_link, post_json
+
+SEVERITY = {"info": "info", "warning": "warning", "high": "error", "critical": "critical"}
+
+
+def pagerduty_event(alert: dict[str, Any], routing_key: str, conversation_url: str | None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": alert["alert_id"],
+        "payload": {
+            "summary": f"[{alert['severity']}] {alert['summary']}"[:1024],
+            "source": "turnwatch",
+            "severity": SEVERITY[alert["severity"]],
+            "timestamp": alert["created_at"],
+            "component": alert["detector"],
+            "group": alert["detector"],
+            "class": alert["rule"],
+            "custom_details": {
+                "conversation_id": alert["conversation_id"],
+                "rule": alert["rule"],
+                "turns": alert["turns"],
+                "evidence": alert["evidence"],
+                "score": alert["score"],
+                "taxonomy": alert["taxonomy"],
+                "suggested_action": alert["suggested_action"],
+                "detector_version": alert["detector_version"],
+            },
+        },
+    }
+    link = conversation_link(conversation_url, alert["conversation_id"])
+    if link:
+        event["links"] = [{"href": link, "text": "Open conversation"}]
+    return event
+
+
+class PagerDutyNotifier:
+    kind = "pagerduty"
+
+    def __init__(self, receiver: PagerDutyReceiver, secret: SecretStr, conversation_url: str | None) -> None:
+        self.name = receiver.name
+        self.receiver = receiver
+        self.routing_key = secret
+        self.conversation_url = conversation_url
+
+    async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
+        event = pagerduty_event(alert, self.routing_key.get_secret_value(), self.conversation_url)
+        return await post_json(session, self.receiver.url, event, self.receiver.timeout_seconds)

@@ -1,0 +1,35 @@
+"""Generic JSON webhook, signed with HMAC-SHA256 (see ``streams.delivery.signing``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from streams.delivery.config import WebhookReceiver
+from streams.delivery.signing import IDEMPOTENCY_HEADER, signed_headers
+from streams.delivery.sinks.base import Outcome, conversation_link, post_json
+
+
+class WebhookNotifier:
+    kind = "webhook"
+
+    def __init__(self, receiver: WebhookReceiver, secret: SecretStr, conversation_url: str | None) -> None:
+        self.name = receiver.name
+        self.receiver = receiver
+        self.secret = secret
+        self.conversation_url = conversation_url
+
+    def body(self, alert: dict[str, Any]) -> bytes:
+        payload = {**alert, "conversation_url": conversation_link(self.conversation_url, alert["conversation_id"])}
+        return json.dumps(payload, sort_keys=True).encode()
+
+    async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
+        body = self.body(alert)
+        headers = signed_headers(self.secret.get_secret_value().encode(), body)
+        # Upgrades of an episode reuse the key: treat a repeat with a higher severity as an update.
+        headers[IDEMPOTENCY_HEADER] = alert["alert_id"]
+        headers["X-Turnwatch-Severity"] = alert["severity"]
+        return await post_json(session, self.receiver.url, None, self.receiver.timeout_seconds, headers, body=body)

@@ -1,0 +1,185 @@
+"""Delivery end to end: real broker, real worker processes, a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from kafka import KafkaProducer
+
+from streams.broker import free_port
+from streams.delivery.signing import signed_headers
+from streams.replay import ensure_topics
+from streams.worker import spawn_worker, stop_process, wait_ready
+from tests.integration.conftest import consume
+from tests.integration.receiver import Receiver
+
+pytestmark = pytest.mark.integration
+SECRET = "delivery-test-secret"
+
+
+def config_yaml(url: str, cooldown: float = 0) -> str:
+    return f"""
+cooldown_seconds: {cooldown}
+max_attempts: 60
+backoff_initial_seconds: 0.2
+backoff_max_seconds: 1.0
+excerpt_chars: 60
+receivers:
+  - name: oncall
+    kind: webhook
+    url: "{url}"
+    secret: {{env: TW_WEBHOOK_SECRET}}
+routes:
+  - receivers: [oncall]
+"""
+
+
+class Stack:
+    """Topics, a delivery config and worker processes that can be killed and restarted."""
+
+    def __init__(self, broker, tmp_path, receiver: Receiver, cooldown: float = 0) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.broker = broker.address
+        self.topics = {name: f"{name}-{suffix}" for name in ("turns", "alerts", "dlq", "retry", "ddlq")}
+        config = tmp_path / "delivery.yaml"
+        config.write_text(config_yaml(receiver.url, cooldown))
+        self.env = {
+            "TURNWATCH_APP_ID": f"tw-delivery-{suffix}", "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
+            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"], "TURNWATCH_DLQ_TOPIC": self.topics["dlq"],
+            "TURNWATCH_DELIVERY_RETRY_TOPIC": self.topics["retry"], "TURNWATCH_DELIVERY_DLQ_TOPIC": self.topics["ddlq"],
+            "TURNWATCH_DELIVERY_CONFIG": str(config), "TW_WEBHOOK_SECRET": SECRET, "TURNWATCH_DATA_DIR": str(tmp_path),
+        }
+        ensure_topics(self.broker, list(self.topics.values()), partitions=4)
+        self.tmp_path = tmp_path
+        self.process = None
+        self.port = None
+
+    def start_worker(self, name: str) -> None:
+        self.port = free_port()
+        self.log = self.tmp_path / f"{name}.log"
+        self.process = spawn_worker(self.broker, self.port, self.log, extra_env=self.env)
+        try:
+            wait_ready(self.port, timeout=90, process=self.process)
+        except Exception:
+            stop_process(self.process)
+            raise AssertionError(self.log.read_text()[-4000:])
+
+    def kill_worker(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop_worker(self) -> None:
+        assert stop_process(self.process) == 0, self.log.read_text()[-3000:]
+
+    def publish_alerts(self, alerts: list[dict]) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.broker, acks="all")
+        for alert in alerts:
+            producer.send(self.topics["alerts"], key=alert["conversation_id"].encode(), value=json.dumps(alert).encode())
+        producer.flush()
+        producer.close()
+
+    def metric(self, name: str) -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+            lines = response.read().decode().splitlines()
+        return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name))
+
+
+def make_alert(n: int, conversation: str | None = None, rule: str = "therapist.malformed", severity: str = "high",
+               quote: str = "Reach me at sam@example.org if the app fails") -> dict:
+    return {
+        "alert_id": f"alert-{uuid.uuid4().hex[:6]}-{n}", "conversation_id": conversation or f"conv-{n}",
+        "detector": rule.split(".")[0], "rule": rule, "severity": severity, "turns": [n],
+        "evidence": [{"turn_index": n, "role": "therapist", "quote": quote, "why": "test"}], "score": 1.0,
+        "taxonomy": [], "summary": f"test alert {n}", "suggested_action": "none",
+        "created_at": datetime.now(timezone.utc).isoformat(), "detector_version": "test/1",
+    }
+
+
+@pytest.fixture
+def receiver():
+    running = Receiver(SECRET.encode()).start()
+    yield running
+    running.stop()
+
+
+def test_the_receiver_accepts_signed_bodies_and_rejects_tampered_or_stale_ones(receiver):
+    body = json.dumps({"alert_id": "x"}).encode()
+
+    def post(data, headers):
+        request = urllib.request.Request(receiver.url, data=data, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert post(body, signed_headers(SECRET.encode(), body)) == 200
+    assert post(body + b" ", signed_headers(SECRET.encode(), body)) == 401
+    assert post(body, signed_headers(SECRET.encode(), body, now=time.time() - 3600)) == 401
+    assert post(body, signed_headers(b"wrong", body)) == 401
+    assert receiver.rejected_signatures == 3
+
+
+def test_an_outage_then_recovery_delivers_every_alert_exactly_once(broker, tmp_path, receiver):
+    stack = Stack(broker, tmp_path, receiver)
+    receiver.status = 500
+    stack.start_worker("worker")
+    alerts = [make_alert(n) for n in range(12)]
+    stack.publish_alerts(alerts)
+    assert receiver.wait_until(lambda: len(receiver.attempts) == len(alerts) and min(receiver.attempts.values()) >= 2)
+    receiver.status = 200
+    assert receiver.wait_until(lambda: len(receiver.accepted) == len(alerts))
+    time.sleep(2)  # anything extra would arrive now
+    assert {a["alert_id"] for a in alerts} == set(receiver.accepted)
+    assert set(receiver.accepted.values()) == {1}
+    assert stack.metric('turnwatch_deliveries_total{outcome="delivered",sink="webhook"}') == len(alerts)
+    assert stack.metric('turnwatch_deliveries_total{outcome="retried",sink="webhook"}') >= len(alerts)
+    delivered = [json.loads(b) for b in receiver.bodies]
+    assert all("example.org" not in json.dumps(d) for d in delivered), "emails are redacted before delivery"
+    stack.stop_worker()
+
+
+def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(broker, tmp_path, receiver):
+    stack = Stack(broker, tmp_path, receiver)
+    receiver.status = 503
+    stack.start_worker("first")
+    alerts = [make_alert(n) for n in range(10)]
+    stack.publish_alerts(alerts)
+    assert receiver.wait_until(lambda: len(receiver.attempts) == len(alerts))
+    stack.kill_worker()
+    stack.start_worker("second")
+    assert receiver.wait_until(lambda: sum(receiver.attempts.values()) >= 2 * len(alerts), timeout=60)
+    receiver.status = 200
+    assert receiver.wait_until(lambda: len(receiver.accepted) == len(alerts))
+    time.sleep(3)
+    lost = {a["alert_id"] for a in alerts} - set(receiver.accepted)
+    duplicated = {k: n for k, n in receiver.accepted.items() if n > 1}
+    print(f"delivered={len(receiver.accepted)} lost={len(lost)} duplicated={len(duplicated)} "
+          f"attempts={sum(receiver.attempts.values())}")
+    assert not lost and not duplicated
+    dead = consume(stack.broker, stack.topics["ddlq"], lambda records: False, timeout=2)
+    assert dead == []
+    stack.stop_worker()
+
+
+def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(broker, tmp_path, receiver):
+    stack = Stack(broker, tmp_path, receiver, cooldown=600)
+    stack.start_worker("worker")
+    first = make_alert(1, conversation="conv-cool", rule="loop.patient_refrain", severity="warning")
+    repeat = make_alert(2, conversation="conv-cool", rule="loop.patient_refrain", severity="warning")
+    other_rule = make_alert(3, conversation="conv-cool", rule="loop.cycle", severity="warning")
+    higher = make_alert(4, conversation="conv-cool", rule="loop.patient_refrain", severity="high")
+    stack.publish_alerts([first, repeat, other_rule, higher])
+    assert receiver.wait_until(lambda: len(receiver.accepted) >= 3)
+    time.sleep(2)
+    assert set(receiver.accepted) == {first["alert_id"], other_rule["alert_id"], higher["alert_id"]}
+    assert stack.metric('turnwatch_deliveries_total{outcome="suppressed",sink="webhook"}') == 1
+    stack.stop_worker()

@@ -1,0 +1,36 @@
+from streams.delivery.sinks.alertmanager import alertmanager_alerts
+from streams.delivery.sinks.pagerduty import pagerduty_event
+from streams.delivery.sinks.slack import slack_payload
+
+ALERT = {
+    "alert_id": "abc123", "conversation_id": "conv-9", "detector": "crisis", "rule": "crisis.active_ideation",
+    "severity": "critical", "turns": [8], "score": 0.7, "taxonomy": ["kl-000205"],
+    "evidence": [{"turn_index": 8, "role": "patient", "quote": "short quote", "why": "active ideation"}],
+    "summary": "Patient turn 8: active suicidal thoughts.", "suggested_action": "Review now.",
+    "created_at": "2026-01-01T00:00:00+00:00", "detector_version": "crisis/1.0",
+}
+
+
+def test_pagerduty_event_uses_alert_id_as_dedup_key_and_maps_severity():
+    event = pagerduty_event(ALERT, "rk", "https://console/c/{conversation_id}")
+    assert event["dedup_key"] == "abc123" and event["event_action"] == "trigger" and event["routing_key"] == "rk"
+    assert event["payload"]["severity"] == "critical"
+    assert pagerduty_event({**ALERT, "severity": "high"}, "rk", None)["payload"]["severity"] == "error"
+    assert event["payload"]["custom_details"]["evidence"][0]["quote"] == "short quote"
+    assert event["links"][0]["href"] == "https://console/c/conv-9"
+    assert "links" not in pagerduty_event(ALERT, "rk", None)
+
+
+def test_slack_blocks_carry_summary_severity_quotes_and_link():
+    payload = slack_payload(ALERT, "https://console/c/{conversation_id}")
+    kinds = [b["type"] for b in payload["blocks"]]
+    assert kinds[0] == "header" and "actions" in kinds
+    text = str(payload)
+    assert "CRITICAL" in text and "short quote" in text and "https://console/c/conv-9" in text
+    assert "actions" not in [b["type"] for b in slack_payload(ALERT, None)["blocks"]]
+
+
+def test_alertmanager_alert_labels():
+    [item] = alertmanager_alerts(ALERT, None)
+    assert item["labels"]["alertname"] == "crisis_active_ideation" and item["labels"]["severity"] == "critical"
+    assert item["startsAt"] == ALERT["created_at"]
