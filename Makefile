@@ -32,6 +32,7 @@ test-integration: install
 
 schemas: install
 	$(VENV)/bin/turnwatch schemas --out schemas
+	$(VENV)/bin/turnwatch dashboards --out deploy/grafana/dashboards
 
 clean:
 	rm -rf $(VENV) .turnwatch .pytest_cache

@@ -131,16 +131,27 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             log.exception("feature extraction failed; batch sent to the dead-letter topic")
             return [Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)) for raw in raws]
 
+    next_offsets: dict[Any, int] = {}
+
     @app.agent(turns, name="monitor")
     async def monitor(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
             metrics.BATCH_SIZE.observe(len(events))
             for event, item in zip(events, await prepare(events)):
                 await publish(event, step_safely(event, item))
+                next_offsets[event.message.tp] = event.message.offset + 1
 
-    @app.timer(interval=5.0)
-    async def count_conversations() -> None:
+    @app.timer(interval=2.0)
+    async def gauges() -> None:
         metrics.ACTIVE_CONVERSATIONS.set(len(conversations.data))
+        lag = 0
+        for tp in app.consumer.assignment() if app.consumer else ():
+            # Partitions this process has not consumed from yet are not counted (lag is a lower bound).
+            if tp.topic == settings.turns_topic and tp in next_offsets:
+                highwater = app.consumer.highwater(tp)
+                if highwater is not None and highwater >= 0:
+                    lag += max(0, highwater - next_offsets[tp])
+        metrics.CONSUMER_LAG.set(lag)
 
     if settings.delivery_config is not None:
         from streams.delivery.agent import register_delivery

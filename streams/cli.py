@@ -144,6 +144,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_receiver(args: argparse.Namespace) -> int:
+    from streams.delivery.receiver import run_receiver
+
+    print(f"webhook receiver on http://{args.host}:{args.port}/hook (verifying signatures)", flush=True)
+    run_receiver(args.host, args.port)
+    return 0
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    from streams.dashboards import write_dashboards
+
+    for path in write_dashboards(Path(args.out)):
+        print(path)
+    return 0
+
+
 def _add_paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="transcripts (.txt/.md), JSONL files or directories")
     parser.add_argument("--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)")
@@ -190,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("head", choices=["emotion", "crisis"], help="emotion: GoEmotions directory; crisis: SDCNL training-set.csv")
     p.add_argument("--data", required=True, help="GoEmotions directory (train/dev/test.tsv, labels.txt) or SDCNL csv")
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("receiver", help="a small webhook receiver that verifies signatures and prints alerts")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(handler=cmd_receiver)
+
+    p = sub.add_parser("dashboards", help="write the Grafana dashboards (grafana-foundation-sdk) as JSON")
+    p.add_argument("--out", default="deploy/grafana/dashboards")
+    p.set_defaults(handler=cmd_dashboards)
 
     p = sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
     p.add_argument("--out", default="schemas")

@@ -15,6 +15,10 @@ DUPLICATE_TURNS = Counter(
 TURN_GAPS = Counter("turnwatch_turn_gaps_total", "Turns that arrived ahead of a missing turn index.")
 DEAD_LETTERS = Counter("turnwatch_dead_letters_total", "Events sent to the dead-letter topic, by reason.", ["reason"])
 ALERTS = Counter("turnwatch_alerts_total", "Alerts emitted, by detector and severity.", ["detector", "severity"])
+ALERTS_BY_RULE = Counter("turnwatch_alerts_by_rule_total", "Alerts emitted, by rule (a fixed set of rule names).", ["rule"])
+CONSUMER_LAG = Gauge(
+    "turnwatch_consumer_lag", "Turn events on this worker's partitions not yet processed (highwater - next offset)."
+)
 DETECTOR_SECONDS = Histogram(
     "turnwatch_detector_seconds", "Time one detector spends on one turn.", ["detector"], buckets=LATENCY_BUCKETS
 )

@@ -190,3 +190,4 @@ def record_metrics(result: StepResult) -> None:
         metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
     for alert in result.alerts:
         metrics.ALERTS.labels(alert.detector, alert.severity).inc()
+        metrics.ALERTS_BY_RULE.labels(alert.rule).inc()

@@ -34,3 +34,20 @@ def test_alertmanager_alert_labels():
     [item] = alertmanager_alerts(ALERT, None)
     assert item["labels"]["alertname"] == "crisis_active_ideation" and item["labels"]["severity"] == "critical"
     assert item["startsAt"] == ALERT["created_at"]
+
+
+async def test_the_bundled_receiver_verifies_and_dedups():
+    import json as _json
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.delivery.receiver import make_app
+    from streams.delivery.signing import signed_headers
+
+    body = _json.dumps(ALERT).encode()
+    async with TestClient(TestServer(make_app(b"k"))) as client:
+        headers = {**signed_headers(b"k", body), "Idempotency-Key": "abc123", "X-Turnwatch-Severity": "critical"}
+        first = await client.post("/hook", data=body, headers=headers)
+        again = await client.post("/hook", data=body, headers=headers)
+        bad = await client.post("/hook", data=body + b" ", headers=headers)
+        assert first.status == 200 and (await again.json())["duplicate"] and bad.status == 401
