@@ -34,5 +34,8 @@ schemas: install
 	$(VENV)/bin/turnwatch schemas --out schemas
 	$(VENV)/bin/turnwatch dashboards --out deploy/grafana/dashboards
 
+bench: install
+	$(VENV)/bin/turnwatch bench --backend $${BACKEND:-onnx} --out bench
+
 clean:
 	rm -rf $(VENV) .turnwatch .pytest_cache

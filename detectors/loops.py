@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -74,15 +75,17 @@ REJECTION = re.compile(
 )
 
 
-def content_grams(text: str, n: int = 4) -> set[str]:
+@lru_cache(maxsize=4096)
+def content_grams(text: str, n: int = 4) -> frozenset[str]:
     tokens = words(text)
-    return {" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
-            if sum(w not in _STOP for w in tokens[i : i + n]) >= 2}
+    return frozenset(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
+                     if sum(w not in _STOP for w in tokens[i : i + n]) >= 2)
 
 
-def techniques(text: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def techniques(text: str) -> frozenset[str]:
     lowered = text.lower()
-    return {name for name, pattern in _TECHNIQUES.items() if pattern.search(lowered)}
+    return frozenset(name for name, pattern in _TECHNIQUES.items() if pattern.search(lowered))
 
 
 @dataclass(frozen=True)
@@ -100,15 +103,16 @@ def _cosine(a: TurnRecord, b: TurnRecord) -> float:
 def patient_likeness(new: TurnRecord, old: TurnRecord) -> Likeness:
     shared = len(content_grams(new.text) & content_grams(old.text))
     close = _cosine(new, old) >= PATIENT_COSINE or shared >= PATIENT_SHARED_GRAMS
-    return Likeness(close, longest_shared_phrase(new.text, old.text))
+    return Likeness(close, longest_shared_phrase(new.text, old.text) if close else "")
 
 
 def therapist_likeness(new: TurnRecord, old: TurnRecord) -> Likeness:
     common = techniques(new.text) & techniques(old.text)
     shared = len(content_grams(new.text) & content_grams(old.text))
     close = len(common) >= SHARED_TECHNIQUES or shared >= THERAPIST_SHARED_GRAMS or _cosine(new, old) >= THERAPIST_COSINE
-    phrase = longest_shared_phrase(new.text, old.text) or (", ".join(sorted(common)) if common else "")
-    return Likeness(close, phrase)
+    if not close:
+        return Likeness(False, "")
+    return Likeness(True, longest_shared_phrase(new.text, old.text) or ", ".join(sorted(common)))
 
 
 def _long_enough(turn: TurnRecord) -> bool:

@@ -24,6 +24,7 @@ from detectors.registry import discover, select
 from streams import metrics
 from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_metrics
 from streams.errors import ConfigError
+from streams.faust_tuning import set_consumer_fetch_max_wait
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def as_current_event(event: faust.EventT) -> Iterator[None]:
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
     pipeline = pipeline or build_pipeline(settings)
+    set_consumer_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
@@ -126,7 +128,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     async def prepare(events: list[faust.EventT]) -> list[Prepared]:
         raws = [e.value for e in events]
         try:
-            return await asyncio.get_running_loop().run_in_executor(None, pipeline.prepare, raws)
+            # Table reads from the executor thread are plain dict reads; nothing writes meanwhile.
+            return await asyncio.get_running_loop().run_in_executor(None, pipeline.prepare, raws, conversations)
         except Exception as exc:
             log.exception("feature extraction failed; batch sent to the dead-letter topic")
             return [Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)) for raw in raws]

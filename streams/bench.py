@@ -1,12 +1,23 @@
-"""``turnwatch bench``: throughput, latency and memory, measured side by side in one run."""
+"""``turnwatch bench``: throughput, latency and memory, measured side by side in one run.
+
+(a) the bare encoder, batch 1 and batched; (b) the whole pipeline through the embedded broker
+and one worker with every detector, and its ratio to (a); (c) turn→alert latency at a fixed
+offered load (half of (b) by default); (d) state bytes per conversation and the resident
+memory of a pipeline process holding 10k conversations. Synthetic conversations: 20–60
+turns of 20–150 words.
+"""
 
 from __future__ import annotations
 
 import json
+import statistics
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
+
+from kafka import KafkaConsumer, KafkaProducer
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.ingest.files import Record
@@ -15,6 +26,7 @@ from streams.synthetic import conversations
 from streams.worker import spawn_worker, stop_process, wait_ready
 
 Log = Callable[[str], None]
+PLACEHOLDER = "[Answer not properly formatted or missing]"
 
 
 def synthetic_texts(n: int, seed: int = 5) -> list[str]:
@@ -24,27 +36,48 @@ def synthetic_texts(n: int, seed: int = 5) -> list[str]:
     return texts[:n]
 
 
-def encoder_throughput(backend: str, turns: int, batch_size: int) -> float:
-    """Turns per second of the bare encoder (model loaded, one warm-up batch)."""
+def encoder_throughput(backend: str, turns: int, batch_size: int, cache_dir: Path) -> float:
+    """Turns per second of the bare encoder (model loaded, warmed up), one call per batch."""
     from detectors.encoder import Encoder
 
-    encoder = Encoder(backend=backend, batch_size=batch_size, cache_dir=Path(".turnwatch/models"))
+    encoder = Encoder(backend=backend, batch_size=batch_size, cache_dir=cache_dir)
     texts = synthetic_texts(turns)
     encoder.encode(texts[:batch_size])
     started = time.perf_counter()
-    for start in range(0, len(texts), batch_size):
-        encoder.encode(texts[start : start + batch_size])
+    for start in range(0, len(texts), 64):
+        encoder.encode(texts[start : start + 64])
     return len(texts) / (time.perf_counter() - started)
 
 
-@dataclass
-class PipelineRun:
-    turns: int
-    seconds: float
+def rss_bytes(pid: int | str = "self") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
-    @property
-    def rate(self) -> float:
-        return self.turns / self.seconds
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+@dataclass
+class Results:
+    backend: str
+    machine: str
+    encoder_batch1_tps: float = 0.0
+    encoder_batched_tps: float = 0.0
+    pipeline_tps: float = 0.0
+    pipeline_turns: int = 0
+    pipeline_to_encoder_ratio: float = 0.0
+    offered_tps: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    latency_samples: int = 0
+    state_bytes_per_conversation: float = 0.0
+    state_bytes_max: int = 0
+    rss_10k_conversations_mb: float = 0.0
+    worker_rss_mb: float = 0.0
+    targets: dict[str, Any] = field(default_factory=dict)
 
 
 def _metric(port: int, name: str) -> float:
@@ -55,25 +88,178 @@ def _metric(port: int, name: str) -> float:
     return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name + "{") or l.startswith(name + " "))
 
 
-def pipeline_throughput(conversation_count: int, env: dict[str, str], workdir: Path, log: Log = print) -> PipelineRun:
-    """All turns published at once; seconds until the worker has processed every one."""
-    records = [Record(key=t["conversation_id"], value=json.dumps(t).encode(), ts=None)
-               for c in conversations(conversation_count, seed=11) for t in c]
+def _records(count: int, seed: int, broken_every: int = 0) -> list[Record]:
+    out = []
+    for n, conversation in enumerate(conversations(count, seed=seed)):
+        for turn in conversation:
+            if broken_every and n % broken_every == 0 and turn["turn_index"] == 5:
+                turn = {**turn, "text": PLACEHOLDER}
+            out.append(Record(key=turn["conversation_id"], value=json.dumps(turn).encode(), ts=None))
+    return out
+
+
+def _wait_processed(port: int, total: float, worker, timeout: float = 900) -> None:
+    deadline = time.monotonic() + timeout
+    while _metric(port, "turnwatch_turns_total") < total:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("worker stopped or timed out before processing every turn")
+        time.sleep(0.05)
+
+
+def measure_worker(results: Results, env: dict[str, str], workdir: Path, conversations_b: int, latency_seconds: float,
+                   offered_tps: float | None, log: Log) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_file=workdir / "tansu.log") as broker:
-        ensure_topics(broker.address, ["turnwatch.turns", "turnwatch.alerts", "turnwatch.turns.dlq"], 4)
+        ensure_topics(broker.address, ["turnwatch.turns", "turnwatch.alerts", "turnwatch.turns.dlq",
+                                       "turnwatch.deliveries.retry", "turnwatch.deliveries.dlq"], 4)
         port = free_port()
         worker = spawn_worker(broker.address, port, workdir / "worker.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)})
         try:
-            wait_ready(port, timeout=120, process=worker)
+            wait_ready(port, timeout=180, process=worker)
+            # (b) throughput: everything published at once.
+            records = _records(conversations_b, seed=11)
             started = time.perf_counter()
             replay(records, broker.address, "turnwatch.turns")
-            while _metric(port, "turnwatch_turns_total") < len(records):
-                if worker.poll() is not None:
-                    raise RuntimeError(f"worker exited; see {workdir / 'worker.log'}")
-                time.sleep(0.1)
-            seconds = time.perf_counter() - started
+            _wait_processed(port, len(records), worker)
+            results.pipeline_turns = len(records)
+            results.pipeline_tps = len(records) / (time.perf_counter() - started)
+            log(f"(b) pipeline: {len(records)} turns at {results.pipeline_tps:.1f} turns/s")
+            # (c) latency at a fixed offered load.
+            results.offered_tps = offered_tps or results.pipeline_tps / 2
+            _latency(results, broker.address, port, worker, latency_seconds, log)
+            results.worker_rss_mb = rss_bytes(worker.pid) / 2**20
         finally:
             stop_process(worker)
-    log(f"pipeline {env}: {len(records)} turns in {seconds:.1f}s = {len(records) / seconds:.1f} turns/s")
-    return PipelineRun(len(records), seconds)
+
+
+def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float, log: Log) -> None:
+    wanted = int(results.offered_tps * seconds)
+    records = _records(wanted // 40 + 2, seed=23, broken_every=1)[:wanted]
+    sent_at: dict[tuple[str, int], float] = {}
+    received: list[float] = []
+    stop = threading.Event()
+    consumer = KafkaConsumer("turnwatch.alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=None,
+                             fetch_max_wait_ms=5)
+    consumer.poll(timeout_ms=500)  # join before publishing
+
+    def collect() -> None:
+        while not stop.is_set():
+            for batch in consumer.poll(timeout_ms=100).values():
+                now = time.time()
+                for message in batch:
+                    alert = json.loads(message.value)
+                    if alert["rule"] == "therapist.malformed":
+                        key = (alert["conversation_id"], alert["turns"][0])
+                        if key in sent_at:
+                            received.append(now - sent_at[key])
+
+    thread = threading.Thread(target=collect, daemon=True)
+    thread.start()
+    before = _metric(port, "turnwatch_turns_total")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
+    interval = 1.0 / results.offered_tps
+    started = time.perf_counter()
+    for n, record in enumerate(records):
+        due = started + n * interval
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        turn = json.loads(record.value)
+        sent_at[(turn["conversation_id"], turn["turn_index"])] = time.time()
+        producer.send("turnwatch.turns", key=record.key.encode(), value=record.value)
+    producer.flush()
+    _wait_processed(port, before + len(records), worker)
+    time.sleep(1.0)
+    stop.set()
+    thread.join(5)
+    consumer.close()
+    producer.close()
+    milliseconds = [1000 * v for v in received]
+    results.latency_samples = len(milliseconds)
+    if milliseconds:
+        results.latency_ms = {f"p{q}": round(percentile(milliseconds, q), 1) for q in (50, 95, 99)}
+        results.latency_ms["mean"] = round(statistics.fmean(milliseconds), 1)
+    log(f"(c) latency at {results.offered_tps:.1f} turns/s offered: {results.latency_ms} ({len(milliseconds)} alerts)")
+
+
+def measure_state(results: Results, backend: str, cache_dir: Path, log: Log, count: int = 30) -> None:
+    """(d) state bytes (as stored in the table) and RSS with 10k conversations held."""
+    import copy
+
+    from streams.app import build_pipeline
+    from streams.scan import scan_records
+    from streams.settings import Settings
+
+    pipeline = build_pipeline(Settings(encoder_backend=backend, model_cache_dir=cache_dir))
+    states: dict[str, Any] = {}
+    records = _records(count, seed=31)
+    for _ in scan_records(records, pipeline, states=states):
+        pass
+    sizes = [len(json.dumps(state)) for state in states.values()]
+    results.state_bytes_per_conversation = statistics.fmean(sizes)
+    results.state_bytes_max = max(sizes)
+    templates = list(states.values())
+    held = {}
+    for n in range(10_000):
+        state = copy.deepcopy(templates[n % len(templates)])
+        state["conversation_id"] = f"held-{n}"
+        held[state["conversation_id"]] = state
+    results.rss_10k_conversations_mb = rss_bytes() / 2**20
+    log(f"(d) state: mean {results.state_bytes_per_conversation / 1024:.1f} KB, max {results.state_bytes_max / 1024:.1f} KB;"
+        f" RSS with 10k conversations {results.rss_10k_conversations_mb:.0f} MB")
+    del held
+
+
+def plot(results: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = ["encoder\nbatch 1", "encoder\nbatched", "pipeline\n(worker)"]
+    values = [results.encoder_batch1_tps, results.encoder_batched_tps, results.pipeline_tps]
+    left.bar(names, values, color=["#8ab6d6", "#2978b5", "#0f3057"])
+    left.set_ylabel("turns / s")
+    left.set_title(f"throughput ({results.backend})", fontsize=9)
+    if results.latency_ms:
+        keys = ["p50", "p95", "p99"]
+        right.bar(keys, [results.latency_ms[k] for k in keys], color="#d1495b")
+        right.axhline(250, color="#333", linestyle="--", linewidth=1, label="p99 target 250 ms")
+        right.legend(fontsize=7)
+    right.set_ylabel("ms")
+    right.set_title(f"turn → alert latency at {results.offered_tps:.0f} turns/s", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run_bench(out: Path, backend: str, conversations_b: int = 40, latency_seconds: float = 30.0,
+              offered_tps: float | None = None, log: Log = print) -> Results:
+    import platform
+
+    out.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(".turnwatch/models").resolve()
+    import os
+
+    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
+    results = Results(backend=backend, machine=machine)
+    results.encoder_batch1_tps = encoder_throughput(backend, 640, 1, cache_dir)
+    results.encoder_batched_tps = encoder_throughput(backend, 640, 8, cache_dir)
+    log(f"(a) encoder ({backend}): batch 1 {results.encoder_batch1_tps:.1f} turns/s, batched {results.encoder_batched_tps:.1f} turns/s")
+    env = {"TURNWATCH_ENCODER_BACKEND": backend, "TURNWATCH_MODEL_CACHE_DIR": str(cache_dir), "TURNWATCH_LOG_LEVEL": "WARNING"}
+    measure_worker(results, env, out / "work", conversations_b, latency_seconds, offered_tps, log)
+    best_encoder = max(results.encoder_batch1_tps, results.encoder_batched_tps)
+    results.pipeline_to_encoder_ratio = round(results.pipeline_tps / best_encoder, 3)
+    measure_state(results, backend, cache_dir, log)
+    results.targets = {
+        "pipeline_vs_encoder": {"target": ">= 0.8", "value": results.pipeline_to_encoder_ratio,
+                                "met": results.pipeline_to_encoder_ratio >= 0.8},
+        "p99_ms_at_half_load": {"target": "<= 250", "value": results.latency_ms.get("p99"),
+                                "met": bool(results.latency_ms) and results.latency_ms["p99"] <= 250},
+        "state_kb_per_conversation": {"target": "<= 50", "value": round(results.state_bytes_per_conversation / 1024, 1),
+                                      "met": results.state_bytes_per_conversation <= 50 * 1024},
+    }
+    (out / "results.json").write_text(json.dumps(asdict(results), indent=2) + "\n")
+    plot(results, out / "results.png")
+    return results

@@ -144,6 +144,72 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from streams.app import build_pipeline
+    from streams.evaluate import load_labels, plot_conversation, run_conversations, score
+    from streams.examples import LABELS_DIR
+
+    settings = _settings(args)
+    label_paths = [Path(p) for p in args.labels] if args.labels else sorted(LABELS_DIR.glob("expected.jsonl")) + sorted(LABELS_DIR.glob("seeds.jsonl"))
+    labels = load_labels(label_paths)
+    records = _records(args)
+    console = Console(stderr=True)
+    pipeline = build_pipeline(settings)
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+        task = progress.add_task("eval", total=len(records))
+        runs = run_conversations(args.paths, pipeline, progress=lambda: progress.advance(task))
+    report = score(runs, labels)
+    out = Path(args.out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    for run in runs.values():
+        plot_conversation(run, out / "plots" / f"{run.conversation_id.replace('/', '_')}.png")
+    report["alerts_per_100_turns"] = {c: round(100 * len(r.alerts) / max(r.turns, 1), 1) for c, r in sorted(runs.items())}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    for title, rows in (("per rule", report["per_rule"]), ("per detector", report["per_detector"])):
+        table = Table(title=f"detection quality, {title} ({len(report['conversations'])} labelled conversations)")
+        for column in ("name", "tp", "fp", "fn", "precision", "recall", "f1"):
+            table.add_column(column, justify="left" if column == "name" else "right")
+        for name, row in rows.items():
+            table.add_row(name, *(str(row[k]) for k in ("tp", "fp", "fn", "precision", "recall", "f1")))
+        Console().print(table)
+    console.print(f"report: {out / 'report.json'}; plots: {out / 'plots'}/ ({len(runs)} conversations)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.bench import run_bench
+
+    settings = _settings(args)
+    console = Console()
+    results = run_bench(Path(args.out), args.backend or settings.encoder_backend, args.conversations,
+                        args.latency_seconds, args.offered, log=lambda line: console.print(line, highlight=False))
+    table = Table(title=f"turnwatch bench — {results.backend}, {results.machine}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("encoder, batch 1", f"{results.encoder_batch1_tps:.1f} turns/s"),
+        ("encoder, batched", f"{results.encoder_batched_tps:.1f} turns/s"),
+        ("pipeline (broker + worker)", f"{results.pipeline_tps:.1f} turns/s"),
+        ("pipeline / best encoder", f"{results.pipeline_to_encoder_ratio:.2f}×  (target ≥ 0.8×)"),
+        (f"turn→alert at {results.offered_tps:.1f} turns/s", ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items())),
+        ("state per conversation", f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max"),
+        ("RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
+        ("worker RSS after the run", f"{results.worker_rss_mb:.0f} MB"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"wrote {Path(args.out) / 'results.json'} and {Path(args.out) / 'results.png'}")
+    return 0
+
+
 def cmd_receiver(args: argparse.Namespace) -> int:
     from streams.delivery.receiver import run_receiver
 
@@ -206,6 +272,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("head", choices=["emotion", "crisis"], help="emotion: GoEmotions directory; crisis: SDCNL training-set.csv")
     p.add_argument("--data", required=True, help="GoEmotions directory (train/dev/test.tsv, labels.txt) or SDCNL csv")
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("eval", help="precision/recall per rule and detector against labelled conversations")
+    _add_paths(p)
+    p.add_argument("--labels", nargs="*", help="label JSONL files (default: examples/labelled/expected.jsonl and seeds.jsonl)")
+    p.add_argument("--out", default=".turnwatch/eval", help="directory for report.json and plots/")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("bench", help="encoder vs pipeline throughput, turn→alert latency, state size and memory")
+    p.add_argument("--out", default="bench")
+    p.add_argument("--backend", choices=["torch", "onnx"], help="encoder backend (default: the configured one)")
+    p.add_argument("--conversations", type=int, default=40, help="synthetic conversations for the throughput run")
+    p.add_argument("--latency-seconds", type=float, default=30.0, help="duration of the fixed-load latency run")
+    p.add_argument("--offered", type=float, default=None, help="offered load in turns/s (default: half the pipeline rate)")
+    p.set_defaults(handler=cmd_bench)
 
     p = sub.add_parser("receiver", help="a small webhook receiver that verifies signatures and prints alerts")
     p.add_argument("--host", default="127.0.0.1")

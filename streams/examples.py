@@ -3,6 +3,7 @@
 from pathlib import Path
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples" / "transcripts"
+LABELS_DIR = Path(__file__).resolve().parent.parent / "examples" / "labelled"
 
 
 def example_paths() -> list[Path]:

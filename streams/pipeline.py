@@ -72,6 +72,10 @@ class StepResult:
         return self.arrival in (Arrival.NEXT, Arrival.GAP)
 
 
+def _already_processed(stored: dict[str, Any] | None, index: int) -> bool:
+    return stored is not None and index <= stored["last_index"] and index not in stored.get("missing", ())
+
+
 def alert_id(conversation_id: str, rule: str, opened_at: int) -> str:
     """Stable identity of an episode: the same conversation, rule and opening turn."""
     digest = hashlib.sha256(f"{conversation_id}\x1f{rule}\x1f{opened_at}".encode()).hexdigest()
@@ -98,15 +102,27 @@ class Pipeline:
         self.max_text_bytes = max_text_bytes
         self.clock = clock
 
-    def prepare(self, raws: Sequence[Any]) -> list[Prepared]:
-        """Validate a batch and compute features for its valid events in one pass."""
+    def prepare(self, raws: Sequence[Any], states: MutableMapping[str, Any] | None = None) -> list[Prepared]:
+        """Validate a batch and compute features for its valid events in one pass.
+
+        With ``states``, turns already processed (redeliveries) are not encoded again.
+        """
         prepared: list[Prepared] = []
         for raw in raws:
             try:
                 prepared.append(Prepared(event=parse_turn(raw, self.max_text_bytes)))
             except InvalidTurn as exc:
                 prepared.append(Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw)))
-        valid = [p for p in prepared if p.event is not None]
+        seen: set[tuple[str, int]] = set()
+        valid = []
+        for item in prepared:
+            if item.event is None:
+                continue
+            key = (item.event.conversation_id, item.event.turn_index)
+            if key in seen or (states is not None and _already_processed(states.get(key[0]), key[1])):
+                continue
+            seen.add(key)
+            valid.append(item)
         for extractor in self.extractors:
             texts, roles, metas = [p.event.text for p in valid], [p.event.role for p in valid], [p.event.meta for p in valid]
             for item, features in zip(valid, extractor.extract(texts, roles, metas)):

@@ -19,5 +19,5 @@ def scan_records(
     states = {} if states is None else states
     iterator = iter(records)
     while chunk := list(islice(iterator, batch_size)):
-        for item in pipeline.prepare([record.value for record in chunk]):
+        for item in pipeline.prepare([record.value for record in chunk], states):
             yield pipeline.step(states, item)

@@ -95,3 +95,25 @@ def test_scan_uses_the_same_steps_as_the_agent():
     direct, _ = run(Pipeline(select(discover(), None), clock=lambda: NOW), raws)
     assert [(r.arrival, [a.model_dump() for a in r.alerts]) for r in scanned] == \
         [(r.arrival, [a.model_dump() for a in r.alerts]) for r in direct]
+
+
+class CountingExtractor:
+    name = "count"
+
+    def __init__(self):
+        self.seen = []
+
+    def extract(self, texts, roles, metas):
+        self.seen.extend(texts)
+        return [{} for _ in texts]
+
+
+def test_redelivered_turns_are_not_encoded_again():
+    extractor = CountingExtractor()
+    pipeline = Pipeline([], extractors=[extractor], clock=lambda: NOW)
+    states = {}
+    for item in pipeline.prepare([turn(0, text="a"), turn(1, text="b"), turn(1, text="b-again")], states):
+        pipeline.step(states, item)
+    for item in pipeline.prepare([turn(1, text="b-redelivered"), turn(2, text="c")], states):
+        pipeline.step(states, item)
+    assert extractor.seen == ["a", "b", "c"]
