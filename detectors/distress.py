@@ -86,7 +86,7 @@ class DistressDetector:
         path = trajectory(state)
         memory = state.memory_for(NAME)
         opened: dict[str, int] = memory.setdefault("opened", {})
-        worst: dict[str, int] = memory.setdefault("worst", {})
+        memory.setdefault("worst", {})
         if path.level < CALM:
             opened.clear()  # the episode, if any, is over
             return []

@@ -32,7 +32,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 
 from detectors.features import unpack_embedding
 from detectors.findings import Evidence, Finding, Severity, excerpt

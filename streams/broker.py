@@ -12,7 +12,6 @@ import importlib.resources
 import logging
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -20,6 +19,7 @@ import time
 from pathlib import Path
 
 from streams.errors import BrokerError
+from streams.processes import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +95,8 @@ class EmbeddedBroker:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, timeout)
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()

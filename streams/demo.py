@@ -17,7 +17,8 @@ from streams.examples import example_paths
 from streams.ingest.files import read_records
 from streams.replay import ensure_topics, replay
 from streams.settings import Settings
-from streams.worker import spawn_worker, stop_process, wait_ready
+from streams.processes import stop_process
+from streams.worker import spawn_worker, wait_ready
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "warning": "yellow", "info": "cyan"}
 

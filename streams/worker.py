@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -106,14 +105,3 @@ def wait_ready(web_port: int, timeout: float, process: "subprocess.Popen[bytes] 
             pass
         time.sleep(0.2)
     raise TimeoutError(f"worker not ready at {url} after {timeout}s")
-
-
-def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 20.0) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode

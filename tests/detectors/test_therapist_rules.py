@@ -1,6 +1,5 @@
 """Each therapist rule on at least five answers that show it and five that do not."""
 
-import pytest
 
 from detectors.crisis_language import analyze
 from detectors.state import ConversationState, TurnRecord

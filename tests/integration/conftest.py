@@ -15,7 +15,8 @@ from kafka import KafkaConsumer
 
 from streams.broker import EmbeddedBroker, free_port
 from streams.replay import ensure_topics
-from streams.worker import spawn_worker, stop_process, wait_ready
+from streams.processes import stop_process
+from streams.worker import spawn_worker, wait_ready
 
 pytestmark = pytest.mark.integration
 

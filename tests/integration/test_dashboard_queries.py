@@ -18,7 +18,8 @@ from streams.broker import free_port
 from streams.dashboards import queries, rendered
 from streams.examples import EXAMPLES_DIR
 from streams.replay import ensure_topics
-from streams.worker import spawn_worker, stop_process, wait_ready
+from streams.processes import stop_process
+from streams.worker import spawn_worker, wait_ready
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.deploy.test_ops_alerting import tool
 from tests.integration.receiver import Receiver

@@ -17,7 +17,8 @@ from kafka import KafkaProducer
 from streams.broker import free_port
 from streams.delivery.signing import signed_headers
 from streams.replay import ensure_topics
-from streams.worker import spawn_worker, stop_process, wait_ready
+from streams.processes import stop_process
+from streams.worker import spawn_worker, wait_ready
 from tests.integration.conftest import consume
 from tests.integration.receiver import Receiver
 

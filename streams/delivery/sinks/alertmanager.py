@@ -6,8 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from streams.delivery.config import AlertmanagerReceiver
-from streams.delivery.sinks.base import Outcome, conversation_link, post_json
+from streams.delivery.sinks.base import BaseNotifier, Outcome, conversation_link, post_json
 
 
 def alertmanager_alerts(alert: dict[str, Any], conversation_url: str | None) -> list[dict[str, Any]]:
@@ -30,13 +29,8 @@ def alertmanager_alerts(alert: dict[str, Any], conversation_url: str | None) -> 
     return [item]
 
 
-class AlertmanagerNotifier:
+class AlertmanagerNotifier(BaseNotifier):
     kind = "alertmanager"
-
-    def __init__(self, receiver: AlertmanagerReceiver, secret: Any, conversation_url: str | None) -> None:
-        self.name = receiver.name
-        self.receiver = receiver
-        self.conversation_url = conversation_url
 
     async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
         url = self.receiver.url.rstrip("/") + "/api/v2/alerts"

@@ -27,6 +27,18 @@ class Notifier(Protocol):
     async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome: ...
 
 
+class BaseNotifier:
+    """What every sink keeps: its receiver config, its secret (if any) and the link template."""
+
+    kind = "base"
+
+    def __init__(self, receiver: Any, secret: Any, conversation_url: str | None) -> None:
+        self.name = receiver.name
+        self.receiver = receiver
+        self.secret = secret
+        self.conversation_url = conversation_url
+
+
 def conversation_link(template: str | None, conversation_id: str) -> str | None:
     return template.format(conversation_id=conversation_id) if template else None
 

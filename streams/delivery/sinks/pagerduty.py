@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from pydantic import SecretStr
 
-from streams.delivery.config import PagerDutyReceiver
-from streams.delivery.sinks.base import Outcome, conversation_link, post_json
+from streams.delivery.sinks.base import BaseNotifier, Outcome, conversation_link, post_json
 
 SEVERITY = {"info": "info", "warning": "warning", "high": "error", "critical": "critical"}
 
@@ -44,15 +42,9 @@ def pagerduty_event(alert: dict[str, Any], routing_key: str, conversation_url: s
     return event
 
 
-class PagerDutyNotifier:
+class PagerDutyNotifier(BaseNotifier):
     kind = "pagerduty"
 
-    def __init__(self, receiver: PagerDutyReceiver, secret: SecretStr, conversation_url: str | None) -> None:
-        self.name = receiver.name
-        self.receiver = receiver
-        self.routing_key = secret
-        self.conversation_url = conversation_url
-
     async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
-        event = pagerduty_event(alert, self.routing_key.get_secret_value(), self.conversation_url)
+        event = pagerduty_event(alert, self.secret.get_secret_value(), self.conversation_url)
         return await post_json(session, self.receiver.url, event, self.receiver.timeout_seconds)

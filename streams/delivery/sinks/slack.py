@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from pydantic import SecretStr
 
-from streams.delivery.config import SlackReceiver
-from streams.delivery.sinks.base import Outcome, conversation_link, post_json
+from streams.delivery.sinks.base import BaseNotifier, Outcome, conversation_link, post_json
 
 EMOJI = {"critical": ":rotating_light:", "high": ":red_circle:", "warning": ":large_orange_circle:", "info": ":information_source:"}
 
@@ -38,15 +36,9 @@ def slack_payload(alert: dict[str, Any], conversation_url: str | None) -> dict[s
     return {"text": f"[{severity}] {alert['rule']}: {alert['summary']}"[:3000], "blocks": blocks}
 
 
-class SlackNotifier:
+class SlackNotifier(BaseNotifier):
     kind = "slack"
 
-    def __init__(self, receiver: SlackReceiver, secret: SecretStr, conversation_url: str | None) -> None:
-        self.name = receiver.name
-        self.receiver = receiver
-        self.url = secret
-        self.conversation_url = conversation_url
-
     async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
-        return await post_json(session, self.url.get_secret_value(), slack_payload(alert, self.conversation_url),
+        return await post_json(session, self.secret.get_secret_value(), slack_payload(alert, self.conversation_url),
                                self.receiver.timeout_seconds)

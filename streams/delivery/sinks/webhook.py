@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
-from pydantic import SecretStr
 
-from streams.delivery.config import WebhookReceiver
 from streams.delivery.signing import IDEMPOTENCY_HEADER, signed_headers
-from streams.delivery.sinks.base import Outcome, conversation_link, post_json
+from streams.delivery.sinks.base import BaseNotifier, Outcome, post_json
 
 
-class WebhookNotifier:
+class WebhookNotifier(BaseNotifier):
     kind = "webhook"
-
-    def __init__(self, receiver: WebhookReceiver, secret: SecretStr, conversation_url: str | None) -> None:
-        self.name = receiver.name
-        self.receiver = receiver
-        self.secret = secret
-        self.conversation_url = conversation_url
-
-    def body(self, alert: dict[str, Any]) -> bytes:
-        payload = {**alert, "conversation_url": conversation_link(self.conversation_url, alert["conversation_id"])}
-        return json.dumps(payload, sort_keys=True).encode()
 
     async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
         body = self.body(alert)

@@ -1,0 +1,38 @@
+import json
+
+from streams.bench import PLACEHOLDER, Results, _records, percentile, plot, rss_bytes
+
+
+def test_percentiles():
+    values = list(range(1, 101))
+    assert percentile(values, 50) in (50, 51) and percentile(values, 99) == 99 and percentile(values, 100) == 100
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_latency_records_carry_an_alert_trigger_per_conversation():
+    records = _records(3, seed=2, broken_every=1)
+    broken = [json.loads(r.value) for r in records if json.loads(r.value)["text"] == PLACEHOLDER]
+    assert len(broken) == 3 and {t["turn_index"] for t in broken} == {5} and {t["role"] for t in broken} == {"therapist"}
+    assert not any(json.loads(r.value)["text"] == PLACEHOLDER for r in _records(3, seed=2))
+
+
+def test_rss_is_read_from_proc():
+    assert rss_bytes() > 10 * 2**20
+
+
+def test_results_plot(tmp_path):
+    results = Results(backend="onnx", machine="test", encoder_batch1_tps=100, encoder_batched_tps=120, pipeline_tps=90,
+                      offered_tps=45, latency_ms={"p50": 80, "p95": 150, "p99": 200})
+    plot(results, tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_histogram_quantile_between_snapshots():
+    from streams.bench import histogram_quantile
+
+    before = {0.1: 5, 0.25: 5, float("inf"): 5}
+    after = {0.1: 55, 0.25: 100, float("inf"): 105}
+    assert histogram_quantile(0.5, before, after) == 0.1
+    assert 0.1 < histogram_quantile(0.9, before, after) <= 0.25
+    assert histogram_quantile(0.99, before, after) == 0.25
+    assert histogram_quantile(0.5, after, after) is None
