@@ -71,6 +71,15 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
             reason = "retries exhausted" if outcome.retry else "not retryable"
             await dead_letter(job, f"{reason} after {job.attempt} attempt(s): {outcome.detail}")
 
+    async def attempt_or_dead_letter(job: DeliveryJob) -> None:
+        """A sink bug must not lose the alert: the job goes to the delivery DLQ with the error."""
+        try:
+            await attempt(job)
+        except Exception as exc:
+            log.exception("delivery attempt raised")
+            metrics.DELIVERIES.labels(notifiers[job.receiver].kind if job.receiver in notifiers else "unknown", "failed").inc()
+            await dead_letter(job, f"internal error: {type(exc).__name__}")
+
     async def dead_letter(job: DeliveryJob, reason: str) -> None:
         record = {"reason": reason, "job": job.to_dict()}
         await dead_letters.send(key=job.alert["conversation_id"].encode(), value=json.dumps(record).encode())
@@ -92,9 +101,9 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
                     continue
                 cooldowns[key] = entry
                 for name in receivers:
-                    await attempt(DeliveryJob(alert, name))
-            except Exception:  # a bad alert or a sink bug must not stop delivery of the others
-                log.exception("delivery of one alert failed unexpectedly")
+                    await attempt_or_dead_letter(DeliveryJob(alert, name))
+            except Exception:  # an alert that cannot even be read must not stop the others
+                log.exception("an alert could not be read for delivery")
 
     @app.agent(retries, name="redeliver")
     async def redeliver(stream: faust.StreamT) -> None:
@@ -104,9 +113,9 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
                 wait = job.not_before - time.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await attempt(job)
+                await attempt_or_dead_letter(job)
             except Exception:
-                log.exception("redelivery failed unexpectedly")
+                log.exception("a retry job could not be read")
 
     @app.task
     async def _close_http_on_stop() -> None:

@@ -68,6 +68,7 @@ def scraped(broker, tmp_path_factory, seed_paths):
     try:
         wait_ready(worker_port, timeout=90, process=worker)
         replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
+        started = time.time()
         # Two bursts a few scrapes apart, so every counter has a rate, not just a value.
         for paths in ([str(p) for p in seed_paths], [str(EXAMPLES_DIR)]):
             subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--quiet", *paths], env=replay_env,
@@ -76,7 +77,7 @@ def scraped(broker, tmp_path_factory, seed_paths):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not has_data(prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")):
             time.sleep(1)
-        yield prom_port
+        yield prom_port, started
     finally:
         prometheus.terminate()
         prometheus.wait(20)
@@ -86,9 +87,12 @@ def scraped(broker, tmp_path_factory, seed_paths):
 
 @pytest.mark.parametrize("board", sorted(rendered()))
 def test_every_panel_query_returns_data(scraped, board):
+    port, started = scraped
+    # Like Grafana's $__rate_interval over a range that covers the replay.
+    window = f"{int(time.time() - started) + 15}s"
     empty = []
     for title, expr in queries(rendered()[board]):
-        result = prom_query(scraped, grafana_to_prometheus(expr, rate="30s", window="10m"))
+        result = prom_query(port, grafana_to_prometheus(expr, rate=window, window="10m"))
         if not has_data(result):
             empty.append(f"{title}: {expr}")
     assert not empty, "panels without data:\n" + "\n".join(empty)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+
 import aiohttp
 
 from streams.delivery.signing import IDEMPOTENCY_HEADER, signed_headers
-from streams.delivery.sinks.base import BaseNotifier, Outcome, post_json
+from streams.delivery.sinks.base import BaseNotifier, Outcome, conversation_link, post_json
 
 
 class WebhookNotifier(BaseNotifier):
     kind = "webhook"
+
+    def body(self, alert: dict[str, Any]) -> bytes:
+        payload = {**alert, "conversation_url": conversation_link(self.conversation_url, alert["conversation_id"])}
+        return json.dumps(payload, sort_keys=True).encode()
 
     async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
         body = self.body(alert)

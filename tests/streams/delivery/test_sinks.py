@@ -51,3 +51,50 @@ async def test_the_bundled_receiver_verifies_and_dedups():
         again = await client.post("/hook", data=body, headers=headers)
         bad = await client.post("/hook", data=body + b" ", headers=headers)
         assert first.status == 200 and (await again.json())["duplicate"] and bad.status == 401
+
+
+async def test_every_sink_posts_to_a_real_server():
+    """Each notifier against a real local HTTP server: payload shape and outcome classification."""
+    import json as _json
+
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from pydantic import SecretStr
+
+    from streams.delivery.config import AlertmanagerReceiver, PagerDutyReceiver, SecretRef, SlackReceiver, WebhookReceiver
+    from streams.delivery.signing import verify_signature
+    from streams.delivery.sinks import build_notifier
+
+    received = []
+    status = {"code": 202}
+
+    async def handler(request):
+        received.append((request.path, dict(request.headers), await request.read()))
+        return web.json_response({}, status=status["code"])
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handler)
+    async with TestServer(app) as server:
+        base = str(server.make_url(""))
+        ref = SecretRef(env="UNUSED")
+        notifiers = [
+            build_notifier(WebhookReceiver(name="w", kind="webhook", url=base + "/hook", secret=ref), SecretStr("k"), None),
+            build_notifier(SlackReceiver(name="s", kind="slack", webhook_url=ref), SecretStr(base + "/slack"), None),
+            build_notifier(PagerDutyReceiver(name="p", kind="pagerduty", routing_key=ref, url=base + "/pd"), SecretStr("rk"), None),
+            build_notifier(AlertmanagerReceiver(name="a", kind="alertmanager", url=base), None, None),
+        ]
+        async with aiohttp.ClientSession() as session:
+            outcomes = [await n.notify(session, ALERT) for n in notifiers]
+            assert all(o.delivered for o in outcomes)
+            status["code"] = 503
+            assert (await notifiers[0].notify(session, ALERT)).retry
+            status["code"] = 400
+            failed = await notifiers[0].notify(session, ALERT)
+            assert not failed.delivered and not failed.retry
+    paths = [p for p, _, _ in received[:4]]
+    assert paths == ["/hook", "/slack", "/pd", "/api/v2/alerts"]
+    path, headers, body = received[0]
+    verify_signature(b"k", headers, body)
+    assert headers["Idempotency-Key"] == "abc123" and _json.loads(body)["alert_id"] == "abc123"
+    assert _json.loads(received[2][2])["dedup_key"] == "abc123"
