@@ -82,21 +82,21 @@ class Results:
     targets: dict[str, Any] = field(default_factory=dict)
 
 
-def _metric(port: int, name: str) -> float:
+def _metric_lines(port: int) -> list[str]:
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        lines = response.read().decode().splitlines()
+        return response.read().decode().splitlines()
+
+
+def _metric(port: int, name: str) -> float:
+    lines = _metric_lines(port)
     return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name + "{") or l.startswith(name + " "))
 
 
 def _buckets(port: int, name: str) -> dict[float, float]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        lines = response.read().decode().splitlines()
     out = {}
-    for line in lines:
+    for line in _metric_lines(port):
         if line.startswith(name + "_bucket{"):
             bound = line.split('le="')[1].split('"')[0]
             out[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
