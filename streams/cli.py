@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+
+# The emotion head's matmuls are tiny; OpenBLAS threads only compete with the encoder's own
+# thread pool for the same cores (measured: 40 % slower micro-batches). Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
