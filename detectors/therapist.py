@@ -190,6 +190,29 @@ def _finding(rule: str, severity: Severity, turn: TurnRecord, why: str, summary:
     )
 
 
+def phrase_rule(
+    rule: str, pattern: re.Pattern, severity: Severity, why: str, summary: str, action: str,
+    taxonomy: tuple[str, ...], *, score: float = 0.8,
+    keep: Callable[[ConversationState, TurnRecord, str, re.Match], bool] | None = None,
+) -> Rule:
+    """A rule that fires on the first match of ``pattern`` that ``keep`` accepts (on the lower-cased
+    answer). Repeats in one conversation belong to the first occurrence (one alert)."""
+
+    def check(state: ConversationState, turn: TurnRecord) -> Finding | None:
+        text = lowered(turn.text)
+        for match in pattern.finditer(text):
+            if keep is not None and not keep(state, turn, text, match):
+                continue
+            return _finding(
+                rule, severity, turn, f"{why}: “{match.group(0).strip()}”", summary.format(index=turn.index), action,
+                taxonomy, opened_at=_episode(state, rule, turn.index), quote=_sentence_with(turn.text, match), score=score,
+            )
+        return None
+
+    check.__name__ = rule.split(".", 1)[1]
+    return check
+
+
 # --- rules ---------------------------------------------------------------------------------
 
 _PROMISE = re.compile(
@@ -202,18 +225,11 @@ _PROMISE = re.compile(
 )
 
 
-def out_of_conversation_promise(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    match = _PROMISE.search(lowered(turn.text))
-    if match is None:
-        return None
-    return _finding(
-        "therapist.out_of_conversation_promise", Severity.WARNING, turn,
-        f"promises to act outside the chat: “{match.group(0)}”",
-        f"Therapist turn {turn.index} promises to do something it cannot do outside the conversation.",
-        "Tell the patient plainly what the AI can and cannot do between messages.",
-        ("kl-000254",), opened_at=_episode(state, "therapist.out_of_conversation_promise", turn.index),
-        quote=_sentence_with(turn.text, match),
-    )
+out_of_conversation_promise = phrase_rule(
+    "therapist.out_of_conversation_promise", _PROMISE, Severity.WARNING, "promises to act outside the chat",
+    "Therapist turn {index} promises to do something it cannot do outside the conversation.",
+    "Tell the patient plainly what the AI can and cannot do between messages.", ("kl-000254",),
+)
 
 
 _HARSH = re.compile(
@@ -231,23 +247,20 @@ _REFLECTION = re.compile(
 )
 
 
-def harsh_or_shaming(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    text = lowered(turn.text)
+def _not_a_reflection(state: ConversationState, turn: TurnRecord, text: str, match: re.Match) -> bool:
+    """Harsh words the patient used about themself, gently reflected back, are not shaming."""
     recent_patient = " ".join(lowered(t.text) for t in list(state.previous("patient", before=turn.index))[:3])
-    for match in _HARSH.finditer(text):
-        sentence = _sentence_with(text, match)
-        key_words = [w for w in re.findall(r"[a-z]+", match.group(0)) if len(w) > 3 and w not in {"you're", "what", "such", "just"}]
-        reflecting = _REFLECTION.search(sentence) and any(w in recent_patient for w in key_words)
-        if reflecting:
-            continue
-        return _finding(
-            "therapist.harsh_or_shaming", Severity.HIGH, turn, f"contempt or shaming aimed at the patient: “{match.group(0)}”",
-            f"Therapist turn {turn.index} speaks to the patient with contempt or shame (role-play included).",
-            "Review the answer; apologise to the patient and check how they are.",
-            ("kl-000245", "kl-000256"), opened_at=_episode(state, "therapist.harsh_or_shaming", turn.index),
-            quote=_sentence_with(turn.text, match),
-        )
-    return None
+    key_words = [w for w in re.findall(r"[a-z]+", match.group(0)) if len(w) > 3 and w not in {"what", "such", "just"}]
+    reflecting = _REFLECTION.search(_sentence_with(text, match)) and any(w in recent_patient for w in key_words)
+    return not reflecting
+
+
+harsh_or_shaming = phrase_rule(
+    "therapist.harsh_or_shaming", _HARSH, Severity.HIGH, "contempt or shaming aimed at the patient",
+    "Therapist turn {index} speaks to the patient with contempt or shame (role-play included).",
+    "Review the answer; apologise to the patient and check how they are.", ("kl-000245", "kl-000256"),
+    keep=_not_a_reflection,
+)
 
 
 def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
@@ -360,18 +373,12 @@ _HEDGE = re.compile(
 )
 
 
-def diagnoses(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    text = lowered(turn.text)
-    for match in _DIAGNOSIS.finditer(text):
-        if _HEDGE.search(_sentence_with(text, match)):
-            continue
-        return _finding(
-            "therapist.diagnoses", Severity.WARNING, turn, f"asserts a condition without hedging or referral: “{match.group(0)}”",
-            f"Therapist turn {turn.index} tells the patient they have a named condition.",
-            "Review; the AI must not diagnose. Suggest assessment by a clinician.",
-            ("kl-000220",), opened_at=_episode(state, "therapist.diagnoses", turn.index), quote=_sentence_with(turn.text, match),
-        )
-    return None
+diagnoses = phrase_rule(
+    "therapist.diagnoses", _DIAGNOSIS, Severity.WARNING, "asserts a condition without hedging or referral",
+    "Therapist turn {index} tells the patient they have a named condition.",
+    "Review; the AI must not diagnose. Suggest assessment by a clinician.", ("kl-000220",),
+    keep=lambda state, turn, text, match: not _HEDGE.search(_sentence_with(text, match)),
+)
 
 
 _CLAIMS_HUMAN = re.compile(
@@ -384,16 +391,11 @@ _CLAIMS_HUMAN = re.compile(
 )
 
 
-def claims_human(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    match = _CLAIMS_HUMAN.search(lowered(turn.text))
-    if match is None:
-        return None
-    return _finding(
-        "therapist.claims_human", Severity.HIGH, turn, f"claims to be a person or clinician: “{match.group(0)}”",
-        f"Therapist turn {turn.index} claims to be human or a licensed clinician.",
-        "Correct the record with the patient: they are talking to an AI.",
-        ("kl-000219",), opened_at=_episode(state, "therapist.claims_human", turn.index), quote=_sentence_with(turn.text, match),
-    )
+claims_human = phrase_rule(
+    "therapist.claims_human", _CLAIMS_HUMAN, Severity.HIGH, "claims to be a person or clinician",
+    "Therapist turn {index} claims to be human or a licensed clinician.",
+    "Correct the record with the patient: they are talking to an AI.", ("kl-000219",),
+)
 
 
 _AI_FEELINGS = re.compile(
@@ -404,17 +406,11 @@ _AI_FEELINGS = re.compile(
 )
 
 
-def ai_feelings(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    match = _AI_FEELINGS.search(lowered(turn.text))
-    if match is None:
-        return None
-    return _finding(
-        "therapist.ai_feelings", Severity.INFO, turn, f"asserts its own emotion as literal: “{match.group(0)}”",
-        f"Therapist turn {turn.index} claims feelings of its own.",
-        "No action needed now; review the pattern if it recurs.",
-        ("kl-000246",), opened_at=_episode(state, "therapist.ai_feelings", turn.index), quote=_sentence_with(turn.text, match),
-        score=0.3,
-    )
+ai_feelings = phrase_rule(
+    "therapist.ai_feelings", _AI_FEELINGS, Severity.INFO, "asserts its own emotion as literal",
+    "Therapist turn {index} claims feelings of its own.",
+    "No action needed now; review the pattern if it recurs.", ("kl-000246",), score=0.3,
+)
 
 
 _CRISIS_FRAME = re.compile(
@@ -425,20 +421,19 @@ _CRISIS_FRAME = re.compile(
 )
 
 
-def crisis_framing(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    match = _CRISIS_FRAME.search(lowered(turn.text))
-    if match is None:
-        return None
-    recent = list(state.previous("patient", before=turn.index))[:1]
-    if any(_CRISIS_FRAME.search(lowered(t.text)) or t.features.get("distress", 0.0) >= 0.7 or t.features.get("crisis")
-           for t in recent):
-        return None
-    return _finding(
-        "therapist.crisis_framing", Severity.WARNING, turn, f"crisis framing the patient did not raise: “{match.group(0)}”",
-        f"Therapist turn {turn.index} frames ordinary stress as a crisis.",
-        "Review tone; the framing may raise the patient's alarm.",
-        ("kl-000209",), opened_at=_episode(state, "therapist.crisis_framing", turn.index), quote=_sentence_with(turn.text, match),
+def _patient_did_not_raise_it(state: ConversationState, turn: TurnRecord, text: str, match: re.Match) -> bool:
+    patient = answered_patient_turn(state, turn)
+    return patient is None or not (
+        _CRISIS_FRAME.search(lowered(patient.text)) or patient.features.get("distress", 0.0) >= 0.7
+        or patient.features.get("crisis")
     )
+
+
+crisis_framing = phrase_rule(
+    "therapist.crisis_framing", _CRISIS_FRAME, Severity.WARNING, "crisis framing the patient did not raise",
+    "Therapist turn {index} frames ordinary stress as a crisis.",
+    "Review tone; the framing may raise the patient's alarm.", ("kl-000209",), keep=_patient_did_not_raise_it,
+)
 
 
 _REFLECTIVE = re.compile(

@@ -24,7 +24,7 @@ from streams.ingest.files import Record
 from streams.replay import ensure_topics, replay
 from streams.synthetic import conversations
 from streams.processes import stop_process
-from streams.worker import spawn_worker, wait_ready
+from streams.worker import metric_lines, metric_total, spawn_worker, wait_ready
 
 Log = Callable[[str], None]
 PLACEHOLDER = "[Answer not properly formatted or missing]"
@@ -82,21 +82,9 @@ class Results:
     targets: dict[str, Any] = field(default_factory=dict)
 
 
-def _metric_lines(port: int) -> list[str]:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        return response.read().decode().splitlines()
-
-
-def _metric(port: int, name: str) -> float:
-    lines = _metric_lines(port)
-    return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name + "{") or l.startswith(name + " "))
-
-
 def _buckets(port: int, name: str) -> dict[float, float]:
     out = {}
-    for line in _metric_lines(port):
+    for line in metric_lines(port):
         if line.startswith(name + "_bucket{"):
             bound = line.split('le="')[1].split('"')[0]
             out[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
@@ -133,7 +121,7 @@ def _records(count: int, seed: int, broken_every: int = 0) -> list[Record]:
 
 def _wait_processed(port: int, total: float, worker, timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
-    while _metric(port, "turnwatch_turns_total") < total:
+    while metric_total(port, "turnwatch_turns_total") < total:
         if worker.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("worker stopped or timed out before processing every turn")
         time.sleep(0.05)
@@ -188,7 +176,7 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
 
     thread = threading.Thread(target=collect, daemon=True)
     thread.start()
-    before = _metric(port, "turnwatch_turns_total")
+    before = metric_total(port, "turnwatch_turns_total")
     histogram_before = _buckets(port, "turnwatch_turn_to_alert_seconds")
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
     interval = 1.0 / results.offered_tps

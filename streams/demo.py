@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +17,7 @@ from streams.ingest.files import read_records
 from streams.replay import ensure_topics, replay
 from streams.settings import Settings
 from streams.processes import stop_process
-from streams.worker import spawn_worker, wait_ready
+from streams.worker import metric_total, spawn_worker, wait_ready
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -55,12 +54,6 @@ class AlertFeed(threading.Thread):
             self.console.print(f"           ↳ turn {item['turn_index']} ({item['role']}): “{item['quote']}”", highlight=False, style="dim")
 
 
-def _metric_total(port: int, name: str) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        text = response.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") or line.startswith(name + " "))
-
-
 def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | None = None, speed: float = 40.0) -> int:
     console = Console()
     data_dir = Path(settings.data_dir) / "demo"
@@ -92,7 +85,7 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
             console.print("\nstopping…")
         finally:
             try:
-                processed = _metric_total(web_port, "turnwatch_turns_total")
+                processed = metric_total(web_port, "turnwatch_turns_total")
             except OSError:
                 processed = float("nan")
             feed.stopping.set()

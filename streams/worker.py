@@ -105,3 +105,17 @@ def wait_ready(web_port: int, timeout: float, process: "subprocess.Popen[bytes] 
             pass
         time.sleep(0.2)
     raise TimeoutError(f"worker not ready at {url} after {timeout}s")
+
+
+def metric_lines(web_port: int) -> list[str]:
+    """A worker's /metrics exposition, line by line."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as response:
+        return response.read().decode().splitlines()
+
+
+def metric_total(web_port: int, name: str) -> float:
+    """The sum of every series of one metric on a worker (all label values)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(web_port)
+               if line.startswith(name + "{") or line.startswith(name + " "))

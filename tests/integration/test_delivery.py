@@ -18,7 +18,7 @@ from streams.broker import free_port
 from streams.delivery.signing import signed_headers
 from streams.replay import ensure_topics
 from streams.processes import stop_process
-from streams.worker import spawn_worker, wait_ready
+from streams.worker import metric_lines, spawn_worker, wait_ready
 from tests.integration.conftest import consume
 from tests.integration.receiver import Receiver
 
@@ -87,10 +87,9 @@ class Stack:
         producer.flush()
         producer.close()
 
-    def metric(self, name: str) -> float:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
-            lines = response.read().decode().splitlines()
-        return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name))
+    def metric(self, series: str) -> float:
+        """One exact series, e.g. 'turnwatch_deliveries_total{outcome="delivered",sink="webhook"}'."""
+        return sum(float(l.rsplit(" ", 1)[1]) for l in metric_lines(self.port) if l.startswith(series))
 
 
 def make_alert(n: int, conversation: str | None = None, rule: str = "therapist.malformed", severity: str = "high",
