@@ -118,6 +118,9 @@ PATTERNS: dict[str, tuple[str, ...]] = {
 }
 
 _COMPILED = {kind: [re.compile(p) for p in patterns] for kind, patterns in PATTERNS.items()}
+# One alternation per kind: most sentences match none of a kind's patterns, and one search
+# says so (the per-pattern loop, which applies the negation checks, runs only on a hit).
+_ANY_OF_KIND = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+|,?\s+but\s+")
 _NEGATION = re.compile(
     r"\b(never|not|no|don't|do not|didn't|did not|wouldn't|would not|won't|will not|no longer|nor|isn't|wasn't|"
@@ -233,7 +236,9 @@ def _pattern_signals(text: str) -> list[CrisisSignal]:
             continue
         past = bool(_PAST.search(sentence)) and not _PRESENT.search(sentence)
         for kind, patterns in _COMPILED.items():
-            if kind in seen or (kind == "harm_to_others" and _HYPERBOLE.search(sentence)):
+            if kind in seen or not _ANY_OF_KIND[kind].search(sentence):
+                continue
+            if kind == "harm_to_others" and _HYPERBOLE.search(sentence):
                 continue
             for pattern in patterns:
                 match = next(
