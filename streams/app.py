@@ -25,6 +25,7 @@ from streams import metrics
 from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_metrics
 from streams.errors import ConfigError
 from streams.faust_tuning import set_consumer_fetch_max_wait
+from streams.held_writes import HeldWrites
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,10 +118,12 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             if event.message.timestamp:
                 metrics.TURN_TO_ALERT_SECONDS.observe(max(0.0, time.time() - event.message.timestamp))
 
+    writes = HeldWrites(conversations, as_current_event)
+
     def step_safely(event: faust.EventT, item: Prepared) -> StepResult:
         try:
-            with as_current_event(event):
-                return pipeline.step(conversations, item)
+            writes.event = event
+            return pipeline.step(writes, item)
         except Exception as exc:  # a detector bug must not stop the stream or lose the turn
             log.exception("processing failed; turn sent to the dead-letter topic")
             return StepResult(event=item.event, dead_letter=DeadLetter("processing_error", type(exc).__name__, event.value))
@@ -143,6 +146,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             for event, item in zip(events, await prepare(events)):
                 await publish(event, step_safely(event, item))
                 next_offsets[event.message.tp] = event.message.offset + 1
+            metrics.STATE_WRITES.inc(writes.flush())
 
     @app.timer(interval=2.0)
     async def gauges() -> None:

@@ -30,6 +30,12 @@ TURN_TO_ALERT_SECONDS = Histogram(
 BATCH_SIZE = Histogram(
     "turnwatch_batch_size", "Turns per micro-batch in the monitor agent.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
 )
+STATE_WRITES = Counter(
+    "turnwatch_state_writes_total", "Conversation states written to the table (at most one per conversation per micro-batch)."
+)
+LAST_TURN_PROCESSED = Gauge(
+    "turnwatch_last_turn_processed_timestamp_seconds", "Unix time this worker last finished processing a turn."
+)
 ACTIVE_CONVERSATIONS = Gauge("turnwatch_active_conversations", "Conversations held in this worker's state table.")
 DISTRESS_SCORE = Histogram(
     "turnwatch_distress_score", "Per-patient-turn distress score.", buckets=tuple(i / 10 for i in range(1, 11))

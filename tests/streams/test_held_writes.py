@@ -1,0 +1,84 @@
+from contextlib import contextmanager
+
+from detectors.registry import discover, select
+from streams.held_writes import HeldWrites
+from streams.pipeline import Pipeline
+from tests.streams.test_pipeline import NOW, turn
+
+
+class RecordingTable(dict):
+    """A table that remembers each write and which event was current when it was made."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.current = None
+        self.writes = []
+
+    def __setitem__(self, key, value):
+        self.writes.append((key, value, self.current))
+        super().__setitem__(key, value)
+
+
+def held_over(table):
+    @contextmanager
+    def as_current(event):
+        table.current = event
+        try:
+            yield
+        finally:
+            table.current = None
+
+    return HeldWrites(table, as_current)
+
+
+def test_reads_see_held_values_before_the_table_does():
+    table = RecordingTable({"old": 1})
+    writes = held_over(table)
+    writes.event = "e1"
+    writes["c1"] = "first"
+    assert writes["c1"] == "first" and "c1" in writes and "c1" not in table
+    assert writes["old"] == 1
+    assert sorted(writes) == ["c1", "old"] and len(writes) == 2
+
+
+def test_flush_writes_each_key_once_with_its_last_event_current():
+    table = RecordingTable()
+    writes = held_over(table)
+    for event, key, value in [("e1", "c1", 1), ("e2", "c2", 1), ("e3", "c1", 2)]:
+        writes.event = event
+        writes[key] = value
+    assert table.writes == []
+    assert writes.flush() == 2
+    assert sorted(table.writes) == [("c1", 2, "e3"), ("c2", 1, "e2")]
+    assert writes.flush() == 0
+
+
+def test_delete_flushes_first_so_nothing_held_is_lost():
+    table = RecordingTable({"gone": 0})
+    writes = held_over(table)
+    writes.event = "e1"
+    writes["kept"] = 5
+    del writes["gone"]
+    assert dict(table) == {"kept": 5}
+
+
+def test_pipeline_over_held_writes_matches_direct_writes():
+    lines = {"patient": "Nothing I try ever changes anything at all, it is always the same.", "therapist": ""}
+    raws = [turn(i, "patient" if i % 2 == 0 else "therapist", lines["patient" if i % 2 == 0 else "therapist"],
+                 conversation=c) for i in range(8) for c in ("a", "b")]
+    direct_pipeline = Pipeline(select(discover(), ["loop", "therapist"]), clock=lambda: NOW)
+    held_pipeline = Pipeline(select(discover(), ["loop", "therapist"]), clock=lambda: NOW)
+    direct = {}
+    direct_results = [direct_pipeline.step(direct, item) for item in direct_pipeline.prepare(raws)]
+    table = RecordingTable()
+    writes = held_over(table)
+    held_results = []
+    for raw, item in zip(raws, held_pipeline.prepare(raws)):
+        writes.event = raw["event_id"]
+        held_results.append(held_pipeline.step(writes, item))
+    assert table.writes == []
+    writes.flush()
+    assert sum(len(r.alerts) for r in held_results) > 0
+    assert [(r.arrival, len(r.alerts)) for r in held_results] == [(r.arrival, len(r.alerts)) for r in direct_results]
+    assert table == direct
+    assert [(key, event) for key, _, event in table.writes] == [("a", "a:7"), ("b", "b:7")]
