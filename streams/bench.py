@@ -1,14 +1,15 @@
 """``turnwatch bench``: throughput, latency and memory, measured side by side in one run.
 
-(a) the bare encoder, batch 1 and batched; (b) the whole pipeline through the embedded broker
-and one worker with every detector, and its ratio to (a); (c) turn→alert latency at a fixed
-offered load (half of (b) by default); (d) state bytes per conversation and the resident
-memory of a pipeline process holding 10k conversations. Synthetic conversations: 20–60
-turns of 20–150 words.
+(a) the bare encoder, batch 1 and batched, on the turns (b) replays; (b) the whole pipeline
+through the embedded broker and one worker with every detector, and its ratio to (a);
+(c) turn→alert latency at a fixed offered load (half of (b) by default); (d) state bytes per
+conversation and the resident memory of a pipeline process holding 10k conversations.
+Synthetic conversations: 20–60 turns of 20–150 words.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import threading
@@ -30,24 +31,37 @@ Log = Callable[[str], None]
 PLACEHOLDER = "[Answer not properly formatted or missing]"
 
 
-def synthetic_texts(n: int, seed: int = 5) -> list[str]:
-    texts: list[str] = []
-    for conversation in conversations(n // 20 + 1, seed=seed):
-        texts.extend(t["text"] for t in conversation)
-    return texts[:n]
-
-
-def encoder_throughput(backend: str, turns: int, batch_size: int, cache_dir: Path) -> float:
-    """Turns per second of the bare encoder (model loaded, warmed up), one call per batch."""
-    from detectors.encoder import Encoder
-
-    encoder = Encoder(backend=backend, batch_size=batch_size, cache_dir=cache_dir)
-    texts = synthetic_texts(turns)
-    encoder.encode(texts[:batch_size])
+def encoder_throughput(encoder, texts: list[str], call_size: int = 64) -> float:
+    """Turns per second of the bare encoder (model loaded, warmed up), ``call_size`` texts a call."""
     started = time.perf_counter()
-    for start in range(0, len(texts), 64):
-        encoder.encode(texts[start : start + 64])
+    for start in range(0, len(texts), call_size):
+        encoder.encode(texts[start : start + call_size])
     return len(texts) / (time.perf_counter() - started)
+
+
+class EncoderRounds:
+    """Bare-encoder throughput at batch 1 and batched, on the turns (b) replays.
+
+    Measured in rounds before and after (b), on the same machine state (broker and worker up
+    and idle), and averaged: this shared machine drifts by ±10 % within minutes, and a ratio
+    of two measurements taken far apart mostly measures the drift.
+    """
+
+    def __init__(self, backend: str, texts: list[str], cache_dir: Path) -> None:
+        from detectors.encoder import Encoder
+
+        self.texts = texts
+        self.encoders = {size: Encoder(backend=backend, batch_size=size, cache_dir=cache_dir) for size in (1, 8)}
+        for encoder in self.encoders.values():
+            encoder.encode(texts[:16])
+        self.rounds: dict[int, list[float]] = {size: [] for size in self.encoders}
+
+    def measure(self) -> None:
+        for size, encoder in self.encoders.items():
+            self.rounds[size].append(encoder_throughput(encoder, self.texts))
+
+    def mean(self, size: int) -> float:
+        return statistics.fmean(self.rounds[size])
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -68,6 +82,7 @@ class Results:
     machine: str
     encoder_batch1_tps: float = 0.0
     encoder_batched_tps: float = 0.0
+    encoder_rounds: dict[str, list[float]] = field(default_factory=dict)
     pipeline_tps: float = 0.0
     pipeline_turns: int = 0
     pipeline_to_encoder_ratio: float = 0.0
@@ -119,16 +134,22 @@ def _records(count: int, seed: int, broken_every: int = 0) -> list[Record]:
     return out
 
 
-def _wait_processed(port: int, total: float, worker, timeout: float = 900) -> None:
+def _wait_processed(port: int, total: float, worker, timeout: float = 900) -> float:
+    """Wait until the worker has processed ``total`` turns; returns when it finished (Unix time).
+
+    Polls gently (each /metrics scrape costs the worker CPU); the finish time comes from the
+    worker's last-turn gauge, so the poll interval does not pad the measurement.
+    """
     deadline = time.monotonic() + timeout
     while metric_total(port, "turnwatch_turns_total") < total:
         if worker.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("worker stopped or timed out before processing every turn")
-        time.sleep(0.05)
+        time.sleep(0.25)
+    return metric_total(port, "turnwatch_last_turn_processed_timestamp_seconds")
 
 
-def measure_worker(results: Results, env: dict[str, str], workdir: Path, conversations_b: int, latency_seconds: float,
-                   offered_tps: float | None, log: Log) -> None:
+def measure_worker(results: Results, env: dict[str, str], workdir: Path, records: list[Record], encoder: EncoderRounds,
+                   latency_seconds: float, offered_tps: float | None, log: Log) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_file=workdir / "tansu.log") as broker:
         ensure_topics(broker.address, ["turnwatch.turns", "turnwatch.alerts", "turnwatch.turns.dlq",
@@ -137,13 +158,18 @@ def measure_worker(results: Results, env: dict[str, str], workdir: Path, convers
         worker = spawn_worker(broker.address, port, workdir / "worker.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)})
         try:
             wait_ready(port, timeout=180, process=worker)
-            # (b) throughput: everything published at once.
-            records = _records(conversations_b, seed=11)
-            started = time.perf_counter()
+            # (a) the bare encoder, then (b) the pipeline with everything published at once, then (a) again.
+            encoder.measure()
+            started = time.time()
             replay(records, broker.address, "turnwatch.turns")
-            _wait_processed(port, len(records), worker)
+            finished = _wait_processed(port, len(records), worker)
             results.pipeline_turns = len(records)
-            results.pipeline_tps = len(records) / (time.perf_counter() - started)
+            results.pipeline_tps = len(records) / (finished - started)
+            encoder.measure()
+            results.encoder_rounds = {f"batch{size}": [round(v, 1) for v in values] for size, values in encoder.rounds.items()}
+            results.encoder_batch1_tps, results.encoder_batched_tps = encoder.mean(1), encoder.mean(8)
+            log(f"(a) encoder: batch 1 {results.encoder_batch1_tps:.1f} turns/s, batched {results.encoder_batched_tps:.1f} turns/s"
+                f" (mean of the rounds before and after (b): {results.encoder_rounds})")
             log(f"(b) pipeline: {len(records)} turns at {results.pipeline_tps:.1f} turns/s")
             # (c) latency at a fixed offered load.
             results.offered_tps = offered_tps or results.pipeline_tps / 2
@@ -262,7 +288,7 @@ def plot(results: Results, path: Path) -> None:
     plt.close(figure)
 
 
-def run_bench(out: Path, backend: str, conversations_b: int = 40, latency_seconds: float = 30.0,
+def run_bench(out: Path, backend: str, conversations_b: int = 40, latency_seconds: float = 60.0,
               offered_tps: float | None = None, log: Log = print) -> Results:
     import platform
 
@@ -272,11 +298,12 @@ def run_bench(out: Path, backend: str, conversations_b: int = 40, latency_second
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
     results = Results(backend=backend, machine=machine)
-    results.encoder_batch1_tps = encoder_throughput(backend, 640, 1, cache_dir)
-    results.encoder_batched_tps = encoder_throughput(backend, 640, 8, cache_dir)
-    log(f"(a) encoder ({backend}): batch 1 {results.encoder_batch1_tps:.1f} turns/s, batched {results.encoder_batched_tps:.1f} turns/s")
+    records = _records(conversations_b, seed=11)
+    encoder = EncoderRounds(backend, [json.loads(r.value)["text"] for r in records], cache_dir)
     env = {"TURNWATCH_ENCODER_BACKEND": backend, "TURNWATCH_MODEL_CACHE_DIR": str(cache_dir), "TURNWATCH_LOG_LEVEL": "WARNING"}
-    measure_worker(results, env, out / "work", conversations_b, latency_seconds, offered_tps, log)
+    measure_worker(results, env, out / "work", records, encoder, latency_seconds, offered_tps, log)
+    del encoder  # (d) measures this process's memory: one pipeline's encoder, not three
+    gc.collect()
     best_encoder = max(results.encoder_batch1_tps, results.encoder_batched_tps)
     results.pipeline_to_encoder_ratio = round(results.pipeline_tps / best_encoder, 3)
     measure_state(results, backend, cache_dir, log)

@@ -199,8 +199,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows = [
-        ("encoder, batch 1", f"{results.encoder_batch1_tps:.1f} turns/s"),
-        ("encoder, batched", f"{results.encoder_batched_tps:.1f} turns/s"),
+        ("encoder, batch 1 (mean of the rounds around (b))", f"{results.encoder_batch1_tps:.1f} turns/s"),
+        ("encoder, batched (mean of the rounds around (b))", f"{results.encoder_batched_tps:.1f} turns/s"),
         ("pipeline (broker + worker)", f"{results.pipeline_tps:.1f} turns/s"),
         ("pipeline / best encoder", f"{results.pipeline_to_encoder_ratio:.2f}×  (target ≥ 0.8×)"),
         (f"turn→alert at {results.offered_tps:.1f} turns/s, end to end", ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items())),
@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench")
     p.add_argument("--backend", choices=["torch", "onnx"], help="encoder backend (default: the configured one)")
     p.add_argument("--conversations", type=int, default=40, help="synthetic conversations for the throughput run")
-    p.add_argument("--latency-seconds", type=float, default=30.0, help="duration of the fixed-load latency run")
+    p.add_argument("--latency-seconds", type=float, default=60.0, help="duration of the fixed-load latency run")
     p.add_argument("--offered", type=float, default=None, help="offered load in turns/s (default: half the pipeline rate)")
     p.set_defaults(handler=cmd_bench)
 

@@ -7,6 +7,8 @@ conversation id and never text.
 from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Finer around the 250 ms turn→alert target so its p95/p99 are not interpolated across 0.25–0.5 s.
+ALERT_LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 TURNS = Counter("turnwatch_turns_total", "Turns processed by the monitor, by speaker role.", ["role"])
 DUPLICATE_TURNS = Counter(
@@ -25,7 +27,7 @@ DETECTOR_SECONDS = Histogram(
 TURN_TO_ALERT_SECONDS = Histogram(
     "turnwatch_turn_to_alert_seconds",
     "From the turn's broker timestamp to its alert being produced.",
-    buckets=LATENCY_BUCKETS,
+    buckets=ALERT_LATENCY_BUCKETS,
 )
 BATCH_SIZE = Histogram(
     "turnwatch_batch_size", "Turns per micro-batch in the monitor agent.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)

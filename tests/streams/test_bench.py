@@ -36,3 +36,18 @@ def test_histogram_quantile_between_snapshots():
     assert 0.1 < histogram_quantile(0.9, before, after) <= 0.25
     assert histogram_quantile(0.99, before, after) == 0.25
     assert histogram_quantile(0.5, after, after) is None
+
+
+def test_encoder_throughput_encodes_every_text_once_in_calls_of_call_size():
+    from streams.bench import encoder_throughput
+
+    class Recording:
+        def __init__(self):
+            self.calls = []
+
+        def encode(self, texts):
+            self.calls.append(list(texts))
+
+    encoder, texts = Recording(), [f"t{i}" for i in range(150)]
+    assert encoder_throughput(encoder, texts, call_size=64) > 0
+    assert [len(c) for c in encoder.calls] == [64, 64, 22] and sum(encoder.calls, []) == texts
