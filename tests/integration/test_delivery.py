@@ -1,4 +1,4 @@
-"""Delivery end to end: real broker, real worker processes, a real HTTP receiver."""
+"""Delivery and restarts end to end: real broker, real worker processes, a real HTTP receiver."""
 
 from __future__ import annotations
 
@@ -182,4 +182,33 @@ def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(broker, 
     time.sleep(2)
     assert set(receiver.accepted) == {first["alert_id"], other_rule["alert_id"], higher["alert_id"]}
     assert stack.metric('turnwatch_deliveries_total{outcome="suppressed",sink="webhook"}') == 1
+    stack.stop_worker()
+
+
+def test_a_killed_worker_keeps_conversation_state_through_its_changelog(broker, tmp_path, receiver):
+    from streams.ingest.files import Record
+    from streams.replay import replay
+    from streams.synthetic import conversations
+
+    def publish(turns: list[dict]) -> None:
+        records = [Record(key=t["conversation_id"], value=json.dumps(t).encode(), ts=None) for t in turns]
+        assert replay(records, stack.broker, stack.topics["turns"]).sent == len(records)
+
+    stack = Stack(broker, tmp_path, receiver)
+    chats = list(conversations(3, seed=9))
+    stack.start_worker("first")
+    publish([t for chat in chats for t in chat[:10]])
+    assert receiver.wait_until(lambda: stack.metric("turnwatch_turns_total") == 30, timeout=60)
+    assert stack.metric("turnwatch_state_writes_total") < 30, "state is written once per conversation per micro-batch"
+    time.sleep(4)  # past one offset commit, so the restarted worker starts after these turns
+    stack.kill_worker()
+    stack.start_worker("second")
+    publish([t for chat in chats for t in chat[5:15]])
+    assert receiver.wait_until(lambda: stack.metric("turnwatch_turns_total") >= 15
+                               and stack.metric("turnwatch_duplicate_turns_total") >= 15, timeout=60)
+    time.sleep(2)
+    # Only turns 10–14 are new to a worker that recovered the state; one that lost it would take
+    # turn 5 as a first turn after a gap and process every replayed turn again.
+    assert stack.metric("turnwatch_turns_total") == 15
+    assert stack.metric("turnwatch_turn_gaps_total") == 0
     stack.stop_worker()
