@@ -206,7 +206,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         (f"turn→alert at {results.offered_tps:.1f} turns/s, end to end", ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items())),
         ("  of which inside the worker", ", ".join(f"{k} {v} ms" for k, v in results.worker_latency_ms.items())),
         ("state per conversation", f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max"),
-        ("RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
+        ("worker RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
         ("worker RSS after the run", f"{results.worker_rss_mb:.0f} MB"),
     ]
     for row in rows:
