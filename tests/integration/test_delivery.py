@@ -80,6 +80,11 @@ class Stack:
     def stop_worker(self) -> None:
         assert stop_process(self.process) == 0, self.log.read_text()[-3000:]
 
+    def close(self) -> None:
+        """Stop a worker a failed test left running (it would otherwise outlive the test run)."""
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
+
     def publish_alerts(self, alerts: list[dict]) -> None:
         producer = KafkaProducer(bootstrap_servers=self.broker, acks="all")
         for alert in alerts:
@@ -110,6 +115,19 @@ def receiver():
     running.stop()
 
 
+@pytest.fixture
+def make_stack(broker, tmp_path, receiver):
+    made: list[Stack] = []
+
+    def make(cooldown: float = 0) -> Stack:
+        made.append(Stack(broker, tmp_path, receiver, cooldown))
+        return made[-1]
+
+    yield make
+    for stack in made:
+        stack.close()
+
+
 def test_the_receiver_accepts_signed_bodies_and_rejects_tampered_or_stale_ones(receiver):
     body = json.dumps({"alert_id": "x"}).encode()
 
@@ -128,8 +146,8 @@ def test_the_receiver_accepts_signed_bodies_and_rejects_tampered_or_stale_ones(r
     assert receiver.rejected_signatures == 3
 
 
-def test_an_outage_then_recovery_delivers_every_alert_exactly_once(broker, tmp_path, receiver):
-    stack = Stack(broker, tmp_path, receiver)
+def test_an_outage_then_recovery_delivers_every_alert_exactly_once(make_stack, receiver):
+    stack = make_stack()
     receiver.status = 500
     stack.start_worker("worker")
     alerts = [make_alert(n) for n in range(12)]
@@ -147,8 +165,8 @@ def test_an_outage_then_recovery_delivers_every_alert_exactly_once(broker, tmp_p
     stack.stop_worker()
 
 
-def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(broker, tmp_path, receiver):
-    stack = Stack(broker, tmp_path, receiver)
+def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(make_stack, receiver):
+    stack = make_stack()
     receiver.status = 503
     stack.start_worker("first")
     alerts = [make_alert(n) for n in range(10)]
@@ -170,8 +188,8 @@ def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(
     stack.stop_worker()
 
 
-def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(broker, tmp_path, receiver):
-    stack = Stack(broker, tmp_path, receiver, cooldown=600)
+def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(make_stack, receiver):
+    stack = make_stack(cooldown=600)
     stack.start_worker("worker")
     first = make_alert(1, conversation="conv-cool", rule="loop.patient_refrain", severity="warning")
     repeat = make_alert(2, conversation="conv-cool", rule="loop.patient_refrain", severity="warning")
@@ -185,7 +203,7 @@ def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(broker, 
     stack.stop_worker()
 
 
-def test_a_killed_worker_keeps_conversation_state_through_its_changelog(broker, tmp_path, receiver):
+def test_a_killed_worker_keeps_conversation_state_through_its_changelog(make_stack, receiver):
     from streams.ingest.files import Record
     from streams.replay import replay
     from streams.synthetic import conversations
@@ -194,7 +212,7 @@ def test_a_killed_worker_keeps_conversation_state_through_its_changelog(broker, 
         records = [Record(key=t["conversation_id"], value=json.dumps(t).encode(), ts=None) for t in turns]
         assert replay(records, stack.broker, stack.topics["turns"]).sent == len(records)
 
-    stack = Stack(broker, tmp_path, receiver)
+    stack = make_stack()
     chats = list(conversations(3, seed=9))
     stack.start_worker("first")
     publish([t for chat in chats for t in chat[:10]])
