@@ -9,6 +9,7 @@ Synthetic conversations: 20–60 turns of 20–150 words.
 
 from __future__ import annotations
 
+import gc
 import json
 import statistics
 import threading
@@ -181,6 +182,9 @@ def measure_worker(results: Results, env: dict[str, str], workdir: Path, records
 
 
 def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float, log: Log) -> None:
+    # This process loaded the models for (a); a full collection of them (~220 ms) would stall
+    # the load generator mid-send and be measured as turn→alert latency. The worker does the same.
+    gc.freeze()
     wanted = int(results.offered_tps * seconds)
     records = _records(wanted // 40 + 2, seed=23, broken_every=1)[:wanted]
     sent_at: dict[tuple[str, int], float] = {}

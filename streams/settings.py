@@ -41,7 +41,10 @@ class Settings(BaseSettings):
 
     # Processing
     batch_max: int = Field(default=64, ge=1, le=4096, description="Micro-batch size for the monitor agent.")
-    batch_window: float = Field(default=0.02, ge=0, le=5, description="Seconds to wait to fill a micro-batch.")
+    batch_window: float = Field(
+        default=0.005, gt=0, le=5,
+        description="Seconds the monitor agent waits for more turns after each micro-batch; every turn may wait this long.",
+    )
     state_window: int = Field(default=24, ge=4, le=500, description="Recent turns kept per conversation.")
     max_text_bytes: int = Field(default=16 * 1024, ge=256)
     detectors: list[str] | None = Field(default=None, description="Detectors to run; unset = all discovered.")

@@ -62,3 +62,10 @@ def test_bad_detector_options_fail_fast_naming_the_key(tmp_path):
     path.write_text("detector_options:\n  loop:\n    patient_runs: 3\n")
     with pytest.raises(ConfigError, match="DETECTOR_OPTIONS.*patient_runs"):
         build_pipeline(load_settings(path), extractors=[])
+
+
+def test_a_zero_batch_window_is_refused(monkeypatch):
+    # Faust reads a zero window as "wait until the batch is full": quiet conversations would stall.
+    monkeypatch.setenv("TURNWATCH_BATCH_WINDOW", "0")
+    with pytest.raises(ConfigError, match="TURNWATCH_BATCH_WINDOW"):
+        load_settings()
