@@ -147,6 +147,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                 await publish(event, step_safely(event, item))
                 next_offsets[event.message.tp] = event.message.offset + 1
             metrics.STATE_WRITES.inc(writes.flush())
+            metrics.LAST_TURN_PROCESSED.set_to_current_time()
 
     @app.timer(interval=2.0)
     async def gauges() -> None:

@@ -135,17 +135,22 @@ def _records(count: int, seed: int, broken_every: int = 0) -> list[Record]:
     return out
 
 
-def _wait_processed(port: int, total: float, worker, timeout: float = 900) -> float:
+def _wait_for_metric(port: int, name: str, at_least: float, worker, timeout: float = 900) -> None:
+    """Poll the worker's /metrics gently (each scrape costs it CPU) until ``name`` reaches ``at_least``."""
+    deadline = time.monotonic() + timeout
+    while metric_total(port, name) < at_least:
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the worker stopped or timed out before {name} reached {at_least:g}")
+        time.sleep(0.25)
+
+
+def _wait_processed(port: int, total: float, worker) -> float:
     """Wait until the worker has processed ``total`` turns; returns when it finished (Unix time).
 
-    Polls gently (each /metrics scrape costs the worker CPU); the finish time comes from the
-    worker's last-turn gauge, so the poll interval does not pad the measurement.
+    The finish time comes from the worker's last-batch gauge, so the poll interval does not pad
+    the measurement.
     """
-    deadline = time.monotonic() + timeout
-    while metric_total(port, "turnwatch_turns_total") < total:
-        if worker.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("worker stopped or timed out before processing every turn")
-        time.sleep(0.25)
+    _wait_for_metric(port, "turnwatch_turns_total", total, worker)
     return metric_total(port, "turnwatch_last_turn_processed_timestamp_seconds")
 
 
@@ -266,11 +271,7 @@ def measure_held_conversations(results: Results, bootstrap: str, env: dict[str, 
     worker = spawn_worker(bootstrap, port, workdir / "worker-held.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)})
     try:
         wait_ready(port, timeout=300, process=worker)
-        deadline = time.monotonic() + 300
-        while metric_total(port, "turnwatch_active_conversations") < count:
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not recover {count} conversations from {topic}")
-            time.sleep(1.0)
+        _wait_for_metric(port, "turnwatch_active_conversations", count, worker, timeout=300)
         results.rss_10k_conversations_mb = rss_bytes(worker.pid) / 2**20
     finally:
         stop_process(worker)

@@ -36,7 +36,7 @@ STATE_WRITES = Counter(
     "turnwatch_state_writes_total", "Conversation states written to the table (at most one per conversation per micro-batch)."
 )
 LAST_TURN_PROCESSED = Gauge(
-    "turnwatch_last_turn_processed_timestamp_seconds", "Unix time this worker last finished processing a turn."
+    "turnwatch_last_turn_processed_timestamp_seconds", "Unix time this worker last finished a micro-batch of turns (state written)."
 )
 ACTIVE_CONVERSATIONS = Gauge("turnwatch_active_conversations", "Conversations held in this worker's state table.")
 DISTRESS_SCORE = Histogram(

@@ -200,7 +200,6 @@ def record_metrics(result: StepResult) -> None:
         metrics.TURN_GAPS.inc()
     if result.processed and result.event is not None:
         metrics.TURNS.labels(result.event.role).inc()
-        metrics.LAST_TURN_PROCESSED.set_to_current_time()
         if "distress" in result.features:
             metrics.DISTRESS_SCORE.observe(result.features["distress"])
     for name, seconds in result.detector_seconds.items():

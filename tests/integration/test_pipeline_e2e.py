@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -87,6 +88,8 @@ def test_metrics_show_alerts_and_latency(replayed):
     assert metrics['turnwatch_alerts_total{detector="therapist",severity="high"}'] >= 1
     assert metrics["turnwatch_turn_to_alert_seconds_count"] >= 1
     assert metrics['turnwatch_detector_seconds_count{detector="therapist"}'] >= 1
+    assert 1 <= metrics["turnwatch_state_writes_total"] <= replayed.metric_sum("turnwatch_turns_total")
+    assert abs(metrics["turnwatch_last_turn_processed_timestamp_seconds"] - time.time()) < 600
     assert not any("T44" in name or "000_84769077cb1426a9" in name for name in metrics)
 
 
