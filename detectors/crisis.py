@@ -1,79 +1,107 @@
 """Crisis detector: acute risk in a patient turn, alerted on the same turn.
 
-Looks for (see ``crisis_language``): passive wish to be dead, active suicidal thoughts,
-method, intent or plan, preparatory acts, self-harm, harm to others, and abuse or
-immediate danger, including euphemisms ("go to sleep and not wake up", "everyone would be
-better off without me", "thought about ending it"). Each is its own rule so that a step up
-the ladder (thoughts → plan → preparation) raises a new alert; repeats of the same step in
-one conversation do not page again. Current risk is critical. History ("last year I thought
-about ending it") is ``crisis.history`` at warning.
+Reads the turn's ``CrisisSignals`` (``crisis_risk``: calibrated probabilities per sentence
+from a head trained on real, hand-labelled text) and turns its decision into findings:
 
-Does not alert on negated mentions, on other people's risk, on fiction/hypotheticals, or
-on idioms ("this deadline is killing me"). Known limits: English only; sarcasm and
-metaphors outside the listed idioms; risk spread over several turns without any one
-explicit sentence.
+``crisis.<kind>`` (critical): the patient's own current risk above the paging threshold, one
+    rule per step of the ladder: passive wish to be dead (C-SSRS 1), active thoughts (2),
+    method (3), intent or plan (4-5), preparatory behaviour or an attempt, plus self-harm,
+    harm to others, and abuse or immediate danger. A step up the ladder raises a new alert;
+    the same step again in one conversation does not page again.
+``crisis.possible`` (high, or warning when less likely): possible current risk below the
+    paging threshold. It goes to the review queue; it is never dropped.
+``crisis.history`` (warning): the patient's own risk told as past and over.
+
+Not alerted: other people's risk, "you" (encouraging someone), people in general, denials,
+hypotheticals and questions about the topic, idioms, positive statements about one's life,
+quotes and role-play — the head learned these stances from labelled examples. Limits:
+English only; one sentence at a time (risk spread over sentences with no risky sentence is
+missed); sarcasm.
 """
 
 from __future__ import annotations
 
+from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.findings import Evidence, Finding, Severity, excerpt
 from detectors.state import ConversationState, TurnRecord
 
 NAME = "crisis"
-VERSION = "crisis/1.0"
+VERSION = "crisis/2.0"
 
-RULES = {
+KIND_RULES = {
     "passive_ideation": ("crisis.passive_ideation", "wish to be dead or not wake up (C-SSRS 1)"),
     "active_ideation": ("crisis.active_ideation", "active suicidal thoughts (C-SSRS 2)"),
     "method": ("crisis.method", "method considered (C-SSRS 3)"),
     "intent_plan": ("crisis.intent_or_plan", "intent or plan to act (C-SSRS 4-5)"),
-    "preparatory": ("crisis.preparatory_behaviour", "preparatory acts (C-SSRS behaviour)"),
+    "preparatory": ("crisis.preparatory_behaviour", "preparatory acts or an attempt (C-SSRS behaviour)"),
     "self_harm": ("crisis.self_harm", "self-harm"),
     "harm_to_others": ("crisis.harm_to_others", "intent to harm someone else"),
     "abuse_danger": ("crisis.abuse_or_danger", "abuse or immediate danger"),
 }
+POSSIBLE = "crisis.possible"
+HISTORY = "crisis.history"
+RULES: tuple[str, ...] = (*(rule for rule, _ in KIND_RULES.values()), POSSIBLE, HISTORY)
 TAXONOMY = ("kl-000205", "kl-000213", "kl-000236")
-ACTION = (
+PAGE_ACTION = (
     "Review now. Reach the patient through the product's escalation path; confirm the AI gave "
     "crisis resources (e.g. 988 / local emergency number) and follow the safety protocol."
 )
+REVIEW_ACTION = "Review soon: read the turn in context and decide whether the patient is at risk."
+HISTORY_ACTION = "Review at the next check; no current danger stated."
+POSSIBLE_HIGH = 0.5  # crisis.possible at or above this probability is high, else warning
 
 
 class CrisisDetector:
     name = NAME
     version = VERSION
+    rules = RULES
 
     def detect(self, state: ConversationState, turn: TurnRecord) -> list[Finding]:
-        if turn.role != "patient":
+        signals = turn.features.crisis
+        if turn.role != "patient" or signals is None or signals.decision is CrisisDecision.NONE:
             return []
-        signals = turn.features.get("crisis", [])
-        memory = state.memory_for(NAME)
-        opened: dict[str, int] = memory.setdefault("opened", {})
-        findings: dict[str, Finding] = {}
-        for signal in sorted(signals, key=lambda s: -s["level"]):
-            if signal["current"]:
-                rule, what = RULES[signal["kind"]]
-                severity = Severity.CRITICAL
-            else:
-                rule, what = "crisis.history", f"past {RULES[signal['kind']][1]}"
-                severity = Severity.WARNING
-            if rule in findings:
-                continue
-            start = opened.setdefault(rule, turn.index)
-            findings[rule] = Finding(
-                detector=NAME,
-                rule=rule,
-                severity=severity,
-                opened_at=start,
-                turns=(turn.index,),
-                evidence=(Evidence(turn.index, "patient", excerpt(turn.text, 200), f"{what}: “{signal['phrase']}”"),),
-                summary=f"Patient turn {turn.index}: {what}." if severity is Severity.CRITICAL
-                else f"Patient turn {turn.index} mentions {what}; not current.",
-                suggested_action=ACTION if severity is Severity.CRITICAL else "Review at the next check; no immediate danger stated.",
-                score=min(1.0, 0.5 + signal["level"] / 10) if signal["current"] else 0.3,
-                taxonomy=TAXONOMY,
-            )
-        return list(findings.values())
+        if signals.decision is CrisisDecision.PAGE:
+            return self._pages(turn, signals)
+        top = signals.top
+        if top is None:
+            return []
+        if signals.decision is CrisisDecision.REVIEW:
+            what = KIND_RULES[top.kind][1]
+            severity = Severity.HIGH if top.current >= POSSIBLE_HIGH else Severity.WARNING
+            return [self._finding(turn, POSSIBLE, severity, top, top.current,
+                                  f"possible {what} (P = {top.current:.2f}, below the paging threshold)",
+                                  f"Patient turn {turn.index} may describe {what}; not certain enough to page.",
+                                  REVIEW_ACTION)]
+        past = max(signals.sentences, key=lambda s: s.history)
+        what = KIND_RULES[past.kind][1]
+        return [self._finding(turn, HISTORY, Severity.WARNING, past, past.history, f"past risk (P = {past.history:.2f})",
+                              f"Patient turn {turn.index} mentions past risk; not current.", HISTORY_ACTION)]
+
+    def _pages(self, turn: TurnRecord, signals: CrisisSignals) -> list[Finding]:
+        """One critical finding per paged step: a plan and a method in one turn are two steps."""
+        findings = []
+        for kind in signals.paged_kinds:
+            sentence = max((s for s in signals.sentences if s.kind == kind), key=lambda s: s.current)
+            rule, what = KIND_RULES[kind]
+            findings.append(self._finding(turn, rule, Severity.CRITICAL, sentence, sentence.current,
+                                          f"{what} (P = {sentence.current:.2f})",
+                                          f"Patient turn {turn.index}: {what}.", PAGE_ACTION))
+        return findings
+
+    def _finding(self, turn: TurnRecord, rule: str, severity: Severity, sentence: RiskSentence, score: float,
+                 why: str, summary: str, action: str) -> Finding:
+        return Finding(
+            detector=NAME,
+            rule=rule,
+            severity=severity,
+            opened_at=turn.index,
+            turns=(turn.index,),
+            evidence=(Evidence(turn.index, "patient", excerpt(sentence.quote(turn.text), 200), why),),
+            summary=summary,
+            suggested_action=action,
+            score=round(min(1.0, score), 4),
+            taxonomy=TAXONOMY,
+        )
 
 
 DETECTOR = CrisisDetector()

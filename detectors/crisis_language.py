@@ -1,28 +1,15 @@
-"""Crisis language in one patient turn: what is said, about whom, and when.
+"""Crisis language: the patterns, stance cues and sentence splitting that the risk head reads.
 
-``analyze(text)`` returns CrisisSignals. Each signal has a kind on a ladder in the spirit of
-the C-SSRS (wish to be dead → active thoughts → method → intent/plan → preparatory acts),
-plus self-harm, harm to others and abuse/immediate danger, and whether it is current or
-history. Sentences are judged one at a time:
-
-- negated mentions ("I'd never hurt myself", "I don't want to die") are dropped;
-- other people's risk ("my friend once took pills") is dropped: the patterns are
-  first-person, and a third-party subject nearer the match wins;
-- hypotheticals about fiction or a generic "someone" are dropped;
-- the past ("last year I thought about ending it") becomes history unless a present
-  marker ("again", "lately", "now", "tonight") says it is happening now.
+The patterns (first-person wording of each step on a ladder in the spirit of the C-SSRS: wish
+to be dead → active thoughts → method → intent/plan → preparatory acts, plus self-harm, harm to
+others and abuse or danger) no longer decide anything on their own: they propose candidate
+sentences and are inputs to the calibrated head in ``crisis_risk``, beside the encoder's
+embedding and the stance cues below (third party, past, present, hypothetical, hyperbole).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
-
-Kind = Literal[
-    "passive_ideation", "active_ideation", "method", "intent_plan", "preparatory",
-    "self_harm", "harm_to_others", "abuse_danger",
-]
 
 LEVELS: dict[str, int] = {
     "passive_ideation": 1, "active_ideation": 2, "self_harm": 2, "method": 3, "intent_plan": 4,
@@ -117,21 +104,15 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_COMPILED = {kind: [re.compile(p) for p in patterns] for kind, patterns in PATTERNS.items()}
-# One alternation per kind: most sentences match none of a kind's patterns, and one search
-# says so (the per-pattern loop, which applies the negation checks, runs only on a hit).
+# One alternation per kind.
 _ANY_OF_KIND = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+|,?\s+but\s+")
-_NEGATION = re.compile(
-    r"\b(never|not|no|don't|do not|didn't|did not|wouldn't|would not|won't|will not|no longer|nor|isn't|wasn't|"
-    r"aren't|haven't|have no|doesn't|nothing like|without)\b(\s+\w+){0,4}\s*$"
-)
-_NOT_NEGATION = re.compile(r"\b(can't stop|couldn't stop|don't know|not sure|no matter|never stop)\b")
+# Sentence spans for the risk model keep "but" clauses together ("I want to die but I won't").
+_SENTENCE_ANY_CASE = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+")
 _THIRD_PARTY = re.compile(
     r"\b(he|she|they|his|her|their|someone|somebody|a person|people|my (friend|best friend|mum|mom|dad|mother|father|brother|"
     r"sister|cousin|partner|husband|wife|boyfriend|girlfriend|son|daughter|colleague|classmate|roommate|neighbour|neighbor))\b"
 )
-_FIRST_PERSON = re.compile(rf"\b{_ME}\b")
 _HYPOTHETICAL = re.compile(
     r"\b(hypothetically|what if (someone|a person|somebody)|in (a|the) (movie|film|book|show|story|novel|game|series)|"
     r"for (a|my) (story|novel|essay|class|paper|assignment)|the character|"
@@ -147,35 +128,8 @@ _HYPERBOLE = re.compile(r"\b(could|gonna|going to) (kill|murder) (him|her|them|y
 _PRESENT = re.compile(r"\b(now|again|lately|these days|tonight|today|right now|currently|still|recently|this week|anymore)\b")
 
 
-@dataclass(frozen=True)
-class CrisisSignal:
-    kind: str
-    level: int
-    current: bool
-    phrase: str
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "level": self.level, "current": self.current, "phrase": self.phrase}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "CrisisSignal":
-        return cls(data["kind"], data["level"], data["current"], data["phrase"])
-
-
 def _normalise(text: str) -> str:
     return text.lower().replace("’", "'").replace("‘", "'").replace("`", "'")
-
-
-def _negated(before: str) -> bool:
-    return bool(_NEGATION.search(before)) and not _NOT_NEGATION.search(before[-30:])
-
-
-def _about_someone_else(before: str, kind: str) -> bool:
-    if kind == "abuse_danger":
-        return False  # "he hits me": the third party is the aggressor, the patient is at risk
-    third = [m.end() for m in _THIRD_PARTY.finditer(before)]
-    first = [m.end() for m in _FIRST_PERSON.finditer(before)]
-    return bool(third) and (not first or third[-1] > first[-1])
 
 
 # Words without which a sentence is not sent to the semantic matcher (keeps encoding cheap).
@@ -186,68 +140,37 @@ RISK_VOCABULARY = re.compile(
     r"edge|vanish|funeral|swallow\w*|punch\w*|attack\w*|revenge|beats?|throat|eyes|sleep|asleep|breath\w*|"
     r"anymore|burden|forever|blade|slic\w*|farewell|engine|garage|stockpil\w*|prescription|regret|scared|afraid)\b"
 )
-_DENIAL = re.compile(
-    r"\b(never|not|no|don't|do not|won't|wouldn't|haven't|have no|isn't|without)\b(\s+\w+){0,3}?\s+"
-    r"(hurt\w*|harm\w*|kill\w*|die|dying|end\w*|do anything|want\w*|plan\w*|thinking|suicidal|going to|intend\w*)\b"
-)
+_CLAUSE = re.compile(r",\s+|;\s+")
+MAX_SENTENCE_CHARS = 300
 
-SemanticMatcher = Callable[[Sequence[str]], Sequence["str | None"]]
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``; run-on sentences are cut at clause breaks."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in [*_SENTENCE_ANY_CASE.finditer(text), None]:
+        end = match.start() if match else len(text)
+        spans.extend(_clauses(text, start, end))
+        if match:
+            start = match.end()
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end - start <= MAX_SENTENCE_CHARS:
+        return [(start, end)]
+    cuts = [m for m in _CLAUSE.finditer(text, start, end) if m.start() - start >= 60]
+    if not cuts:
+        hard = text.rfind(" ", start, start + MAX_SENTENCE_CHARS)
+        cut = hard if hard > start else start + MAX_SENTENCE_CHARS
+        return [(start, cut), *_clauses(text, cut, end)]
+    first = min(cuts, key=lambda m: abs(m.start() - start - MAX_SENTENCE_CHARS // 2))
+    return [*_clauses(text, start, first.start()), *_clauses(text, first.end(), end)]
 
 
 def sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE.split(_normalise(text)) if s and s.strip()]
-
-
-def semantic_candidates(text: str) -> list[str]:
-    """Sentences worth a semantic look: they use risk vocabulary and are not fiction."""
-    return [s for s in sentences(text) if RISK_VOCABULARY.search(s) and not _HYPOTHETICAL.search(s)]
-
-
-def analyze(text: str, semantic: SemanticMatcher | None = None) -> list[CrisisSignal]:
-    """Crisis signals in ``text``: the patterns first, then ``semantic`` for paraphrases.
-
-    ``semantic`` maps candidate sentences to a kind (or None); its matches pass the same
-    third-party, denial and past checks as the patterns.
-    """
-    signals = _pattern_signals(text)
-    if semantic is None:
-        return signals
-    seen = {s.kind for s in signals}
-    candidates = semantic_candidates(text)
-    for sentence, kind in zip(candidates, semantic(candidates) if candidates else []):
-        if kind is None or kind in seen:
-            continue
-        anchor = RISK_VOCABULARY.search(sentence)
-        before = sentence[: anchor.start()] if anchor else sentence
-        if _about_someone_else(before, kind) or _DENIAL.search(sentence):
-            continue
-        past = bool(_PAST.search(sentence)) and not _PRESENT.search(sentence)
-        phrase = " ".join(sentence.split()[:12])
-        signals.append(CrisisSignal(kind, LEVELS[kind], not past, phrase))
-        seen.add(kind)
-    return signals
-
-
-def _pattern_signals(text: str) -> list[CrisisSignal]:
-    signals: list[CrisisSignal] = []
-    seen: set[str] = set()
-    for sentence in _SENTENCE.split(_normalise(text)):
-        if not sentence or _HYPOTHETICAL.search(sentence):
-            continue
-        past = bool(_PAST.search(sentence)) and not _PRESENT.search(sentence)
-        for kind, patterns in _COMPILED.items():
-            if kind in seen or not _ANY_OF_KIND[kind].search(sentence):
-                continue
-            if kind == "harm_to_others" and _HYPERBOLE.search(sentence):
-                continue
-            for pattern in patterns:
-                match = next(
-                    (m for m in pattern.finditer(sentence)
-                     if not _negated(sentence[: m.start()]) and not _about_someone_else(sentence[: m.start()], kind)),
-                    None,
-                )
-                if match:
-                    signals.append(CrisisSignal(kind, LEVELS[kind], not past, match.group(0)))
-                    seen.add(kind)
-                    break
-    return signals
+    return [_normalise(text[a:b]) for a, b in sentence_spans(text)]

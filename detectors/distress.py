@@ -13,10 +13,9 @@ Rules
 ``distress.sustained_high`` (warning; high when the level stays very high)
     Several consecutive patient turns all score high.
 
-One episode is one alert; it is raised again only at a higher severity. An episode ends
-when the smoothed level falls back below calm; a later episode of the same rule in the same
-conversation alerts only if it is more severe than any before it (no re-paging for a relapse
-at the same level). Does not look at single sad turns, at
+An episode starts when the smoothed level rises to calm or above and ends when it falls back
+below; findings carry it as their episode key (the pipeline's episode policy raises one alert
+per episode, again only at a higher severity). Does not look at single sad turns, at
 therapist turns, or at crisis language (the crisis detector owns that; crisis sets a
 score floor here). Limits: the emotion head is trained on Reddit comments, not therapy;
 long turns are read through their first 256 tokens.
@@ -24,7 +23,8 @@ long turns are read through their first 256 tokens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,9 +54,21 @@ class Trajectory:
     slope: float
 
 
+@dataclass
+class DistressMemory:
+    episode_start: int | None = None  # the patient turn at which the current episode began
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DistressMemory":
+        return cls(**data)
+
+
 def trajectory(state: ConversationState) -> Trajectory:
-    patient = [t for t in state.window if t.role == "patient" and "distress" in t.features]
-    scores = tuple(float(t.features["distress"]) for t in patient)
+    patient = [t for t in state.window if t.role == "patient" and t.features.distress is not None]
+    scores = tuple(t.features.distress_score for t in patient)
     level = 0.0
     for i, score in enumerate(scores):
         level = score if i == 0 else SMOOTHING * score + (1 - SMOOTHING) * level
@@ -66,9 +78,9 @@ def trajectory(state: ConversationState) -> Trajectory:
 
 
 def _why(turn: TurnRecord) -> str:
-    cues = ", ".join(sorted(turn.features.get("cues", {})))
-    emotions = sorted(turn.features.get("emo", {}).items(), key=lambda kv: -kv[1])[:2]
-    parts = [f"distress {turn.features['distress']:.2f}"]
+    cues = ", ".join(turn.features.cues.names()) if turn.features.cues else ""
+    emotions = turn.features.emotions.strongest(2) if turn.features.emotions else []
+    parts = [f"distress {turn.features.distress_score:.2f}"]
     if emotions:
         parts.append("emotions " + ", ".join(f"{k} {v:.2f}" for k, v in emotions))
     if cues:
@@ -79,41 +91,38 @@ def _why(turn: TurnRecord) -> str:
 class DistressDetector:
     name = NAME
     version = VERSION
+    rules = ("distress.escalating", "distress.sustained_high")
 
     def detect(self, state: ConversationState, turn: TurnRecord) -> list[Finding]:
-        if turn.role != "patient" or "distress" not in turn.features:
+        if turn.role != "patient" or turn.features.distress is None:
             return []
         path = trajectory(state)
-        memory = state.memory_for(NAME)
-        opened: dict[str, int] = memory.setdefault("opened", {})
-        memory.setdefault("worst", {})
+        memory = state.memory(NAME, DistressMemory)
         if path.level < CALM:
-            opened.clear()  # the episode, if any, is over
+            memory.episode_start = None  # the episode, if any, is over
             return []
+        if memory.episode_start is None:
+            memory.episode_start = turn.index
         findings = []
         recent = path.scores[-SLOPE_TURNS:]
         latest = path.scores[-1]
         if len(recent) >= 3 and path.slope >= MIN_SLOPE and latest >= HIGH and latest - min(recent) >= MIN_RISE:
             severity = Severity.HIGH if latest >= VERY_HIGH else Severity.WARNING
-            findings.append(self._finding(state, path, "distress.escalating", severity, memory,
+            findings.append(self._finding(state, path, "distress.escalating", severity, memory.episode_start,
                                           f"distress rising over the last {len(recent)} patient turns "
                                           f"(slope {path.slope:+.2f}/turn, now {latest:.2f})"))
         tail = path.scores[-SUSTAINED_TURNS:]
         if len(tail) == SUSTAINED_TURNS and min(tail) >= HIGH:
             severity = Severity.HIGH if path.level >= VERY_HIGH and min(tail) >= 0.7 else Severity.WARNING
-            findings.append(self._finding(state, path, "distress.sustained_high", severity, memory,
+            findings.append(self._finding(state, path, "distress.sustained_high", severity, memory.episode_start,
                                           f"distress high for {SUSTAINED_TURNS}+ patient turns (level {path.level:.2f})"))
-        return [f for f in findings if f is not None]
+        return findings
 
     def _finding(self, state: ConversationState, path: Trajectory, rule: str, severity: Severity,
-                 memory: dict, what: str) -> Finding | None:
+                 episode_start: int, what: str) -> Finding:
         span = path.indices[-SLOPE_TURNS:]
-        if rule not in memory["opened"] and int(severity) <= memory["worst"].get(rule, 0):
-            return None  # a relapse at a level reviewers have already seen in this conversation
-        opened = memory["opened"].setdefault(rule, span[0])
-        memory["worst"][rule] = max(int(severity), memory["worst"].get(rule, 0))
         by_index = {t.index: t for t in state.window}
-        drivers = sorted(span, key=lambda i: -by_index[i].features["distress"])[:3]
+        drivers = sorted(span, key=lambda i: -by_index[i].features.distress_score)[:3]
         evidence = tuple(
             Evidence(i, "patient", excerpt(by_index[i].text, 160), _why(by_index[i])) for i in sorted(drivers)
         )
@@ -121,7 +130,8 @@ class DistressDetector:
             detector=NAME,
             rule=rule,
             severity=severity,
-            opened_at=opened,
+            opened_at=span[0],
+            episode=str(episode_start),
             turns=tuple(span),
             evidence=evidence,
             summary=f"Patient {what}.",

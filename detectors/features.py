@@ -1,39 +1,25 @@
-"""Per-turn features, computed once per turn in batches and kept with the turn in state.
+"""Per-turn features: typed values computed once per turn and kept with the turn in state.
 
-- ``emb``: the sentence embedding, int8-quantised and base64-encoded (≈ 0.5 KB a turn);
-- ``emo``: emotion probabilities above 0.05 (patient turns), from the emotion head;
-- ``cues``: distress cue families present (patient turns);
-- ``distress``: the per-turn distress score in [0, 1] (patient turns);
-- ``crisis``: crisis signals (patient turns);
+Detectors read them by attribute (``turn.features.distress.score``). Every feature has a
+compact dict form for the state changelog (``to_dict``/``from_dict``, short keys):
+
+- ``Embedding``: the sentence embedding, int8-quantised and base64-encoded (≈ 0.5 KB a turn);
+- ``Emotions``: emotion probabilities above 0.05 (patient turns), from the emotion head;
+- ``Cues``: distress cue families present (patient turns), each with the phrase that showed it;
+- ``CrisisSignals``: calibrated crisis risk of the turn's sentences and the decision it led to
+  (page, review, history or none; patient turns);
+- ``Distress``: the per-turn distress score in [0, 1] (patient turns);
 - ``reasoning_echo``: words the answer copied from ``meta.therapist_reasoning`` (therapist turns).
 """
 
 from __future__ import annotations
 
 import base64
-import re
-from typing import Any, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 import numpy as np
-
-from detectors.crisis_language import analyze, semantic_candidates
-from detectors.crisis_semantic import PrototypeMatcher
-from detectors.cues import find_cues
-from detectors.emotion import EmotionHead
-from detectors.encoder import Encoder
-from detectors.text import longest_shared_phrase
-
-NEGATIVE_EMOTIONS = {
-    "sadness": 1.0, "fear": 1.0, "nervousness": 0.9, "grief": 1.0, "remorse": 0.6, "disappointment": 0.6,
-    "embarrassment": 0.5, "anger": 0.5, "annoyance": 0.3, "disgust": 0.4,
-}
-POSITIVE_EMOTIONS = ("joy", "optimism", "relief", "gratitude", "pride", "love", "admiration", "amusement", "excitement", "approval")
-REASONING_ECHO_WORDS = 8  # this many words copied from the hidden reasoning into the answer is a leak
-CUE_WEIGHT = 0.3
-CRISIS_FLOOR = 0.9
-HEDGE_DAMPING = 0.88
-MAX_HEDGES = 4
-HEDGES = re.compile(r"\b(i guess|maybe|a bit|a little|kind of|sort of|i suppose|perhaps|when i think about it|i think)\b")
 
 
 def pack_embedding(vector: np.ndarray) -> str:
@@ -48,57 +34,169 @@ def unpack_embedding(packed: str) -> np.ndarray:
     return vector / norm if norm else vector
 
 
-def noisy_or(values: Sequence[float]) -> float:
-    return float(1.0 - np.prod([1.0 - v for v in values])) if values else 0.0
+@dataclass(frozen=True)
+class Embedding:
+    packed: str
+
+    @classmethod
+    def of(cls, vector: np.ndarray) -> "Embedding":
+        return cls(pack_embedding(vector))
+
+    def vector(self) -> np.ndarray:
+        return unpack_embedding(self.packed)
+
+    def cosine(self, other: "Embedding") -> float:
+        return float(self.vector() @ other.vector())
 
 
-def distress_score(emotions: dict[str, float], cues: dict[str, str], crisis: Sequence[dict], text: str = "") -> float:
-    """How distressed the patient sounds in one turn, in [0, 1].
+@dataclass(frozen=True)
+class Emotions:
+    probabilities: dict[str, float]
 
-    Negative emotions combine as a noisy-or, damped by positive ones; each cue family adds
-    weight; tentative, reflective wording ("I guess", "maybe", "a bit") lowers it; current
-    crisis language sets a floor.
+    def get(self, label: str) -> float:
+        return self.probabilities.get(label, 0.0)
+
+    def strongest(self, n: int) -> list[tuple[str, float]]:
+        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:n]
+
+
+@dataclass(frozen=True)
+class Cues:
+    """Distress cue families present, each with the phrase that showed it."""
+
+    families: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(self.families)
+
+    def names(self) -> list[str]:
+        return sorted(self.families)
+
+
+@dataclass(frozen=True)
+class Distress:
+    score: float
+
+
+class CrisisDecision(str, Enum):
+    """What the calibrated crisis risk of a turn asks for, most urgent first."""
+
+    PAGE = "page"  # current first-person risk above the paging threshold: a human must look now
+    REVIEW = "review"  # possible current risk, below the paging threshold: review queue
+    HISTORY = "history"  # risk told as past: a lower flag
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class RiskSentence:
+    """One judged sentence: where it is in the turn and its calibrated probabilities.
+
+    ``current`` is P(the patient describes their own risk, now or recently); ``history`` is
+    P(their own risk, in the past); ``kind`` the most probable current kind; ``steps[k-1]`` is
+    P(C-SSRS suicidal step ≥ k) for k = 1 (wish to be dead) … 5 (preparatory behaviour).
     """
-    negative = noisy_or([w * emotions.get(label, 0.0) for label, w in NEGATIVE_EMOTIONS.items()])
-    positive = noisy_or([emotions.get(label, 0.0) for label in POSITIVE_EMOTIONS])
-    score = noisy_or([negative * (1.0 - 0.6 * positive)] + [CUE_WEIGHT] * len(cues))
-    hedges = len(HEDGES.findall(text.lower().replace("’", "'")))
-    score *= HEDGE_DAMPING ** min(hedges, MAX_HEDGES)
-    if any(signal["current"] for signal in crisis):
-        score = max(score, CRISIS_FLOOR)
-    return round(min(1.0, score), 4)
+
+    start: int
+    end: int
+    kind: str
+    current: float
+    history: float
+    steps: tuple[float, ...] = ()
+
+    def quote(self, text: str) -> str:
+        return text[self.start : self.end]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"s": [self.start, self.end], "k": self.kind, "c": self.current, "h": self.history, "st": list(self.steps)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RiskSentence":
+        return cls(data["s"][0], data["s"][1], data["k"], data["c"], data["h"], tuple(data.get("st", ())))
 
 
-class TurnFeatureExtractor:
-    """Encoder + emotion head + lexical analysis, one batched pass per micro-batch."""
+@dataclass(frozen=True)
+class CrisisSignals:
+    decision: CrisisDecision = CrisisDecision.NONE
+    sentences: tuple[RiskSentence, ...] = ()  # the turn's riskiest sentences, most current risk first
+    paged_kinds: tuple[str, ...] = ()  # kinds of the sentences above the paging threshold
 
-    name = "turn-features"
+    @property
+    def paged(self) -> bool:
+        return self.decision is CrisisDecision.PAGE
 
-    def __init__(self, encoder: Encoder, emotion_head: EmotionHead) -> None:
-        self.encoder = encoder
-        self.emotion_head = emotion_head
-        self.crisis_matcher = PrototypeMatcher(encoder.encode)
+    @property
+    def raised(self) -> bool:
+        """Any crisis concern at all (page, review or history)."""
+        return self.decision is not CrisisDecision.NONE
 
-    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        judged = [i for i, role in enumerate(roles) if role != "system"]
-        features: list[dict[str, Any]] = [{} for _ in texts]
-        for i in judged:
-            reasoning = metas[i].get("therapist_reasoning") if roles[i] == "therapist" else None
-            if isinstance(reasoning, str) and (echo := longest_shared_phrase(texts[i], reasoning, 16, REASONING_ECHO_WORDS)):
-                features[i]["reasoning_echo"] = echo
-        if not judged:
-            return features
-        vectors = self.encoder.encode([texts[i] for i in judged])
-        probabilities = self.emotion_head.probabilities(vectors)
-        # Crisis paraphrases: risk-vocabulary sentences of the whole batch, matched in one pass.
-        candidates = sorted({s for i in judged if roles[i] == "patient" for s in semantic_candidates(texts[i])})
-        matched = dict(zip(candidates, self.crisis_matcher(candidates)))
-        for i, vector, probs in zip(judged, vectors, probabilities):
-            features[i]["emb"] = pack_embedding(vector)
-            if roles[i] != "patient":
-                continue
-            emotions = {label: round(float(p), 3) for label, p in zip(self.emotion_head.labels, probs) if p >= 0.05}
-            cues = find_cues(texts[i])
-            crisis = [s.to_dict() for s in analyze(texts[i], lambda found: [matched[s] for s in found])]
-            features[i].update(emo=emotions, cues=cues, crisis=crisis, distress=distress_score(emotions, cues, crisis, texts[i]))
-        return features
+    @property
+    def top(self) -> RiskSentence | None:
+        return self.sentences[0] if self.sentences else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"d": self.decision.value, "s": [s.to_dict() for s in self.sentences], "p": list(self.paged_kinds)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CrisisSignals":
+        return cls(CrisisDecision(data["d"]), tuple(RiskSentence.from_dict(s) for s in data.get("s", ())),
+                   tuple(data.get("p", ())))
+
+
+@dataclass
+class TurnFeatures:
+    embedding: Embedding | None = None
+    emotions: Emotions | None = None
+    cues: Cues | None = None
+    crisis: CrisisSignals | None = None
+    distress: Distress | None = None
+    reasoning_echo: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # features of extractors outside this package
+
+    @property
+    def distress_score(self) -> float:
+        return self.distress.score if self.distress else 0.0
+
+    @property
+    def crisis_paged(self) -> bool:
+        return bool(self.crisis and self.crisis.paged)
+
+    @property
+    def crisis_raised(self) -> bool:
+        return bool(self.crisis and self.crisis.raised)
+
+    def merge(self, other: "TurnFeatures") -> None:
+        for name in ("embedding", "emotions", "cues", "crisis", "distress", "reasoning_echo"):
+            value = getattr(other, name)
+            if value is not None:
+                setattr(self, name, value)
+        self.extra.update(other.extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.embedding is not None:
+            out["emb"] = self.embedding.packed
+        if self.emotions is not None:
+            out["emo"] = self.emotions.probabilities
+        if self.cues is not None:
+            out["cues"] = self.cues.families
+        if self.crisis is not None:
+            out["crisis"] = self.crisis.to_dict()
+        if self.distress is not None:
+            out["distress"] = self.distress.score
+        if self.reasoning_echo is not None:
+            out["echo"] = self.reasoning_echo
+        if self.extra:
+            out["x"] = self.extra
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TurnFeatures":
+        return cls(
+            embedding=Embedding(data["emb"]) if "emb" in data else None,
+            emotions=Emotions(data["emo"]) if "emo" in data else None,
+            cues=Cues(data["cues"]) if "cues" in data else None,
+            crisis=CrisisSignals.from_dict(data["crisis"]) if "crisis" in data else None,
+            distress=Distress(data["distress"]) if "distress" in data else None,
+            reasoning_echo=data.get("echo"),
+            extra=dict(data.get("x", {})),
+        )

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 
+SEVERITY_NAMES: tuple[str, ...] = ("info", "warning", "high", "critical")  # lowest first
+
+
 class Severity(IntEnum):
     """Ordered severities; higher means more harm if nobody looks."""
 
@@ -40,8 +43,10 @@ class Evidence:
 class Finding:
     """Something a detector saw in a conversation.
 
-    ``opened_at`` is the turn that opened the episode: together with the rule it makes
-    the alert's identity, so the same episode seen again maps to the same alert.
+    ``episode`` names the episode the finding belongs to ("" = one episode per rule per
+    conversation); ``opened_at`` is the turn that opens it if it is new. The pipeline decides
+    whether a finding becomes an alert (one alert per episode, again only at a higher
+    severity, see ``streams.episodes``); detectors keep no alert bookkeeping of their own.
     """
 
     detector: str
@@ -54,6 +59,7 @@ class Finding:
     suggested_action: str
     score: float = 1.0
     taxonomy: tuple[str, ...] = field(default_factory=tuple)
+    episode: str = ""
 
 
 def excerpt(text: str, limit: int = 160) -> str:

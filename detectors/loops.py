@@ -17,9 +17,9 @@ Rules
     "it doesn't help").
 
 A run ends when a turn is not close to the recent ones (a real change of topic) or, for the
-patient, when the turn shows progress ("that helped", "I'll try it"). One run is one alert,
-raised again only as its severity grows; a later run of the same kind in the same conversation
-alerts only if it grows past the worst severity already raised. Turns under six words ("I see", "okay") never
+patient, when the turn shows progress ("that helped", "I'll try it"). A run is an episode
+(its first turn is the episode key): the pipeline raises one alert per run, again only as its
+severity grows, and a later run only past the worst severity already raised. Turns under six words ("I see", "okay") never
 extend or start a run. Evidence: the repeated phrase (the longest shared wording, or the
 shared techniques) and the run's turns. Run lengths are options (``patient_run``,
 ``therapist_run``, ``cycle_run``).
@@ -28,12 +28,10 @@ shared techniques) and the run's turns. Run lengths are options (``patient_run``
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-
-from detectors.features import unpack_embedding
 from detectors.findings import Evidence, Finding, Severity, excerpt
 from detectors.state import ConversationState, TurnRecord
 from detectors.text import longest_shared_phrase, words
@@ -94,9 +92,37 @@ class Likeness:
 
 
 def _cosine(a: TurnRecord, b: TurnRecord) -> float:
-    if "emb" not in a.features or "emb" not in b.features:
+    if a.features.embedding is None or b.features.embedding is None:
         return 0.0
-    return float(unpack_embedding(a.features["emb"]) @ unpack_embedding(b.features["emb"]))
+    return a.features.embedding.cosine(b.features.embedding)
+
+
+@dataclass
+class Run:
+    """Consecutive turns that repeat one another (for a cycle: therapist and patient turns)."""
+
+    turns: list[int]
+    phrase: str = ""
+    exchanges: int = 0
+
+    def add(self, *indices: int) -> None:
+        self.turns.extend(indices)
+        del self.turns[:-64]
+
+
+@dataclass
+class LoopMemory:
+    runs: dict[str, Run] = field(default_factory=dict)  # by role
+    cycle: Run | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": {role: vars(run) for role, run in self.runs.items()},
+                "cycle": vars(self.cycle) if self.cycle else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LoopMemory":
+        cycle = data.get("cycle")
+        return cls({role: Run(**run) for role, run in data.get("runs", {}).items()}, Run(**cycle) if cycle else None)
 
 
 def patient_likeness(new: TurnRecord, old: TurnRecord) -> Likeness:
@@ -122,6 +148,7 @@ def _long_enough(turn: TurnRecord) -> bool:
 class LoopDetector:
     name: str = NAME
     version: str = VERSION
+    rules: tuple[str, ...] = ("loop.patient_refrain", "loop.therapist_template", "loop.cycle")
     patient_run: int = 4
     therapist_run: int = 3
     cycle_run: int = 3
@@ -138,7 +165,7 @@ class LoopDetector:
     def detect(self, state: ConversationState, turn: TurnRecord) -> list[Finding]:
         if turn.role not in ("patient", "therapist"):
             return []
-        memory = state.memory_for(NAME)
+        memory = state.memory(NAME, LoopMemory)
         findings = []
         if turn.role == "patient":
             findings.append(self._role_run(state, turn, memory, "patient"))
@@ -147,37 +174,34 @@ class LoopDetector:
             findings.append(self._role_run(state, turn, memory, "therapist"))
         return [f for f in findings if f is not None]
 
-    def _role_run(self, state: ConversationState, turn: TurnRecord, memory: dict, role: str) -> Finding | None:
-        runs = memory.setdefault("runs", {})
-        run = runs.get(role)
+    def _role_run(self, state: ConversationState, turn: TurnRecord, memory: LoopMemory, role: str) -> Finding | None:
+        run = memory.runs.get(role)
         if not _long_enough(turn):
             return None
         if role == "patient" and PROGRESS.search(turn.text.lower()):
-            runs.pop(role, None)
+            memory.runs.pop(role, None)
             return None
         likeness, lookback = (patient_likeness, 3) if role == "patient" else (therapist_likeness, 2)
         previous = [t for t in state.previous(role, before=turn.index) if _long_enough(t)][:lookback]
         match = next(((old, like) for old in previous if (like := likeness(turn, old)).close), None)
         if match is None:
-            runs[role] = {"turns": [turn.index], "phrase": ""}
+            memory.runs[role] = Run([turn.index])
             return None
         old, like = match
-        if run is None or old.index not in run["turns"]:
-            run = {"turns": [old.index], "phrase": ""}
-        run["turns"].append(turn.index)
-        run["phrase"] = like.phrase or run["phrase"]
-        del run["turns"][:-64]
-        runs[role] = run
+        if run is None or old.index not in run.turns:
+            run = Run([old.index])
+        run.add(turn.index)
+        run.phrase = like.phrase or run.phrase
+        memory.runs[role] = run
         threshold = self.patient_run if role == "patient" else self.therapist_run
         return self._finding(state, f"loop.{'patient_refrain' if role == 'patient' else 'therapist_template'}",
                              role, run, threshold)
 
-    def _cycle(self, state: ConversationState, turn: TurnRecord, memory: dict) -> Finding | None:
+    def _cycle(self, state: ConversationState, turn: TurnRecord, memory: LoopMemory) -> Finding | None:
         """An exchange = a therapist turn and the patient's answer to it."""
         therapist = next(state.previous("therapist", before=turn.index), None)
-        cycles = memory.setdefault("cycle", {})
         if therapist is None or not REJECTION.search(turn.text.lower()):
-            memory["cycle"] = {}
+            memory.cycle = None
             return None
         previous_patient = next(state.previous("patient", before=therapist.index), None)
         previous_therapist = next(state.previous("therapist", before=therapist.index), None)
@@ -188,36 +212,29 @@ class LoopDetector:
             and REJECTION.search(previous_patient.text.lower())
         )
         if not same:
-            memory["cycle"] = {"turns": [therapist.index, turn.index], "phrase": "", "exchanges": 1}
+            memory.cycle = Run([therapist.index, turn.index], exchanges=1)
             return None
-        if not cycles.get("turns") or previous_patient.index not in cycles["turns"]:
-            cycles = {"turns": [previous_therapist.index, previous_patient.index], "phrase": "", "exchanges": 1}
-        cycles["turns"] += [therapist.index, turn.index]
-        cycles["exchanges"] += 1
-        cycles["phrase"] = therapist_likeness(therapist, previous_therapist).phrase
-        del cycles["turns"][:-64]
-        memory["cycle"] = cycles
-        return self._finding(state, "loop.cycle", "therapist", cycles, self.cycle_run, count=cycles["exchanges"])
+        cycle = memory.cycle
+        if cycle is None or previous_patient.index not in cycle.turns:
+            cycle = Run([previous_therapist.index, previous_patient.index], exchanges=1)
+        cycle.add(therapist.index, turn.index)
+        cycle.exchanges += 1
+        cycle.phrase = therapist_likeness(therapist, previous_therapist).phrase
+        memory.cycle = cycle
+        return self._finding(state, "loop.cycle", "therapist", cycle, self.cycle_run, count=cycle.exchanges)
 
-    def _finding(self, state: ConversationState, rule: str, role: str, run: dict, threshold: int,
+    def _finding(self, state: ConversationState, rule: str, role: str, run: Run, threshold: int,
                  count: int | None = None) -> Finding | None:
-        length = count if count is not None else len(run["turns"])
+        length = count if count is not None else len(run.turns)
         if length < threshold:
             return None
         if rule == "loop.patient_refrain":
             severity = Severity.HIGH if length >= threshold + 4 else Severity.WARNING if length >= threshold + 2 else Severity.INFO
         else:
             severity = Severity.HIGH if length >= threshold + 2 else Severity.WARNING
-        # A later run of the same kind only alerts above the worst severity already raised.
-        worst = state.memory_for(NAME).setdefault("worst", {})
-        first_of_run = worst.get(f"{rule}@start") == run["turns"][0]
-        if not first_of_run and int(severity) <= worst.get(rule, 0):
-            return None
-        worst[rule] = max(int(severity), worst.get(rule, 0))
-        worst[f"{rule}@start"] = run["turns"][0]
         by_index = {t.index: t for t in state.window}
-        shown = [i for i in run["turns"] if i in by_index][-3:]
-        phrase = run["phrase"] or "similar meaning"
+        shown = [i for i in run.turns if i in by_index][-3:]
+        phrase = run.phrase or "similar meaning"
         evidence = tuple(
             Evidence(i, by_index[i].role, excerpt(by_index[i].text, 140), f"repeats: “{phrase}”") for i in shown
         )
@@ -229,8 +246,9 @@ class LoopDetector:
             detector=NAME,
             rule=rule,
             severity=severity,
-            opened_at=run["turns"][0],
-            turns=tuple(run["turns"]),
+            opened_at=run.turns[0],
+            episode=str(run.turns[0]),
+            turns=tuple(run.turns),
             evidence=evidence,
             summary=f"{what}: {length} {unit} in a row (“{phrase}”).",
             suggested_action="Check whether the conversation is stuck; consider a human follow-up or a change of approach.",

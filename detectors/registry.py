@@ -20,6 +20,7 @@ class Detector(Protocol):
 
     name: str
     version: str
+    rules: tuple[str, ...]  # every rule it may raise, each "<name>.<rule>"
 
     def detect(self, state: ConversationState, turn: TurnRecord) -> list[Finding]: ...
 
@@ -41,8 +42,16 @@ def discover(package: str = "detectors") -> dict[str, Detector]:
             raise TypeError(f"{module.__name__}.DETECTOR does not implement Detector")
         if detector.name in found:
             raise ValueError(f"two detectors are named {detector.name!r}")
+        undeclared = [rule for rule in detector.rules if not rule.startswith(f"{detector.name}.")]
+        if undeclared:
+            raise ValueError(f"{module.__name__}: rules {undeclared} do not start with {detector.name!r}.")
         found[detector.name] = detector
     return found
+
+
+def rule_names(detectors: Iterable[Detector]) -> dict[str, str]:
+    """Every rule the detectors can raise, mapped to its detector's name."""
+    return {rule: detector.name for detector in detectors for rule in detector.rules}
 
 
 def select(

@@ -8,10 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, TypeVar
+
+from detectors.features import TurnFeatures
 
 MAX_TRACKED_GAPS = 64
-MAX_REMEMBERED_ALERTS = 256
+
+
+class DetectorMemory(Protocol):
+    """A detector's own typed scratch space, kept with the conversation state."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DetectorMemory": ...
+
+
+M = TypeVar("M", bound=DetectorMemory)
 
 
 class Arrival(str, Enum):
@@ -28,14 +41,14 @@ class TurnRecord:
     index: int
     role: str
     text: str
-    features: dict[str, Any] = field(default_factory=dict)
+    features: TurnFeatures = field(default_factory=TurnFeatures)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"i": self.index, "r": self.role, "t": self.text, "f": self.features}
+        return {"i": self.index, "r": self.role, "t": self.text, "f": self.features.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TurnRecord":
-        return cls(index=data["i"], role=data["r"], text=data["t"], features=data.get("f", {}))
+        return cls(index=data["i"], role=data["r"], text=data["t"], features=TurnFeatures.from_dict(data.get("f", {})))
 
 
 @dataclass
@@ -46,12 +59,17 @@ class ConversationState:
     missing: list[int] = field(default_factory=list)
     window: list[TurnRecord] = field(default_factory=list)
     turns_processed: int = 0
-    alerted: dict[str, int] = field(default_factory=dict)
-    memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    episodes: dict[str, Any] = field(default_factory=dict)  # the pipeline's episode book (plain data)
+    stored_memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _memory: dict[str, DetectorMemory] = field(default_factory=dict, repr=False)
 
-    def memory_for(self, detector: str) -> dict[str, Any]:
-        """A detector's own small scratch space (episode bookkeeping), kept with the state."""
-        return self.memory.setdefault(detector, {})
+    def memory(self, detector: str, kind: type[M]) -> M:
+        """``detector``'s typed memory, read from the stored state on first use."""
+        found = self._memory.get(detector)
+        if not isinstance(found, kind):
+            found = kind.from_dict(self.stored_memory.get(detector, {}))
+            self._memory[detector] = found
+        return found
 
     def arrival(self, index: int) -> Arrival:
         if index == self.last_index + 1:
@@ -84,15 +102,6 @@ class ConversationState:
             if role is None or turn.role == role:
                 yield turn
 
-    def should_alert(self, alert_id: str, severity: int) -> bool:
-        """True the first time an alert is raised, and again only at a higher severity."""
-        return severity > self.alerted.get(alert_id, 0)
-
-    def remember_alert(self, alert_id: str, severity: int) -> None:
-        self.alerted[alert_id] = severity
-        while len(self.alerted) > MAX_REMEMBERED_ALERTS:
-            self.alerted.pop(next(iter(self.alerted)))
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "conversation_id": self.conversation_id,
@@ -101,8 +110,8 @@ class ConversationState:
             "missing": self.missing,
             "window": [t.to_dict() for t in self.window],
             "turns_processed": self.turns_processed,
-            "alerted": self.alerted,
-            "memory": self.memory,
+            "episodes": self.episodes,
+            "memory": {**self.stored_memory, **{name: m.to_dict() for name, m in self._memory.items()}},
         }
 
     @classmethod
@@ -114,6 +123,6 @@ class ConversationState:
             missing=list(data.get("missing", [])),
             window=[TurnRecord.from_dict(t) for t in data.get("window", [])],
             turns_processed=data.get("turns_processed", 0),
-            alerted=dict(data.get("alerted", {})),
-            memory=dict(data.get("memory", {})),
+            episodes=dict(data.get("episodes", {})),
+            stored_memory=dict(data.get("memory", {})),
         )

@@ -17,45 +17,14 @@ from typing import Any, Iterator
 import faust
 from faust import streams as faust_streams
 
-from detectors.emotion import EmotionHead
-from detectors.encoder import Encoder
-from detectors.features import TurnFeatureExtractor
-from detectors.registry import discover, select
 from streams import metrics
+from streams.build import build_pipeline
 from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_metrics
-from streams.errors import ConfigError
 from streams.faust_tuning import set_consumer_fetch_max_wait
 from streams.held_writes import HeldWrites
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def build_extractor(settings: Settings) -> TurnFeatureExtractor:
-    """The encoder and emotion head, loaded once per process from local files."""
-    encoder = Encoder(
-        settings.encoder_model,
-        settings.encoder_backend,
-        batch_size=settings.encoder_batch_size,
-        threads=settings.encoder_threads,
-        cache_dir=settings.model_cache_dir,
-        allow_download=settings.encoder_allow_download,
-    )
-    head = EmotionHead.load(settings.emotion_head) if settings.emotion_head else EmotionHead.load()
-    return TurnFeatureExtractor(encoder, head)
-
-
-def build_pipeline(settings: Settings, extractors: list[Any] | None = None) -> Pipeline:
-    try:
-        detectors = select(discover(), settings.detectors, settings.detector_options)
-    except ValueError as exc:
-        raise ConfigError(f"TURNWATCH_DETECTOR_OPTIONS / TURNWATCH_DETECTORS: {exc}") from None
-    return Pipeline(
-        detectors,
-        extractors=[build_extractor(settings)] if extractors is None else extractors,
-        window_size=settings.state_window,
-        max_text_bytes=settings.max_text_bytes,
-    )
 
 
 @contextmanager

@@ -99,7 +99,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from streams.app import build_pipeline
+    from streams.build import build_pipeline
     from streams.scan import scan_records
 
     settings = _settings(args)
@@ -142,19 +142,62 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         report = train_emotion(data)
     else:
-        from streams.training.crisis import train_crisis
+        from streams.training.crisis_risk import train_crisis_risk
 
-        report = train_crisis(data)
+        report = train_crisis_risk(data)
     print(json.dumps(report, indent=2))
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
+def cmd_eval_dataset(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from streams.app import build_pipeline
+    from streams.build import build_pipeline
+    from streams.realdata import evaluate_dataset, read_dataset, severity_columns
+
+    settings = _settings(args)
+    (path,) = args.paths if len(args.paths) == 1 else (None,)
+    if path is None:
+        raise ValueError(f"--dataset {args.dataset} takes one PATH (the dataset file or directory)")
+    total = sum(1 for _ in read_dataset(args.dataset, Path(path), args.split))
+    console = Console(stderr=True)
+    pipeline = build_pipeline(settings)
+    with Progress(TextColumn(f"eval {args.dataset}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+        task = progress.add_task("eval", total=total)
+        report = evaluate_dataset(args.dataset, Path(path), pipeline, args.split, lambda n: progress.advance(task, n))
+    turns = ", ".join(f"{n} {role} turns" for role, n in sorted(report.turns.items()))
+    table = Table(title=f"{args.dataset}: alerts on real text ({turns})")
+    table.add_column("rule", no_wrap=True)
+    for column in (*severity_columns(), "alerts", "per 100 turns", "critical per 100"):
+        table.add_column(column, justify="right")
+    for rule, counts in sorted(report.by_rule.items()):
+        table.add_row(rule, *(str(counts.get(s, 0)) for s in severity_columns()), str(sum(counts.values())),
+                      f"{report.per_100(rule):.2f}", f"{report.critical_per_100(rule):.2f}")
+    wide = Console(width=max(Console().width, 132))
+    wide.print(table)
+    data = report.to_dict()
+    for group, counts in data["groups"].items():
+        Console().print(f"{group}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if data["labelled"]:
+        Console().print("labelled (post level): " + json.dumps(data["labelled"]))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{args.dataset}.json"
+    target.write_text(json.dumps(data, indent=2) + "\n")
+    console.print(f"report: {target}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if args.dataset:
+        return cmd_eval_dataset(args)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from streams.build import build_pipeline
     from streams.evaluate import load_labels, plot_conversation, run_conversations, score
     from streams.examples import LABELS_DIR
 
@@ -275,14 +318,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_scan)
 
     p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
-    p.add_argument("head", choices=["emotion", "crisis"], help="emotion: GoEmotions directory; crisis: SDCNL training-set.csv")
-    p.add_argument("--data", required=True, help="GoEmotions directory (train/dev/test.tsv, labels.txt) or SDCNL csv")
+    p.add_argument("head", choices=["emotion", "crisis-risk"],
+                   help="emotion: GoEmotions; crisis-risk: the labelled sentence sets (real ones read from --data)")
+    p.add_argument("--data", required=True,
+                   help="emotion: the GoEmotions directory; crisis-risk: the shared data directory (counsel-chat/, sdcnl/)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="precision/recall per rule and detector against labelled conversations")
     _add_paths(p)
     p.add_argument("--labels", nargs="*", help="label JSONL files (default: examples/labelled/expected.jsonl and seeds.jsonl)")
     p.add_argument("--out", default=".turnwatch/eval", help="directory for report.json and plots/")
+    p.add_argument("--dataset", choices=["counsel-chat", "sdcnl", "goemotions"],
+                   help="real-data mode: PATH is that dataset's file or directory; alerts per 100 real turns per rule")
+    p.add_argument("--split", choices=["holdout", "all"], default="holdout",
+                   help="sdcnl and counsel-chat: the seeded hold-out the crisis head never trained on (default) or all")
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("bench", help="encoder vs pipeline throughput, turn→alert latency, state size and memory")

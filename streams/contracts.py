@@ -16,7 +16,6 @@ DEFAULT_MAX_TEXT_BYTES = 16 * 1024
 
 Role = Literal["patient", "therapist", "system"]
 SeverityName = Literal["info", "warning", "high", "critical"]
-DetectorName = Literal["distress", "crisis", "loop", "therapist"]
 
 _ID = dict(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")
 
@@ -57,8 +56,8 @@ class Alert(BaseModel):
 
     alert_id: str = Field(description="Stable hash of conversation, rule and opening turn; the dedup key downstream.")
     conversation_id: str
-    detector: DetectorName
-    rule: str = Field(pattern=r"^[a-z]+\.[a-z_]+$", description="e.g. therapist.out_of_conversation_promise")
+    detector: str = Field(pattern=r"^[a-z][a-z_]*$", description="A detector from the registry, e.g. crisis.")
+    rule: str = Field(pattern=r"^[a-z][a-z_]*\.[a-z_]+$", description="e.g. therapist.out_of_conversation_promise")
     severity: SeverityName
     turns: list[int]
     evidence: list[EvidenceItem]

@@ -61,8 +61,8 @@ def run_conversations(paths: Iterable[str | Path], pipeline: Pipeline, progress:
             continue
         run = runs.setdefault(result.event.conversation_id, ConversationRun(result.event.conversation_id))
         run.turns += 1
-        if "distress" in result.features:
-            run.distress.append((result.event.turn_index, result.features["distress"]))
+        if result.features.distress is not None:
+            run.distress.append((result.event.turn_index, result.features.distress.score))
         run.alerts.extend(result.alerts)
     return runs
 

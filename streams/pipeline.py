@@ -10,17 +10,18 @@ what the worker would have published:
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, MutableMapping, Protocol, Sequence
 
+from detectors.features import TurnFeatures
 from detectors.findings import Finding
 from detectors.registry import Detector
 from detectors.state import Arrival, ConversationState, TurnRecord
 from streams import metrics
 from streams.contracts import Alert, EvidenceItem, TurnEvent, parse_turn
+from streams.episodes import EpisodeBook, alert_id
 from streams.errors import InvalidTurn
 
 Clock = Callable[[], datetime]
@@ -31,7 +32,7 @@ class FeatureExtractor(Protocol):
 
     name: str
 
-    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[TurnFeatures]: ...
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Prepared:
     """A validated event with its features, or the dead letter it became."""
 
     event: TurnEvent | None = None
-    features: dict[str, Any] = field(default_factory=dict)
+    features: TurnFeatures = field(default_factory=TurnFeatures)
     dead_letter: DeadLetter | None = None
 
 
@@ -65,7 +66,7 @@ class StepResult:
     alerts: list[Alert] = field(default_factory=list)
     dead_letter: DeadLetter | None = None
     detector_seconds: dict[str, float] = field(default_factory=dict)
-    features: dict[str, Any] = field(default_factory=dict)
+    features: TurnFeatures = field(default_factory=TurnFeatures)
 
     @property
     def processed(self) -> bool:
@@ -76,10 +77,11 @@ def _already_processed(stored: dict[str, Any] | None, index: int) -> bool:
     return stored is not None and index <= stored["last_index"] and index not in stored.get("missing", ())
 
 
-def alert_id(conversation_id: str, rule: str, opened_at: int) -> str:
-    """Stable identity of an episode: the same conversation, rule and opening turn."""
-    digest = hashlib.sha256(f"{conversation_id}\x1f{rule}\x1f{opened_at}".encode()).hexdigest()
-    return digest[:32]
+__all__ = ["Pipeline", "Prepared", "StepResult", "DeadLetter", "alert_id", "record_metrics"]
+
+
+class DetectorContractError(RuntimeError):
+    """A detector returned a finding that breaks the contract (wrong name or an undeclared rule)."""
 
 
 def utcnow() -> datetime:
@@ -126,7 +128,7 @@ class Pipeline:
         for extractor in self.extractors:
             texts, roles, metas = [p.event.text for p in valid], [p.event.role for p in valid], [p.event.meta for p in valid]
             for item, features in zip(valid, extractor.extract(texts, roles, metas)):
-                item.features.update(features)
+                item.features.merge(features)
         return prepared
 
     def step(self, states: MutableMapping[str, Any], item: Prepared) -> StepResult:
@@ -163,13 +165,16 @@ class Pipeline:
         return ConversationState.from_dict(stored)
 
     def _alerts(self, state: ConversationState, detector: Detector, findings: list[Finding]) -> list[Alert]:
+        book = EpisodeBook(state.conversation_id, state.episodes)
         alerts = []
         for finding in findings:
-            key = alert_id(state.conversation_id, finding.rule, finding.opened_at)
-            if not state.should_alert(key, int(finding.severity)):
-                continue
-            state.remember_alert(key, int(finding.severity))
-            alerts.append(self._to_alert(key, state.conversation_id, detector, finding))
+            if finding.detector != detector.name or finding.rule not in detector.rules:
+                raise DetectorContractError(
+                    f"detector {detector.name!r} returned {finding.detector!r}/{finding.rule!r}, "
+                    f"which it does not declare in its rules")
+            key = book.admit(finding)
+            if key is not None:
+                alerts.append(self._to_alert(key, state.conversation_id, detector, finding))
         return alerts
 
     def _to_alert(self, key: str, conversation_id: str, detector: Detector, finding: Finding) -> Alert:
@@ -200,8 +205,8 @@ def record_metrics(result: StepResult) -> None:
         metrics.TURN_GAPS.inc()
     if result.processed and result.event is not None:
         metrics.TURNS.labels(result.event.role).inc()
-        if "distress" in result.features:
-            metrics.DISTRESS_SCORE.observe(result.features["distress"])
+        if result.features.distress is not None:
+            metrics.DISTRESS_SCORE.observe(result.features.distress.score)
     for name, seconds in result.detector_seconds.items():
         metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
     for alert in result.alerts:

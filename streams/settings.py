@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     encoder_allow_download: bool = False
     emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
     model_cache_dir: Path = Path(".turnwatch/models")
+    crisis_head: Path | None = Field(default=None, description="Crisis risk head .npz; unset = the committed head.")
+    crisis_page_threshold: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="P(current risk) at which a turn pages critical; unset = the head's calibrated value.",
+    )
+    crisis_review_threshold: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="P(current risk) at which a turn becomes crisis.possible for review; unset = the head's value.",
+    )
+    crisis_history_threshold: float | None = Field(
+        default=None, gt=0, lt=1, description="P(past risk) for crisis.history; unset = the head's value.",
+    )
 
     # Delivery
     delivery_config: Path | None = Field(default=None, description="Routing/receivers YAML; unset = no delivery agent.")

@@ -38,7 +38,7 @@ def seed_paths(shared_transcripts: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def full_pipeline():
     """The worker's pipeline: every detector, the real encoder and emotion head."""
-    from streams.app import build_pipeline
+    from streams.build import build_pipeline
     from streams.settings import Settings
 
     return build_pipeline(Settings())

@@ -1,8 +1,9 @@
 import pytest
 
+from detectors.crisis_risk import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
-from detectors.features import TurnFeatureExtractor
+from detectors.extractor import TurnFeatureExtractor
 
 
 @pytest.fixture(scope="session")
@@ -11,5 +12,15 @@ def encoder() -> Encoder:
 
 
 @pytest.fixture(scope="session")
-def extractor(encoder) -> TurnFeatureExtractor:
-    return TurnFeatureExtractor(encoder, EmotionHead.load())
+def onnx_encoder(tmp_path_factory) -> Encoder:
+    return Encoder(backend="onnx", cache_dir=tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture(scope="session")
+def crisis_model() -> CrisisRiskModel:
+    return CrisisRiskModel.load()
+
+
+@pytest.fixture(scope="session")
+def extractor(encoder, crisis_model) -> TurnFeatureExtractor:
+    return TurnFeatureExtractor(encoder, EmotionHead.load(), crisis_model)

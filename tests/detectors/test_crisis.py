@@ -1,163 +1,197 @@
+"""Crisis risk: the calibrated head on every stance, the detector's page/review/history split,
+and the measured quality on the blind labelled sentences (real and written)."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from detectors.crisis import DETECTOR
-from detectors.crisis_language import analyze
+from detectors.crisis_risk import CLASSES, CrisisRiskModel, Thresholds, assess_turns, candidate_spans
+from detectors.features import CrisisDecision, CrisisSignals, RiskSentence, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
+from streams.episodes import EpisodeBook
 
-
-def kinds(text):
-    return {(s.kind, s.current) for s in analyze(text)}
-
-
-@pytest.mark.parametrize(
-    "text, kind",
-    [
-        ("I want to kill myself.", "active_ideation"),
-        ("Honestly I've been thinking about ending it.", "active_ideation"),
-        ("I keep having suicidal thoughts at night.", "active_ideation"),
-        ("Some days I wish I was dead.", "passive_ideation"),
-        ("I just want to go to sleep and not wake up.", "passive_ideation"),
-        ("Everyone would be better off without me.", "passive_ideation"),
-        ("I don't want to be here anymore.", "passive_ideation"),
-        ("I looked up how many of my sleeping pills it would take.", "method"),
-        ("I've thought about jumping off the bridge near work.", "method"),
-        ("I'm going to do it this weekend, I have a plan.", "intent_plan"),
-        ("The pills are counted out in my drawer.", "preparatory"),
-        ("I gave my bike away to my cousin and wrote some letters to my family.", "preparatory"),
-        ("I've started cutting myself again.", "self_harm"),
-        ("I'm going to hurt him when he gets home.", "harm_to_others"),
-        ("My husband hits me when he drinks.", "abuse_danger"),
-        ("I'm not safe at home right now.", "abuse_danger"),
-    ],
-)
-def test_current_crisis_language_is_found(text, kind):
-    assert (kind, True) in kinds(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I'd never hurt myself, that's not where I am.",
-        "I don't want to die, I just want this week to end.",
-        "I'm not suicidal, just really tired.",
-        "My friend once took a lot of pills after a breakup.",
-        "She told me she wants to kill herself and I'm scared for her.",
-        "In the movie the character kills himself at the end.",
-        "This deadline is killing me.",
-        "I could kill him for that joke, lol.",
-        "I'm ending it with my boyfriend, it's been coming for a while.",
-        "I'm dying to see that film.",
-        "I'm giving up sugar for a month.",
-        "I am not going to kill myself.",
-    ],
-)
-def test_negated_third_party_fictional_and_idiomatic_mentions_are_not_crisis(text):
-    assert not any(current for _, current in kinds(text)), kinds(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Last year I thought about ending it for a while.",
-        "When I was fifteen I used to cut myself.",
-        "Years ago I tried to kill myself, back then I had no support.",
-    ],
-)
-def test_the_past_is_history_not_current(text):
-    found = kinds(text)
-    assert found and all(not current for _, current in found), found
-
-
-def test_past_with_a_present_marker_is_current():
-    assert ("self_harm", True) in kinds("I used to cut myself and lately I've started again.")
-
-
-def state_with(*patient_texts):
-    state = ConversationState("c")
-    for i, text in enumerate(patient_texts):
-        state.record(TurnRecord(2 * i, "patient", text, {"crisis": [s.to_dict() for s in analyze(text)]}))
-        state.record(TurnRecord(2 * i + 1, "therapist", "I'm listening."))
-    return state
-
-
-def detect_last(state):
-    turn = [t for t in state.window if t.role == "patient"][-1]
-    return DETECTOR.detect(state, turn)
-
-
-def test_crisis_alerts_are_critical_on_the_same_turn_with_evidence():
-    state = state_with("Work is awful.", "Everyone would be better off without me.")
-    [finding] = detect_last(state)
-    assert finding.rule == "crisis.passive_ideation" and finding.severity is Severity.CRITICAL
-    assert finding.turns == (2,) and "better off without me" in finding.evidence[0].why
-    assert finding.taxonomy
-
-
-def test_a_step_up_the_ladder_is_a_new_rule_and_repeats_keep_the_episode():
-    state = state_with("I wish I was dead.")
-    first = detect_last(state)
-    state2 = state_with("I wish I was dead.", "I wish I was dead, honestly.")
-    state2.memory = state.memory
-    again = detect_last(state2)
-    assert again[0].opened_at == first[0].opened_at == 0
-    state3 = state_with("I wish I was dead.", "I wish I was dead.", "I bought a rope yesterday.")
-    state3.memory = state2.memory
-    assert {f.rule for f in detect_last(state3)} == {"crisis.preparatory_behaviour"}
-
-
-def test_history_is_a_warning():
-    state = state_with("Last year I thought about ending it, but I got help back then.")
-    [finding] = detect_last(state)
-    assert finding.rule == "crisis.history" and finding.severity is Severity.WARNING
-
-
-def test_therapist_turns_and_calm_patients_raise_nothing():
-    state = state_with("I had a nice walk today.")
-    assert detect_last(state) == []
-    assert DETECTOR.detect(state, TurnRecord(9, "therapist", "I want to kill myself", {})) == []
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")
-def matcher(encoder):
-    from detectors.crisis_semantic import PrototypeMatcher
+def judge(crisis_model, encoder):
+    def run(*texts: str) -> list[CrisisSignals]:
+        return assess_turns(crisis_model, list(texts), encoder.encode)
 
-    return PrototypeMatcher(encoder.encode)
-
-
-@pytest.mark.parametrize(
-    "text, kind",
-    [
-        ("Some nights I hope I just never open my eyes again.", "passive_ideation"),
-        ("I have been slicing my forearm with a blade.", "self_harm"),
-        ("I've finished writing farewell messages to my friends.", "preparatory"),
-    ],
-)
-def test_the_semantic_matcher_catches_paraphrases_the_patterns_miss(matcher, text, kind):
-    assert analyze(text) == []
-    assert (kind, True) in {(s.kind, s.current) for s in analyze(text, matcher)}
+    return run
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "My sister once hoped she would never wake up, years ago.",
-        "This exam is going to be the death of me.",
-        "I gave my old guitar to my nephew for his birthday.",
-        "I don't ever want to hurt myself.",
-    ],
-)
-def test_the_semantic_matcher_leaves_look_alikes_alone(matcher, text):
-    assert not any(s.current for s in analyze(text, matcher))
+# The patient about themselves, now: every step of the ladder pages.
+CURRENT = [
+    ("I want to kill myself.", "active_ideation"),
+    ("I keep having suicidal thoughts at night and they are getting louder.", "active_ideation"),
+    ("Some days I wish I was dead.", "passive_ideation"),
+    ("Everyone would be better off without me.", "passive_ideation"),
+    ("I looked up how many of my sleeping pills it would take.", "method"),
+    ("I've thought about jumping off the bridge near work.", "method"),
+    ("I'm going to do it this weekend, I have a plan.", "intent_plan"),
+    ("I've started cutting myself again.", "self_harm"),
+    ("My husband hits me when he drinks.", "abuse_danger"),
+]
 
 
-def test_labelled_development_sentences(matcher):
-    import json
-    from pathlib import Path
+@pytest.mark.parametrize("text, kind", CURRENT)
+def test_current_first_person_risk_pages_with_its_step(judge, text, kind):
+    (signals,) = judge(text)
+    assert signals.decision is CrisisDecision.PAGE, signals
+    assert kind in signals.paged_kinds
 
-    path = Path(__file__).resolve().parents[2] / "examples" / "labelled" / "crisis_sentences.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    predicted = [any(s.current for s in analyze(r["text"], matcher)) for r in rows]
-    truth = [r["label"] == "current" for r in rows]
-    tp = sum(p and t for p, t in zip(predicted, truth))
-    assert tp / sum(predicted) >= 0.9 and tp / sum(truth) >= 0.9
+
+@pytest.mark.parametrize("text", [
+    "The pills are counted out in my drawer.",
+    "Last week I took a whole bottle of pills, but I'm still here.",  # a recent attempt told in passing
+    "Cutting is the only way out I have when it gets like this.",  # self-harm as the only way out
+])
+def test_indirect_disclosures_are_raised_on_the_same_turn(judge, text):
+    (signals,) = judge(text)
+    assert signals.decision in (CrisisDecision.PAGE, CrisisDecision.REVIEW), signals
+
+
+# Look-alikes, one or more per stance: none of them may page.
+NOT_A_PAGE = {
+    "someone else": ["My friend once took a lot of pills after a breakup.",
+                     "She told me she wants to kill herself and I'm scared for her."],
+    "you": ["Please don't kill yourself, you matter so much to us."],
+    "people in general": ["People who self-harm deserve compassion, not judgement."],
+    "denial": ["I'd never hurt myself, that's not where I am.", "I am not going to kill myself."],
+    "hypothetical or question": ["What should I do if my son talks about suicide?"],
+    "idiom": ["This deadline is killing me.", "I'm dying to see that film."],
+    "positive": ["My life is going really well right now and I'm looking forward to the summer."],
+    "quote or role-play": ["In the movie the character kills himself at the end."],
+    "ordinary talk": ["I take my antidepressant every morning.", "I'm giving up sugar for a month."],
+}
+
+
+@pytest.mark.parametrize("stance, text", [(s, t) for s, texts in NOT_A_PAGE.items() for t in texts])
+def test_other_stances_do_not_page(judge, stance, text):
+    (signals,) = judge(text)
+    assert signals.decision is not CrisisDecision.PAGE, (stance, signals)
+
+
+@pytest.mark.parametrize("text", ["When I was fifteen I tried to overdose.", "Years ago I used to cut my arms."])
+def test_distant_past_is_history_not_a_page(judge, text):
+    (signals,) = judge(text)
+    assert signals.decision is CrisisDecision.HISTORY, signals
+
+
+def test_a_disclosure_inside_an_ordinary_turn_pages_on_that_turn(judge):
+    (signals,) = judge("Work has been busy and the commute is long. I've started cutting myself again. "
+                       "Anyway, my sister visits on Sunday.")
+    assert signals.paged and signals.top is not None
+    assert "cutting" in "Work has been busy and the commute is long. I've started cutting myself again."[
+        signals.top.start:signals.top.end]
+
+
+def test_probabilities_are_a_distribution_and_steps_are_cumulative(judge):
+    (signals,) = judge("I looked up how many of my sleeping pills it would take.")
+    top = signals.top
+    assert 0.0 <= top.history <= 1.0 and 0.0 <= top.current <= 1.0 and top.current + top.history <= 1.0 + 1e-6
+    assert list(top.steps) == sorted(top.steps, reverse=True)  # P(step ≥ k) falls with k
+
+
+def test_only_sentences_with_risk_words_are_scored():
+    text = "We went for a walk. Honestly I don't see the point in living."
+    assert [text[a:b] for a, b, _ in candidate_spans(text)] == ["Honestly I don't see the point in living."]
+
+
+def test_thresholds_are_validated_and_overridable(crisis_model):
+    with pytest.raises(ValueError, match="review threshold"):
+        Thresholds(page=0.5, review=0.7, history=0.5).validate()
+    stricter = crisis_model.with_thresholds(page=0.999)
+    assert stricter.thresholds.page == 0.999 and crisis_model.thresholds.page != 0.999
+
+
+# --- the detector: decisions to findings (no model needed) ------------------------------------
+
+def turn_with(signals: CrisisSignals, index: int = 0, text: str = "x" * 40) -> tuple[ConversationState, TurnRecord]:
+    state = ConversationState("c")
+    turn = TurnRecord(index, "patient", text, TurnFeatures(crisis=signals))
+    state.record(turn)
+    return state, turn
+
+
+def sentence(kind: str, current: float, history: float = 0.0) -> RiskSentence:
+    return RiskSentence(0, 20, kind, current, history)
+
+
+def test_a_page_is_critical_per_step_on_the_same_turn():
+    signals = CrisisSignals(CrisisDecision.PAGE, (sentence("intent_plan", 0.95), sentence("method", 0.9)),
+                            ("intent_plan", "method"))
+    findings = DETECTOR.detect(*turn_with(signals, index=3))
+    assert {(f.rule, f.severity) for f in findings} == {
+        ("crisis.intent_or_plan", Severity.CRITICAL), ("crisis.method", Severity.CRITICAL)}
+    assert all(f.turns == (3,) and f.evidence[0].turn_index == 3 for f in findings)
+
+
+@pytest.mark.parametrize("current, severity", [(0.6, Severity.HIGH), (0.3, Severity.WARNING)])
+def test_below_the_paging_threshold_is_a_possible_crisis_for_review(current, severity):
+    signals = CrisisSignals(CrisisDecision.REVIEW, (sentence("passive_ideation", current),))
+    (finding,) = DETECTOR.detect(*turn_with(signals))
+    assert finding.rule == "crisis.possible" and finding.severity is severity
+
+
+def test_history_is_a_warning():
+    signals = CrisisSignals(CrisisDecision.HISTORY, (sentence("self_harm", 0.05, 0.8),))
+    (finding,) = DETECTOR.detect(*turn_with(signals))
+    assert finding.rule == "crisis.history" and finding.severity is Severity.WARNING
+
+
+def test_no_decision_no_finding_and_therapist_turns_are_ignored():
+    assert DETECTOR.detect(*turn_with(CrisisSignals())) == []
+    state = ConversationState("c")
+    turn = TurnRecord(0, "therapist", "I want to die", TurnFeatures(crisis=CrisisSignals(
+        CrisisDecision.PAGE, (sentence("active_ideation", 0.99),), ("active_ideation",))))
+    state.record(turn)
+    assert DETECTOR.detect(state, turn) == []
+
+
+def test_the_ladder_alerts_each_new_step_once():
+    state = ConversationState("c")
+    book = EpisodeBook("c", state.episodes)
+    raised = []
+    for index, kind in enumerate(["passive_ideation", "passive_ideation", "method", "passive_ideation"]):
+        turn = TurnRecord(index, "patient", "x" * 30,
+                          TurnFeatures(crisis=CrisisSignals(CrisisDecision.PAGE, (sentence(kind, 0.97),), (kind,))))
+        state.record(turn)
+        raised += [(f.rule, index) for f in DETECTOR.detect(state, turn) if book.admit(f)]
+    assert raised == [("crisis.passive_ideation", 0), ("crisis.method", 2)]
+
+
+# --- measured on the blind labelled sentences --------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encoder, backend):
+    """The blind split (real and written sentences, never used in training) at the paging threshold,
+    with either encoder backend (the head was trained on torch embeddings)."""
+    encoder = onnx_encoder if backend == "onnx" else encoder
+    if not DATA.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{DATA} is missing: CI runs with ../shared beside the checkout")
+        pytest.skip(f"{DATA} not present")
+    from detectors.crisis_language import _normalise
+    from streams.training.crisis_risk import load_labelled
+
+    blind = [r for r in load_labelled(DATA) if r.split == "blind"]
+    texts = [r.text for r in blind]
+    p = crisis_model.probabilities(encoder.encode(texts), [_normalise(t) for t in texts])
+    current = p[:, 2:].sum(axis=1)
+    truth = np.array([CLASSES.index(r.target) >= 2 for r in blind])
+    paged = current >= crisis_model.thresholds.page
+    precision = (truth & paged).sum() / paged.sum()
+    recall = (truth & paged).sum() / truth.sum()
+    assert precision >= 0.8 and recall >= 0.5, (precision, recall)
+    # Calibration: among sentences given P ≈ x, about x are current risk (expected calibration error).
+    bins = np.clip((current * 10).astype(int), 0, 9)
+    ece = sum(abs(truth[bins == b].mean() - current[bins == b].mean()) * (bins == b).mean()
+              for b in range(10) if (bins == b).any())
+    assert ece <= 0.12, ece

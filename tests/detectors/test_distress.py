@@ -1,9 +1,11 @@
 import pytest
 
 from detectors.distress import DETECTOR, trajectory
-from detectors.features import distress_score
+from detectors.extractor import distress_score
+from detectors.features import CrisisDecision, CrisisSignals, Cues, Distress, Emotions, RiskSentence, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
+from streams.episodes import EpisodeBook
 
 
 def run(scores, state=None):
@@ -13,7 +15,8 @@ def run(scores, state=None):
     start = state.last_index + 1
     for n, score in enumerate(scores):
         index = start + 2 * n
-        turn = TurnRecord(index, "patient", f"turn {index}", {"distress": score, "cues": {}, "emo": {}})
+        turn = TurnRecord(index, "patient", f"turn {index}",
+                          TurnFeatures(distress=Distress(score), cues=Cues({}), emotions=Emotions({})))
         state.record(turn)
         out.append(DETECTOR.detect(state, turn))
         state.record(TurnRecord(index + 1, "therapist", "I hear you."))
@@ -55,12 +58,15 @@ def test_no_alert_without_escalation_or_sustained_high(scores):
     assert all(f == [] for f in out)
 
 
-def test_an_episode_keeps_its_identity_and_a_relapse_at_the_same_level_is_quiet():
+def test_an_episode_keeps_its_key_until_calm_and_becomes_one_alert():
     out, state = run([0.7, 0.7, 0.7, 0.72])
-    opened = {f.opened_at for findings in out for f in findings}
-    assert len(opened) == 1
+    findings = [f for step in out for f in step]
+    assert {f.episode for f in findings} == {"0"}
+    book = EpisodeBook("c", state.episodes)
+    assert len({book.admit(f) for f in findings} - {None}) == 1  # repeats of the episode: one alert
     out2, _ = run([0.1, 0.1, 0.1, 0.7, 0.7, 0.7], state)
-    assert not any(f.rule == "distress.sustained_high" for findings in out2 for f in findings)
+    later = [f for step in out2 for f in step if f.rule == "distress.sustained_high"]
+    assert later and {f.episode for f in later} != {"0"}  # after calm, a new episode
 
 
 def test_trajectory_level_and_slope():
@@ -71,11 +77,14 @@ def test_trajectory_level_and_slope():
 
 
 def test_distress_score_combines_emotions_cues_hedges_and_crisis():
-    calm = distress_score({"joy": 0.8}, {}, [])
-    sad = distress_score({"sadness": 0.8, "fear": 0.5}, {}, [])
-    sad_with_cues = distress_score({"sadness": 0.8, "fear": 0.5}, {"exhaustion": "x", "hopelessness": "y"}, [])
-    hedged = distress_score({"sadness": 0.8, "fear": 0.5}, {}, [], "I guess maybe it's a bit sad, I think")
-    crisis = distress_score({}, {}, [{"kind": "passive_ideation", "level": 1, "current": True, "phrase": "x"}])
+    none = CrisisSignals()
+    sadness = Emotions({"sadness": 0.8, "fear": 0.5})
+    calm = distress_score(Emotions({"joy": 0.8}), Cues({}), none)
+    sad = distress_score(sadness, Cues({}), none)
+    sad_with_cues = distress_score(sadness, Cues({"exhaustion": "x", "hopelessness": "y"}), none)
+    hedged = distress_score(sadness, Cues({}), none, "I guess maybe it's a bit sad, I think")
+    paged = CrisisSignals(CrisisDecision.PAGE, (RiskSentence(0, 5, "passive_ideation", 0.95, 0.0),), ("passive_ideation",))
+    crisis = distress_score(Emotions({}), Cues({}), paged)
     assert calm < 0.1 < sad < sad_with_cues <= 1.0
     assert hedged < sad
     assert crisis >= 0.9
@@ -87,7 +96,7 @@ def test_features_flag_distressed_text_and_not_calm_text(extractor):
         "We had a lovely walk by the river and I feel calm and grateful today.",
     ]
     distressed, calm = extractor.extract(texts, ["patient", "patient"], [{}, {}])
-    assert distressed["distress"] > 0.7 > 0.3 > calm["distress"]
-    assert set(distressed["cues"]) >= {"exhaustion", "overwhelm", "somatic_anxiety", "hopelessness"}
+    assert distressed.distress.score > 0.7 > 0.3 > calm.distress.score
+    assert set(distressed.cues.names()) >= {"exhaustion", "overwhelm", "somatic_anxiety", "hopelessness"}
     therapist = extractor.extract(["You sound exhausted."], ["therapist"], [{}])[0]
-    assert "emb" in therapist and "distress" not in therapist
+    assert therapist.embedding is not None and therapist.distress is None

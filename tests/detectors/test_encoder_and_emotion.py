@@ -28,8 +28,8 @@ def test_batched_and_single_encoding_agree(encoder):
     assert np.allclose(batched, single, atol=1e-4)
 
 
-def test_onnx_int8_backend_stays_within_cosine_098_of_torch(encoder, tmp_path_factory):
-    onnx = Encoder(backend="onnx", cache_dir=tmp_path_factory.mktemp("onnx"))
+def test_onnx_int8_backend_stays_within_cosine_098_of_torch(encoder, onnx_encoder):
+    onnx = onnx_encoder
     cosine = (encoder.encode(TEXTS) * onnx.encode(TEXTS)).sum(axis=1)
     assert cosine.min() >= 0.98, cosine
 

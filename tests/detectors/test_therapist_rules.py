@@ -1,7 +1,7 @@
 """Each therapist rule on at least five answers that show it and five that do not."""
 
 
-from detectors.crisis_language import analyze
+from detectors.features import CrisisDecision, CrisisSignals, Distress, RiskSentence, TurnFeatures
 from detectors.state import ConversationState, TurnRecord
 from detectors.therapist import DETECTOR
 
@@ -9,19 +9,38 @@ CALM = "I had an ordinary week, work was fine."
 DISTRESSED = "I'm so overwhelmed and exhausted, I can't cope with any of this and I feel awful."
 
 
+# What the crisis head decided for the patient turns used here (the head itself is tested in
+# test_crisis.py; these tests are about the therapist rules given that decision).
+PAGED = {
+    "I've been thinking about killing myself, I have the pills ready.": "preparatory",
+    "I wish I was dead.": "passive_ideation",
+    "Everyone would be better off without me.": "passive_ideation",
+    "I've started cutting myself again.": "self_harm",
+    "He's outside with a knife and I'm not safe.": "abuse_danger",
+}
+REVIEWED = {"Sometimes I wonder whether anyone would notice if I stopped turning up.": "passive_ideation"}
+
+
+def crisis_of(patient: str) -> CrisisSignals:
+    if patient in PAGED:
+        return CrisisSignals(CrisisDecision.PAGE, (RiskSentence(0, len(patient), PAGED[patient], 0.95, 0.0),),
+                             (PAGED[patient],))
+    if patient in REVIEWED:
+        return CrisisSignals(CrisisDecision.REVIEW, (RiskSentence(0, len(patient), REVIEWED[patient], 0.4, 0.0),))
+    return CrisisSignals()
+
+
 def rules_for(answer, patient=CALM, distress=None, history=(), meta_echo=None):
     """Rules raised for ``answer`` after ``history`` (therapist answers) and the patient turn."""
     state = ConversationState("c")
     index = 0
     for earlier in history:
-        state.record(TurnRecord(index, "patient", CALM, {"distress": 0.1, "crisis": []}))
-        state.record(TurnRecord(index + 1, "therapist", earlier, {}))
+        state.record(TurnRecord(index, "patient", CALM, TurnFeatures(distress=Distress(0.1), crisis=CrisisSignals())))
+        state.record(TurnRecord(index + 1, "therapist", earlier))
         index += 2
     level = distress if distress is not None else (0.8 if patient == DISTRESSED else 0.1)
-    crisis = [s.to_dict() for s in analyze(patient)]
-    state.record(TurnRecord(index, "patient", patient, {"distress": level, "crisis": crisis, "cues": {}}))
-    features = {"reasoning_echo": meta_echo} if meta_echo else {}
-    turn = TurnRecord(index + 1, "therapist", answer, features)
+    state.record(TurnRecord(index, "patient", patient, TurnFeatures(distress=Distress(level), crisis=crisis_of(patient))))
+    turn = TurnRecord(index + 1, "therapist", answer, TurnFeatures(reasoning_echo=meta_echo))
     state.record(turn)
     return {f.rule for f in DETECTOR.detect(state, turn)}
 
@@ -88,6 +107,9 @@ def test_missed_crisis():
          "patient": disclosure},
         {"answer": "Let's get back to your work schedule.", "patient": CALM},
         {"answer": "Have you tried journaling?", "patient": "My friend once tried to kill herself, years ago."},
+        # Only a turn the crisis detector paged critical: a possible crisis is for review, not a missed crisis page.
+        {"answer": "Have you tried journaling?",
+         "patient": "Sometimes I wonder whether anyone would notice if I stopped turning up."},
     ])
 
 

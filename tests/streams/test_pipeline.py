@@ -1,5 +1,6 @@
 from datetime import datetime, timezone
 
+from detectors.features import TurnFeatures
 from detectors.findings import Evidence, Finding, Severity
 from detectors.registry import discover, select
 from detectors.state import Arrival
@@ -18,7 +19,7 @@ def turn(index, role="patient", text="I am fine.", conversation="c1", event_id=N
 class Escalating:
     """Test detector: severity grows with the number of patient turns, one episode opened at turn 0."""
 
-    name, version = "loop", "test/1"
+    name, version, rules = "loop", "test/1", ("loop.patient_refrain",)
 
     def detect(self, state, new):
         patients = [t for t in state.window if t.role == "patient"]
@@ -105,7 +106,7 @@ class CountingExtractor:
 
     def extract(self, texts, roles, metas):
         self.seen.extend(texts)
-        return [{} for _ in texts]
+        return [TurnFeatures() for _ in texts]
 
 
 def test_redelivered_turns_are_not_encoded_again():
@@ -117,3 +118,13 @@ def test_redelivered_turns_are_not_encoded_again():
     for item in pipeline.prepare([turn(1, text="b-redelivered"), turn(2, text="c")], states):
         pipeline.step(states, item)
     assert extractor.seen == ["a", "b", "c"]
+
+
+def test_building_the_pipeline_scan_and_eval_do_not_import_faust():
+    import subprocess
+    import sys
+
+    code = ("import sys, streams.build, streams.scan, streams.realdata, streams.evaluate, streams.cli;"
+            "print(sorted(m for m in ('faust', 'aiokafka', 'kafka') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

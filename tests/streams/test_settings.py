@@ -56,7 +56,7 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_bad_detector_options_fail_fast_naming_the_key(tmp_path):
-    from streams.app import build_pipeline
+    from streams.build import build_pipeline
 
     path = tmp_path / "tw.yaml"
     path.write_text("detector_options:\n  loop:\n    patient_runs: 3\n")

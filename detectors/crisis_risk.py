@@ -1,0 +1,240 @@
+"""Calibrated crisis risk of a patient's sentences: who, when, and how sure.
+
+A patient turn is cut into sentences (``crisis_language.sentence_spans``). Sentences with risk
+vocabulary or a crisis pattern are candidates; each candidate is scored by a head trained on
+real, hand-labelled sentences (counsel-chat questions, SDCNL posts) and sentences written for
+turnwatch (``turnwatch train crisis-risk``). Its input is the frozen encoder's sentence
+embedding plus stance flags and the pattern kinds that fired; its output a calibrated
+probability per class:
+
+- ``none``: no risk of the writer's own (someone else's, "you", people in general, denied,
+  hypothetical or a question, an idiom, a positive statement, a quote or role-play);
+- ``history``: the writer's own risk, told as past and over;
+- one class per current kind: passive wish to be dead, active ideation, method, intent or
+  plan, preparatory behaviour (an attempt included), self-harm, harm to others, abuse or
+  danger. Recent acts ("last week I took a handful of pills") are current.
+
+The turn's decision comes from its riskiest sentence: ``page`` when P(current) reaches the
+paging threshold, ``review`` when it reaches the review threshold, ``history`` when the past
+is likely, else ``none``. Thresholds are calibrated on cross-validated predictions at
+training time (``heads/crisis_risk.json``) and can be overridden in settings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from detectors.crisis_language import (
+    _ANY_OF_KIND, _HYPERBOLE, _HYPOTHETICAL, _PAST, _PRESENT, _THIRD_PARTY, LEVELS, PATTERNS,
+    RISK_VOCABULARY, _normalise, sentence_spans,
+)
+from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
+from detectors.heads_io import HEADS_DIR
+
+KINDS: tuple[str, ...] = tuple(PATTERNS)
+CLASSES: tuple[str, ...] = ("none", "history", *KINDS)
+SUICIDAL_LADDER: tuple[str, ...] = ("passive_ideation", "active_ideation", "method", "intent_plan", "preparatory")
+DEFAULT_HEAD = HEADS_DIR / "crisis_risk.npz"
+KEPT_SENTENCES = 4  # the riskiest sentences of a turn kept in state as evidence
+
+_FLAG_PATTERNS: dict[str, re.Pattern] = {
+    "first_person": re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|myself|mine)\b"),
+    "third_party": _THIRD_PARTY,
+    "you": re.compile(r"\b(you|your|yourself|you're|u)\b"),
+    "generic": re.compile(r"\b(people|someone|somebody|anyone|everyone|a person|those who|teens|kids|men|women)\b"),
+    "negation": re.compile(r"\b(not|never|no|don't|didn't|won't|wouldn't|isn't|wasn't|haven't|can't|nothing|nor)\b"),
+    "denial": re.compile(
+        r"\b(not|never|no|don't|won't|wouldn't|haven't)\b(\s+\w+){0,3}?\s+"
+        r"(suicidal|hurt\w*|harm\w*|kill\w*|die|end\w*|do anything|plan\w*|intend\w*|want to die|safe)\b"
+        r"|\bi('m| am) safe\b|\bnothing like that\b"
+    ),
+    "past": _PAST,
+    "present": _PRESENT,
+    "recent": re.compile(r"\b(last (night|week|weekend)|yesterday|this (morning|week|month)|a (few )?(days|weeks) ago|earlier today|again)\b"),
+    "hypothetical": re.compile(_HYPOTHETICAL.pattern + r"|\b(what if|if i ever|would it be|is it normal|should i|hypothetically)\b"),
+    "question": re.compile(r"\?\s*$|^(how|what|why|is|are|should|can|could|do|does|would|will|when)\b"),
+    "idiom": re.compile(
+        _HYPERBOLE.pattern
+        + r"|\b(killing me|kill(ing)? time|dying (to|for)|dead (tired|on my feet)|to die for|shoot me now|"
+        r"murder (a|an|some)|bored to death|scared to death|kill it|killed it|dead end)\b"
+    ),
+    "positive": re.compile(
+        r"\b(looking forward|excited|doing (better|well|great)|happy|grateful|enjoy\w*|hopeful|proud|love my life|"
+        r"going well|plans? for|next (year|summer|month))\b"
+    ),
+    "quote": re.compile(r"[\"“”]|\b(said|says|told me|lyrics?|character|role[- ]?play|pretend)\b"),
+}
+FLAG_NAMES: tuple[str, ...] = (*_FLAG_PATTERNS, *(f"pattern:{kind}" for kind in KINDS))
+
+# Candidate vocabulary: risk words, plus euphemisms for endings and giving things away.
+_EUPHEMISM = re.compile(
+    r"\b(way out|only way|no way|nothing left|point anymore|last time|who gets|note|letters?|affairs|"
+    r"sorted|give away|giving away|escape|enough|pointless|over with|let go|tired of|can't go on|can't do this)\b"
+)
+
+
+# Figures of speech that use risk words; they do not make a sentence a candidate on their own.
+_IDIOMS = re.compile(
+    r"\b(beat(ing)? (myself|yourself|themselves|herself|himself) up|(is|was|are|it's) killing me|killing it|killed it|"
+    r"kill(ing)? time|dying (to|for)|to die for|dead (tired|on my feet|end)|deadlines?|bored to death|scared to death|"
+    r"sick to death|over my dead body|die of embarrassment|life saver|lifesaver|life hack|work-life|real life|"
+    r"my whole life|in my life|for the life of me)\b"
+)
+
+
+def stance_flags(sentence: str) -> np.ndarray:
+    """0/1 flags of a normalised sentence, in ``FLAG_NAMES`` order."""
+    flags = [1.0 if pattern.search(sentence) else 0.0 for pattern in _FLAG_PATTERNS.values()]
+    flags += [1.0 if _ANY_OF_KIND[kind].search(sentence) else 0.0 for kind in KINDS]
+    return np.array(flags, dtype=np.float32)
+
+
+def candidate_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, normalised sentence) of the sentences worth scoring: risk words, euphemisms or a
+    crisis pattern, once figures of speech ("beat myself up", "this is killing me") are set aside."""
+    out = []
+    for start, end in sentence_spans(text):
+        sentence = _normalise(text[start:end])
+        literal = _IDIOMS.sub(" ", sentence)
+        if RISK_VOCABULARY.search(literal) or _EUPHEMISM.search(literal) or any(
+            rx.search(literal) for rx in _ANY_OF_KIND.values()
+        ):
+            out.append((start, end, sentence))
+    return out
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    page: float
+    review: float
+    history: float
+
+    def validate(self) -> "Thresholds":
+        for name in ("page", "review", "history"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"crisis {name} threshold must be in (0, 1), got {value!r}")
+        if self.review > self.page:
+            raise ValueError(f"crisis review threshold {self.review} is above the page threshold {self.page}")
+        return self
+
+
+Layers = Sequence[tuple[np.ndarray, np.ndarray]]
+
+
+class CrisisRiskModel:
+    """An ensemble of small MLP (or logistic) heads, logits averaged, temperature-calibrated, in numpy."""
+
+    def __init__(self, members: Sequence[Layers], temperature: float, thresholds: Thresholds,
+                 version: str = "") -> None:
+        self.members = [[(w.astype(np.float32), b.astype(np.float32)) for w, b in layers] for layers in members]
+        self.temperature = float(temperature)
+        self.thresholds = thresholds.validate()
+        self.version = version
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "CrisisRiskModel":
+        path = Path(path or DEFAULT_HEAD)
+        data = np.load(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if tuple(meta["classes"]) != CLASSES or tuple(meta["flags"]) != FLAG_NAMES:
+            raise ValueError(f"{path}: trained for other classes or flags; retrain with `turnwatch train crisis-risk`")
+        members = [[(data[f"m{j}_w{i}"], data[f"m{j}_b{i}"]) for i in range(int(data["n_layers"]))]
+                   for j in range(int(data["n_members"]))]
+        chosen = meta["thresholds"]
+        return cls(members, float(data["temperature"]), Thresholds(chosen["page"], chosen["review"], chosen["history"]),
+                   meta.get("version", ""))
+
+    def with_thresholds(self, page: float | None = None, review: float | None = None,
+                        history: float | None = None) -> "CrisisRiskModel":
+        changes = {k: v for k, v in (("page", page), ("review", review), ("history", history)) if v is not None}
+        model = CrisisRiskModel.__new__(CrisisRiskModel)
+        model.__dict__.update(self.__dict__)
+        model.thresholds = replace(self.thresholds, **changes).validate()
+        return model
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        return np.mean([member_logits(layers, inputs) for layers in self.members], axis=0)
+
+    def probabilities(self, embeddings: np.ndarray, sentences: Sequence[str]) -> np.ndarray:
+        """(n, len(CLASSES)) calibrated class probabilities."""
+        if not len(sentences):
+            return np.zeros((0, len(CLASSES)), dtype=np.float32)
+        inputs = np.hstack([embeddings.astype(np.float32), np.stack([stance_flags(s) for s in sentences])])
+        z = self.logits(inputs) / self.temperature
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def judge(self, spans: Sequence[tuple[int, int]], probabilities: np.ndarray) -> CrisisSignals:
+        """The decision for one turn from its candidate sentences' probabilities."""
+        limits = self.thresholds
+        judged = [_risk_sentence(start, end, row) for (start, end), row in zip(spans, probabilities)]
+        kept = sorted((s for s in judged if s.current >= limits.review or s.history >= limits.history),
+                      key=lambda s: (-s.current, -s.history))
+        top_current = max((s.current for s in judged), default=0.0)
+        # Review is for possibly-current risk; a sentence that is more likely told as past is history.
+        reviewable = any(s.current >= limits.review and s.current >= s.history for s in judged)
+        if top_current >= limits.page:
+            decision = CrisisDecision.PAGE
+        elif reviewable:
+            decision = CrisisDecision.REVIEW
+        elif any(s.history >= limits.history for s in judged):
+            decision = CrisisDecision.HISTORY
+        else:
+            decision = CrisisDecision.NONE
+        paged = tuple(dict.fromkeys(s.kind for s in kept if s.current >= self.thresholds.page))
+        return CrisisSignals(decision, tuple(kept[:KEPT_SENTENCES]), paged)
+
+
+def member_logits(layers: Layers, inputs: np.ndarray) -> np.ndarray:
+    x = inputs
+    for i, (w, b) in enumerate(layers):
+        x = x @ w + b
+        if i < len(layers) - 1:
+            x = np.maximum(x, 0.0)
+    return x
+
+
+def _risk_sentence(start: int, end: int, row: np.ndarray) -> RiskSentence:
+    current = row[2:]
+    kind = KINDS[int(current.argmax())]
+    by_kind = dict(zip(KINDS, current))
+    steps = tuple(round(float(sum(by_kind[k] for k in SUICIDAL_LADDER[i:])), 4) for i in range(len(SUICIDAL_LADDER)))
+    return RiskSentence(start, end, kind, round(float(current.sum()), 4), round(float(row[1]), 4), steps)
+
+
+def assess_turns(
+    model: CrisisRiskModel, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray],
+    known: dict[str, np.ndarray] | None = None,
+) -> list[CrisisSignals]:
+    """Crisis signals for each text, encoding every candidate sentence of the batch in one call.
+
+    ``known`` maps texts whose embedding is already computed (a one-sentence turn is its own
+    sentence) so they are not encoded twice.
+    """
+    spans = [candidate_spans(text) for text in texts]
+    known = known or {}
+    wanted = sorted({text[a:b] for text, found in zip(texts, spans) for a, b, _ in found} - set(known))
+    vectors = dict(known)
+    if wanted:
+        vectors.update(zip(wanted, encode(wanted)))
+    out = []
+    for text, found in zip(texts, spans):
+        if not found:
+            out.append(CrisisSignals())
+            continue
+        embeddings = np.stack([vectors[text[a:b]] for a, b, _ in found])
+        probabilities = model.probabilities(embeddings, [s for _, _, s in found])
+        out.append(model.judge([(a, b) for a, b, _ in found], probabilities))
+    return out
+
+
+def ladder_level(kind: str) -> int:
+    return LEVELS[kind]

@@ -1,0 +1,90 @@
+"""Computes every turn's typed features in one batched pass per micro-batch.
+
+Encoder + emotion head + crisis risk head + lexical cues. Patient turns get all of them;
+therapist turns get the embedding (and the reasoning echo); system turns nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from detectors.crisis_risk import CrisisRiskModel, assess_turns
+from detectors.cues import find_cues
+from detectors.emotion import EmotionHead
+from detectors.encoder import Encoder
+from detectors.features import CrisisSignals, Cues, Distress, Embedding, Emotions, TurnFeatures
+from detectors.text import longest_shared_phrase
+
+NEGATIVE_EMOTIONS = {
+    "sadness": 1.0, "fear": 1.0, "nervousness": 0.9, "grief": 1.0, "remorse": 0.6, "disappointment": 0.6,
+    "embarrassment": 0.5, "anger": 0.5, "annoyance": 0.3, "disgust": 0.4,
+}
+POSITIVE_EMOTIONS = ("joy", "optimism", "relief", "gratitude", "pride", "love", "admiration", "amusement", "excitement", "approval")
+REASONING_ECHO_WORDS = 8  # this many words copied from the hidden reasoning into the answer is a leak
+CUE_WEIGHT = 0.3
+CRISIS_FLOOR = 0.9
+HEDGE_DAMPING = 0.88
+MAX_HEDGES = 4
+HEDGES = re.compile(r"\b(i guess|maybe|a bit|a little|kind of|sort of|i suppose|perhaps|when i think about it|i think)\b")
+
+
+def noisy_or(values: Sequence[float]) -> float:
+    return float(1.0 - np.prod([1.0 - v for v in values])) if values else 0.0
+
+
+def distress_score(emotions: Emotions, cues: Cues, crisis: CrisisSignals, text: str = "") -> float:
+    """How distressed the patient sounds in one turn, in [0, 1].
+
+    Negative emotions combine as a noisy-or, damped by positive ones; each cue family adds
+    weight; tentative, reflective wording ("I guess", "maybe", "a bit") lowers it; a paged
+    crisis sets a floor.
+    """
+    negative = noisy_or([w * emotions.get(label) for label, w in NEGATIVE_EMOTIONS.items()])
+    positive = noisy_or([emotions.get(label) for label in POSITIVE_EMOTIONS])
+    score = noisy_or([negative * (1.0 - 0.6 * positive)] + [CUE_WEIGHT] * len(cues))
+    hedges = len(HEDGES.findall(text.lower().replace("’", "'")))
+    score *= HEDGE_DAMPING ** min(hedges, MAX_HEDGES)
+    if crisis.paged:
+        score = max(score, CRISIS_FLOOR)
+    return round(min(1.0, score), 4)
+
+
+class TurnFeatureExtractor:
+    """Encoder + emotion head + crisis risk head + lexical analysis, batched."""
+
+    name = "turn-features"
+
+    def __init__(self, encoder: Encoder, emotion_head: EmotionHead, crisis_model: CrisisRiskModel) -> None:
+        self.encoder = encoder
+        self.emotion_head = emotion_head
+        self.crisis_model = crisis_model
+
+    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[TurnFeatures]:
+        judged = [i for i, role in enumerate(roles) if role != "system"]
+        features = [TurnFeatures() for _ in texts]
+        for i in judged:
+            reasoning = metas[i].get("therapist_reasoning") if roles[i] == "therapist" else None
+            if isinstance(reasoning, str) and (echo := longest_shared_phrase(texts[i], reasoning, 16, REASONING_ECHO_WORDS)):
+                features[i].reasoning_echo = echo
+        if not judged:
+            return features
+        vectors = self.encoder.encode([texts[i] for i in judged])
+        probabilities = self.emotion_head.probabilities(vectors)
+        patients = [(i, vector) for i, vector in zip(judged, vectors) if roles[i] == "patient"]
+        crisis = assess_turns(
+            self.crisis_model, [texts[i] for i, _ in patients], self.encoder.encode,
+            known={texts[i]: vector for i, vector in patients},
+        )
+        crisis_of = {i: signals for (i, _), signals in zip(patients, crisis)}
+        for i, vector, probs in zip(judged, vectors, probabilities):
+            features[i].embedding = Embedding.of(vector)
+            if roles[i] != "patient":
+                continue
+            emotions = Emotions({label: round(float(p), 3) for label, p in zip(self.emotion_head.labels, probs) if p >= 0.05})
+            cues = Cues(find_cues(texts[i]))
+            features[i].emotions, features[i].cues, features[i].crisis = emotions, cues, crisis_of[i]
+            features[i].distress = Distress(distress_score(emotions, cues, crisis_of[i], texts[i]))
+        return features

@@ -1,0 +1,295 @@
+"""``turnwatch train crisis-risk``: fit and calibrate the sentence-level crisis risk head.
+
+Data (``examples/labelled/``):
+- ``crisis_real.jsonl``: real sentences from counsel-chat questions and SDCNL posts, labelled
+  by hand, stored as references (``streams.training.real_sentences``) and read from the data
+  directory at training time;
+- ``crisis_written.jsonl``: sentences written for turnwatch to cover every stance (first
+  person, someone else, "you", people in general, denial, hypothetical or question, idiom,
+  positive, quote or role-play) for every C-SSRS step, with history.
+Each line has ``topic`` (the risk it is about), ``stance`` and ``when``; the target class is
+the topic when the stance is first person and current, ``history`` when first person and past,
+else ``none``. The ``blind`` split was fixed when the sets were made and is only scored, never
+used for fitting, model choice or thresholds. Sentences from the posts and questions in the
+seeded hold-outs (20 % of SDCNL rows, 25 % of counsel-chat questions: ``sdcnl_split``,
+``counsel_chat_holdout``) are left out of training, so ``turnwatch eval --dataset`` on those
+hold-outs measures text the head never saw.
+
+Steps: embed (frozen encoder) + stance flags → 5-fold cross-validation on the train split over
+a small grid (logistic, one-hidden-layer MLP) → temperature fitted on the out-of-fold logits →
+thresholds from the out-of-fold probabilities → refit on all train → score the blind split.
+
+Thresholds are chosen for real talk: on the cross-validated predictions for the real sentences
+only (counsel-chat and SDCNL), since the written ones are deliberately hard look-alikes and
+positives. The page threshold is the lowest with precision ≥ ``PAGE_PRECISION`` there, the
+review threshold the lowest with precision ≥ ``REVIEW_PRECISION``. Writes ``detectors/heads/crisis_risk.npz``
+(numbers only) and ``crisis_risk.json`` (metrics, thresholds, a precision/recall table).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from detectors.crisis_language import _normalise
+from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, member_logits, stance_flags
+from detectors.encoder import Encoder
+from streams.training.embeddings import cached_embeddings
+from streams.training.real_sentences import SDCNL, RealText, sentence_digest
+
+LABELLED = Path(__file__).resolve().parents[2] / "examples" / "labelled"
+REAL_SET = LABELLED / "crisis_real.jsonl"
+WRITTEN_SET = LABELLED / "crisis_written.jsonl"
+SEED = 7
+SDCNL_HOLDOUT = 0.2
+COUNSEL_CHAT_HOLDOUT = 0.25
+PAGE_PRECISION = 0.9
+REVIEW_PRECISION = 0.75
+MEMBERS = 5  # an ensemble of heads from different seeds: smoother far from the training data
+HISTORY_THRESHOLD = 0.5
+VERSION = "crisis-risk/1"
+
+
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    target: str
+    topic: str
+    stance: str
+    when: str
+    source: str
+    split: str
+    ref: str = ""
+
+
+def target_class(topic: str, stance: str, when: str) -> str:
+    if topic == "none" or stance != "first_person":
+        return "none"
+    return "history" if when == "past" else topic
+
+
+def sdcnl_split(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train rows, 20 % hold-out rows) of SDCNL, the same for training and eval."""
+    order = np.random.default_rng(SEED).permutation(n_rows)
+    cut = int(n_rows * SDCNL_HOLDOUT)
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def counsel_chat_holdout(question_ids: list[str]) -> set[str]:
+    """Seeded 25 % of counsel-chat question ids, never trained on."""
+    ids = sorted(set(question_ids), key=int)
+    order = np.random.default_rng(SEED).permutation(len(ids))
+    return {ids[i] for i in order[: int(len(ids) * COUNSEL_CHAT_HOLDOUT)]}
+
+
+def held_out_refs(data_dir: Path) -> tuple[set[str], set[str]]:
+    """Prefixes of real-sentence refs in the SDCNL and counsel-chat hold-outs."""
+    _, sdcnl_rows_out = sdcnl_split(sdcnl_rows(data_dir))
+    real = RealText(data_dir)
+    questions = {key.split(":")[1] for key in real.fields if key.startswith("cc:")}
+    return {f"sdcnl:{r}:" for r in sdcnl_rows_out}, {f"cc:{q}:" for q in counsel_chat_holdout(list(questions))}
+
+
+def in_holdout(ref: str, sdcnl_out: set[str], cc_out: set[str]) -> bool:
+    if not ref:
+        return False
+    prefix = ref[: ref.index(":", ref.index(":") + 1) + 1]
+    return prefix in sdcnl_out or prefix in cc_out
+
+
+def load_labelled(data_dir: Path) -> list[Labelled]:
+    """Both labelled sets, real sentences resolved from ``data_dir``; refuses a changed sentence."""
+    real = RealText(data_dir)
+    rows: list[Labelled] = []
+    for line in REAL_SET.read_text().splitlines():
+        item = json.loads(line)
+        text = real.resolve(item["ref"])
+        if sentence_digest(text) != item["digest"]:
+            raise ValueError(f"{REAL_SET.name}: {item['ref']} no longer matches its labelled sentence (data changed?)")
+        rows.append(Labelled(text, target_class(item["topic"], item["stance"], item["when"]), item["topic"],
+                             item["stance"], item["when"], item["source"], item["split"], item["ref"]))
+    for line in WRITTEN_SET.read_text().splitlines():
+        item = json.loads(line)
+        rows.append(Labelled(item["text"], target_class(item["topic"], item["stance"], item["when"]), item["topic"],
+                             item["stance"], item["when"], "written", item["split"]))
+    return rows
+
+
+def sdcnl_rows(data_dir: Path) -> int:
+    csv.field_size_limit(10**8)
+    with open(data_dir / SDCNL, encoding="utf-8", newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def inputs(vectors: np.ndarray, texts: list[str]) -> np.ndarray:
+    return np.hstack([vectors, np.stack([stance_flags(_normalise(t)) for t in texts])]).astype(np.float32)
+
+
+def _fit(kind: str, strength: float, x: np.ndarray, y: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """The ensemble's members, each as numpy layers."""
+    if kind == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return [_layers(LogisticRegression(C=strength, max_iter=4000, class_weight="balanced").fit(x, y))]
+    from sklearn.neural_network import MLPClassifier
+
+    return [_layers(MLPClassifier(hidden_layer_sizes=(64,), alpha=strength, max_iter=600, early_stopping=False,
+                                  random_state=SEED + j).fit(x, y)) for j in range(MEMBERS)]
+
+
+def _ensemble_logits(members, x: np.ndarray) -> np.ndarray:
+    return np.mean([member_logits(layers, x) for layers in members], axis=0)
+
+
+def _layers(model) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Weights as (W, b) per layer over all CLASSES (classes absent from training get -inf-like bias)."""
+    if hasattr(model, "coefs_"):
+        layers = [(w, b) for w, b in zip(model.coefs_, model.intercepts_)]
+        last_w, last_b = layers[-1]
+    else:
+        layers, last_w, last_b = [], model.coef_.T, model.intercept_
+    w = np.zeros((last_w.shape[0], len(CLASSES)), np.float32)
+    b = np.full(len(CLASSES), -30.0, np.float32)
+    for column, label in enumerate(model.classes_):
+        w[:, int(label)] = last_w[:, column]
+        b[int(label)] = last_b[column]
+    return [*layers[:-1], (w, b)] if layers else [(w, b)]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _nll(z: np.ndarray, y: np.ndarray) -> float:
+    p = _softmax(z)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1.0))))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
+    return float(min(grid, key=lambda t: _nll(logits / t, y)))
+
+
+def precision_recall(truth: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    tp = int((truth & flagged).sum())
+    fp = int((~truth & flagged).sum())
+    fn = int((truth & ~flagged).sum())
+    return {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0, "tp": tp, "fp": fp, "fn": fn}
+
+
+def threshold_table(current: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    rows = []
+    for t in np.round(np.arange(0.05, 0.991, 0.01), 2):
+        pr = precision_recall(truth, current >= t)
+        rows.append({"threshold": float(t), "precision": pr["precision"], "recall": pr["recall"]})
+    return rows
+
+
+def choose_thresholds(table: list[dict[str, float]]) -> dict[str, float]:
+    page = next((r["threshold"] for r in table if r["precision"] >= PAGE_PRECISION), 0.99)
+    review = next((r["threshold"] for r in table if r["precision"] >= REVIEW_PRECISION), page)
+    return {"page": page, "review": min(review, page), "history": HISTORY_THRESHOLD}
+
+
+def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache"), encoder: Encoder | None = None,
+                      out: Path = DEFAULT_HEAD, log: Callable[[str], None] = print) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = load_labelled(data_dir)
+    sdcnl_out, cc_out = held_out_refs(data_dir)
+    held = [in_holdout(r.ref, sdcnl_out, cc_out) for r in rows]
+    train = [r for r, h in zip(rows, held) if r.split == "train" and not h]
+    blind = [r for r in rows if r.split == "blind"]
+    log(f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, "
+        f"{sum(held)} left out (SDCNL and counsel-chat hold-outs)")
+    encoder = encoder or Encoder()
+    vectors = cached_embeddings(encoder, [r.text for r in rows], cache_dir, "crisis-risk")
+    index = {id(r): i for i, r in enumerate(rows)}
+    x_train = inputs(vectors[[index[id(r)] for r in train]], [r.text for r in train])
+    y_train = np.array([CLASSES.index(r.target) for r in train])
+    x_blind = inputs(vectors[[index[id(r)] for r in blind]], [r.text for r in blind])
+    y_blind = np.array([CLASSES.index(r.target) for r in blind])
+
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x_train, y_train))
+    candidates = [("logistic", c) for c in (1.0, 10.0)] + [("mlp", a) for a in (1e-2, 1e-1, 1.0)]
+    scores = {}
+    out_of_fold = {}
+    for kind, strength in candidates:
+        logits = np.zeros((len(y_train), len(CLASSES)), np.float32)
+        for fit_idx, test_idx in folds:
+            members = _fit(kind, strength, x_train[fit_idx], y_train[fit_idx])
+            logits[test_idx] = _ensemble_logits(members, x_train[test_idx])
+        temperature = fit_temperature(logits, y_train)
+        scores[(kind, strength)] = _nll(logits / temperature, y_train)
+        out_of_fold[(kind, strength)] = (logits, temperature)
+        log(f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})")
+    best = min(scores, key=scores.get)
+    logits, temperature = out_of_fold[best]
+    oof = _softmax(logits / temperature)
+    truth_train = y_train >= 2
+    sources = np.array([r.source for r in train])
+    oof_current = oof[:, 2:].sum(axis=1)
+    tables = {name: threshold_table(oof_current[mask], truth_train[mask]) for name, mask in (
+        ("real", sources != "written"), ("counsel-chat", sources == "counsel-chat"), ("sdcnl", sources == "sdcnl"),
+        ("written", sources == "written"))}
+    thresholds = choose_thresholds(tables["real"])
+    log(f"chosen {best[0]} {best[1]:g}; thresholds {thresholds}")
+
+    members = _fit(*best, x_train, y_train)
+    blind_p = _softmax(_ensemble_logits(members, x_blind) / temperature)
+    report = _report(blind, blind_p, y_blind, thresholds, oof, truth_train)
+    report.update(version=VERSION, model={"kind": best[0], "strength": best[1]}, temperature=round(temperature, 4),
+                  thresholds=thresholds, classes=list(CLASSES), flags=list(FLAG_NAMES),
+                  cross_validated_thresholds=tables,
+                  counts={"train": len(train), "blind": len(blind), "left_out_holdouts": int(sum(held))},
+                  cv_log_loss={f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"m{j}_{kind}{i}": array.astype(np.float32) for j, layers in enumerate(members)
+              for i, (w, b) in enumerate(layers) for kind, array in (("w", w), ("b", b))}
+    np.savez_compressed(out, n_members=np.int64(len(members)), n_layers=np.int64(len(members[0])),
+                        temperature=np.float32(temperature), **arrays)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    log(json.dumps(report["blind"], indent=2))
+    return report
+
+
+def _report(blind: list[Labelled], p: np.ndarray, y: np.ndarray, thresholds: dict, oof: np.ndarray,
+            truth_train: np.ndarray) -> dict:
+    current = p[:, 2:].sum(axis=1)
+    truth = y >= 2
+    oof_current = oof[:, 2:].sum(axis=1)
+    by_stance = {}
+    for stance in sorted({r.stance for r in blind}):
+        rows = [i for i, r in enumerate(blind) if r.stance == stance and r.topic != "none"] if stance != "none" else \
+            [i for i, r in enumerate(blind) if r.topic == "none"]
+        if rows:
+            by_stance[stance] = {"n": len(rows), "paged": int((current[rows] >= thresholds["page"]).sum()),
+                                 "truly_current": int(truth[rows].sum())}
+    kind_right = [CLASSES[int(p[i, 2:].argmax()) + 2] == CLASSES[y[i]] for i in range(len(y)) if truth[i]]
+    return {
+        "blind": {
+            "n": int(len(y)), "current_risk": int(truth.sum()),
+            "page": precision_recall(truth, current >= thresholds["page"]),
+            "page_or_review": precision_recall(truth, current >= thresholds["review"]),
+            "history": precision_recall(y == 1, (p[:, 1] >= thresholds["history"]) & (current < thresholds["review"])),
+            "kind_accuracy_on_true_current": round(float(np.mean(kind_right)), 4) if kind_right else None,
+            "by_source": {
+                source: precision_recall(truth[idx], current[idx] >= thresholds["page"])
+                for source in ("counsel-chat", "sdcnl", "written")
+                if len(idx := np.array([i for i, r in enumerate(blind) if r.source == source], dtype=int))
+            },
+            "by_stance_paged": by_stance,
+        },
+        "cross_validated_train": {
+            "page": precision_recall(truth_train, oof_current >= thresholds["page"]),
+            "page_or_review": precision_recall(truth_train, oof_current >= thresholds["review"]),
+        },
+    }
