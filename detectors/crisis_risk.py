@@ -189,8 +189,9 @@ class CrisisRiskModel:
             decision = CrisisDecision.HISTORY
         else:
             decision = CrisisDecision.NONE
-        paged = tuple(dict.fromkeys(s.kind for s in kept if s.current >= self.thresholds.page))
-        return CrisisSignals(decision, tuple(kept[:KEPT_SENTENCES]), paged)
+        kept = kept[:KEPT_SENTENCES]
+        paged = tuple(dict.fromkeys(s.kind for s in kept if s.current >= limits.page))
+        return CrisisSignals(decision, tuple(kept), paged)
 
 
 def member_logits(layers: Layers, inputs: np.ndarray) -> np.ndarray:

@@ -13,8 +13,9 @@ Rules
 ``distress.sustained_high`` (warning; high when the level stays very high)
     Several consecutive patient turns all score high.
 
-An episode starts when the smoothed level rises to calm or above and ends when it falls back
-below; findings carry it as their episode key (the pipeline's episode policy raises one alert
+An episode starts when the smoothed level rises to calm or above and ends when it has stayed
+below for ``CALM_TURNS_TO_END`` patient turns (anxious talk hovers around calm; one calmer turn
+does not end it); findings carry it as their episode key (the pipeline's episode policy raises one alert
 per episode, again only at a higher severity). Does not look at single sad turns, at
 therapist turns, or at crisis language (the crisis detector owns that; crisis sets a
 score floor here). Limits: the emotion head is trained on Reddit comments, not therapy;
@@ -38,6 +39,7 @@ SMOOTHING = 0.5
 HIGH = 0.6
 VERY_HIGH = 0.8
 CALM = 0.4
+CALM_TURNS_TO_END = 3
 SUSTAINED_TURNS = 3
 SLOPE_TURNS = 4
 MIN_SLOPE = 0.08
@@ -57,6 +59,7 @@ class Trajectory:
 @dataclass
 class DistressMemory:
     episode_start: int | None = None  # the patient turn at which the current episode began
+    calm_turns: int = 0  # consecutive patient turns below calm since
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,8 +102,11 @@ class DistressDetector:
         path = trajectory(state)
         memory = state.memory(NAME, DistressMemory)
         if path.level < CALM:
-            memory.episode_start = None  # the episode, if any, is over
+            memory.calm_turns += 1
+            if memory.calm_turns >= CALM_TURNS_TO_END:
+                memory.episode_start = None  # the episode, if any, is over
             return []
+        memory.calm_turns = 0
         if memory.episode_start is None:
             memory.episode_start = turn.index
         findings = []

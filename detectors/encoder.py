@@ -170,7 +170,7 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
         def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
             return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
-    fp32 = cache_dir / f"minilm-{key}-fp32.onnx"
+    fp32 = cache_dir / f"minilm-{key}-fp32-{os.getpid()}.onnx"  # per process: workers may export at once
     dummy = {k: torch.ones(1, 8, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
     torch.onnx.export(
         LastHiddenState().eval(), tuple(dummy.values()), str(fp32),
@@ -178,7 +178,7 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
         dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*dummy, "last_hidden_state"]},
         opset_version=17, dynamo=False,
     )
-    partial = target.with_suffix(".partial.onnx")
+    partial = target.with_suffix(f".partial-{os.getpid()}.onnx")
     # Only weight MatMuls are quantised. The feed-forward output projections stay fp32: their
     # post-GELU inputs have outliers that int8 clips (min cosine 0.970 → 0.981 on our examples).
     import onnx

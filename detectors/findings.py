@@ -44,9 +44,11 @@ class Finding:
     """Something a detector saw in a conversation.
 
     ``episode`` names the episode the finding belongs to ("" = one episode per rule per
-    conversation); ``opened_at`` is the turn that opens it if it is new. The pipeline decides
-    whether a finding becomes an alert (one alert per episode, again only at a higher
-    severity, see ``streams.episodes``); detectors keep no alert bookkeeping of their own.
+    conversation); ``opened_at`` is the turn that opens it if it is new; ``recurring`` says each
+    new episode matters on its own (otherwise a new episode at a severity already alerted for the
+    rule stays quiet). The pipeline decides whether a finding becomes an alert (one alert per
+    episode, again only at a higher severity, see ``streams.episodes``); detectors keep no alert
+    bookkeeping of their own.
     """
 
     detector: str
@@ -60,6 +62,7 @@ class Finding:
     score: float = 1.0
     taxonomy: tuple[str, ...] = field(default_factory=tuple)
     episode: str = ""
+    recurring: bool = False  # every new episode alerts, even at a severity already seen
 
 
 def excerpt(text: str, limit: int = 160) -> str:

@@ -17,9 +17,9 @@ Rules
     "it doesn't help").
 
 A run ends when a turn is not close to the recent ones (a real change of topic) or, for the
-patient, when the turn shows progress ("that helped", "I'll try it"). A run is an episode
-(its first turn is the episode key): the pipeline raises one alert per run, again only as its
-severity grows, and a later run only past the worst severity already raised. Turns under six words ("I see", "okay") never
+patient, when the turn shows progress ("that helped", "I'll try it"). A run is an episode (its
+first turn is the key): the pipeline raises one alert per run, again only as it grows more
+severe, and a later run only past the worst severity already raised. Turns under six words ("I see", "okay") never
 extend or start a run. Evidence: the repeated phrase (the longest shared wording, or the
 shared techniques) and the run's turns. Run lengths are options (``patient_run``,
 ``therapist_run``, ``cycle_run``).

