@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1024)
     session_timeout: float = Field(default=10.0, gt=0, description="Consumer group session timeout, seconds.")
     producer_max_batch_size: int = Field(default=16384, ge=1)
-    consumer_fetch_max_wait_ms: int = Field(default=50, ge=1, le=5000, description="Longest a fetch waits for data.")
+    # 50 ms made a restarted worker stop fetching its retry topic from tansu (see README Limits).
+    consumer_fetch_max_wait_ms: int = Field(default=250, ge=1, le=5000, description="Longest a fetch waits for data.")
 
     # Processing
     batch_max: int = Field(default=64, ge=1, le=4096, description="Micro-batch size for the monitor agent.")
