@@ -11,11 +11,6 @@ from __future__ import annotations
 
 import re
 
-LEVELS: dict[str, int] = {
-    "passive_ideation": 1, "active_ideation": 2, "self_harm": 2, "method": 3, "intent_plan": 4,
-    "preparatory": 5, "harm_to_others": 4, "abuse_danger": 4,
-}
-
 _ME = r"(i|i'm|i am|i've|i'd|i'll|me|my|myself)"
 
 PATTERNS: dict[str, tuple[str, ...]] = {
@@ -105,34 +100,33 @@ PATTERNS: dict[str, tuple[str, ...]] = {
 }
 
 # One alternation per kind.
-_ANY_OF_KIND = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}
-_SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+|,?\s+but\s+")
+ANY_OF_KIND = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}
 # Sentence spans for the risk model keep "but" clauses together ("I want to die but I won't").
-_SENTENCE_ANY_CASE = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+")
-_THIRD_PARTY = re.compile(
+SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+")
+THIRD_PARTY = re.compile(
     r"\b(he|she|they|his|her|their|someone|somebody|a person|people|my (friend|best friend|mum|mom|dad|mother|father|brother|"
     r"sister|cousin|partner|husband|wife|boyfriend|girlfriend|son|daughter|colleague|classmate|roommate|neighbour|neighbor))\b"
 )
-_HYPOTHETICAL = re.compile(
+HYPOTHETICAL = re.compile(
     r"\b(hypothetically|what if (someone|a person|somebody)|in (a|the) (movie|film|book|show|story|novel|game|series)|"
     r"for (a|my) (story|novel|essay|class|paper|assignment)|the character|"
     r"(book|film|movie|show|series|story|novel|podcast|documentary|article) (i'm|i am|i was) (reading|watching|listening to)|"
     r"(book|film|movie|show|series|novel|podcast|documentary|article) is about)\b"
 )
-_PAST = re.compile(
+PAST = re.compile(
     r"\b(last (year|month|summer|winter|spring|autumn|fall|time)|years ago|months ago|when i was|in the past|back then|"
     r"used to|as a (kid|teen|teenager|child)|in (high )?school|at uni|in college|that's behind me|a long time ago|"
     r"for a while,? after|once,? years)\b"
 )
-_HYPERBOLE = re.compile(r"\b(could|gonna|going to) (kill|murder) (him|her|them|you) for\b|\b(lol|lmao|haha|jk|just kidding|joking)\b")
-_PRESENT = re.compile(r"\b(now|again|lately|these days|tonight|today|right now|currently|still|recently|this week|anymore)\b")
+HYPERBOLE = re.compile(r"\b(could|gonna|going to) (kill|murder) (him|her|them|you) for\b|\b(lol|lmao|haha|jk|just kidding|joking)\b")
+PRESENT = re.compile(r"\b(now|again|lately|these days|tonight|today|right now|currently|still|recently|this week|anymore)\b")
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
     return text.lower().replace("’", "'").replace("‘", "'").replace("`", "'")
 
 
-# Words without which a sentence is not sent to the semantic matcher (keeps encoding cheap).
+# Words without which a sentence is not a candidate for the risk head (keeps encoding cheap).
 RISK_VOCABULARY = re.compile(
     r"\b(die|dying|dead|death|alive|live|living|life|kill\w*|suicid\w*|end|ending|hurt\w*|harm\w*|cut\w*|bleed\w*|"
     r"pills?|tablets?|overdos\w*|jump\w*|wake|gone|goodbye|rope|gun|knife|worth|exist\w*|disappear\w*|without me|"
@@ -148,7 +142,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of ``text``; run-on sentences are cut at clause breaks."""
     spans: list[tuple[int, int]] = []
     start = 0
-    for match in [*_SENTENCE_ANY_CASE.finditer(text), None]:
+    for match in [*SENTENCE_BREAK.finditer(text), None]:
         end = match.start() if match else len(text)
         spans.extend(_clauses(text, start, end))
         if match:
@@ -173,4 +167,4 @@ def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def sentences(text: str) -> list[str]:
-    return [_normalise(text[a:b]) for a, b in sentence_spans(text)]
+    return [normalise(text[a:b]) for a, b in sentence_spans(text)]

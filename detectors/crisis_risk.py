@@ -31,8 +31,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from detectors.crisis_language import (
-    _ANY_OF_KIND, _HYPERBOLE, _HYPOTHETICAL, _PAST, _PRESENT, _THIRD_PARTY, LEVELS, PATTERNS,
-    RISK_VOCABULARY, _normalise, sentence_spans,
+    ANY_OF_KIND, HYPERBOLE, HYPOTHETICAL, PAST, PRESENT, THIRD_PARTY, PATTERNS,
+    RISK_VOCABULARY, normalise, sentence_spans,
 )
 from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.heads_io import HEADS_DIR
@@ -45,7 +45,7 @@ KEPT_SENTENCES = 4  # the riskiest sentences of a turn kept in state as evidence
 
 _FLAG_PATTERNS: dict[str, re.Pattern] = {
     "first_person": re.compile(r"\b(i|i'm|i've|i'd|i'll|me|my|myself|mine)\b"),
-    "third_party": _THIRD_PARTY,
+    "third_party": THIRD_PARTY,
     "you": re.compile(r"\b(you|your|yourself|you're|u)\b"),
     "generic": re.compile(r"\b(people|someone|somebody|anyone|everyone|a person|those who|teens|kids|men|women)\b"),
     "negation": re.compile(r"\b(not|never|no|don't|didn't|won't|wouldn't|isn't|wasn't|haven't|can't|nothing|nor)\b"),
@@ -54,13 +54,13 @@ _FLAG_PATTERNS: dict[str, re.Pattern] = {
         r"(suicidal|hurt\w*|harm\w*|kill\w*|die|end\w*|do anything|plan\w*|intend\w*|want to die|safe)\b"
         r"|\bi('m| am) safe\b|\bnothing like that\b"
     ),
-    "past": _PAST,
-    "present": _PRESENT,
+    "past": PAST,
+    "present": PRESENT,
     "recent": re.compile(r"\b(last (night|week|weekend)|yesterday|this (morning|week|month)|a (few )?(days|weeks) ago|earlier today|again)\b"),
-    "hypothetical": re.compile(_HYPOTHETICAL.pattern + r"|\b(what if|if i ever|would it be|is it normal|should i|hypothetically)\b"),
+    "hypothetical": re.compile(HYPOTHETICAL.pattern + r"|\b(what if|if i ever|would it be|is it normal|should i|hypothetically)\b"),
     "question": re.compile(r"\?\s*$|^(how|what|why|is|are|should|can|could|do|does|would|will|when)\b"),
     "idiom": re.compile(
-        _HYPERBOLE.pattern
+        HYPERBOLE.pattern
         + r"|\b(killing me|kill(ing)? time|dying (to|for)|dead (tired|on my feet)|to die for|shoot me now|"
         r"murder (a|an|some)|bored to death|scared to death|kill it|killed it|dead end)\b"
     ),
@@ -91,7 +91,7 @@ _IDIOMS = re.compile(
 def stance_flags(sentence: str) -> np.ndarray:
     """0/1 flags of a normalised sentence, in ``FLAG_NAMES`` order."""
     flags = [1.0 if pattern.search(sentence) else 0.0 for pattern in _FLAG_PATTERNS.values()]
-    flags += [1.0 if _ANY_OF_KIND[kind].search(sentence) else 0.0 for kind in KINDS]
+    flags += [1.0 if ANY_OF_KIND[kind].search(sentence) else 0.0 for kind in KINDS]
     return np.array(flags, dtype=np.float32)
 
 
@@ -100,10 +100,10 @@ def candidate_spans(text: str) -> list[tuple[int, int, str]]:
     crisis pattern, once figures of speech ("beat myself up", "this is killing me") are set aside."""
     out = []
     for start, end in sentence_spans(text):
-        sentence = _normalise(text[start:end])
+        sentence = normalise(text[start:end])
         literal = _IDIOMS.sub(" ", sentence)
         if RISK_VOCABULARY.search(literal) or _EUPHEMISM.search(literal) or any(
-            rx.search(literal) for rx in _ANY_OF_KIND.values()
+            rx.search(literal) for rx in ANY_OF_KIND.values()
         ):
             out.append((start, end, sentence))
     return out
@@ -235,7 +235,3 @@ def assess_turns(
         probabilities = model.probabilities(embeddings, [s for _, _, s in found])
         out.append(model.judge([(a, b) for a, b, _ in found], probabilities))
     return out
-
-
-def ladder_level(kind: str) -> int:
-    return LEVELS[kind]

@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from detectors.crisis_language import _normalise
+from detectors.crisis_language import normalise
 from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, member_logits, stance_flags
 from detectors.encoder import Encoder
 from streams.training.embeddings import cached_embeddings
@@ -127,7 +127,7 @@ def sdcnl_rows(data_dir: Path) -> int:
 
 
 def inputs(vectors: np.ndarray, texts: list[str]) -> np.ndarray:
-    return np.hstack([vectors, np.stack([stance_flags(_normalise(t)) for t in texts])]).astype(np.float32)
+    return np.hstack([vectors, np.stack([stance_flags(normalise(t)) for t in texts])]).astype(np.float32)
 
 
 def _fit(kind: str, strength: float, x: np.ndarray, y: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:

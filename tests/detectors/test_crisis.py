@@ -178,12 +178,12 @@ def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encode
         if os.environ.get("CI") == "true":
             pytest.fail(f"{DATA} is missing: CI runs with ../shared beside the checkout")
         pytest.skip(f"{DATA} not present")
-    from detectors.crisis_language import _normalise
+    from detectors.crisis_language import normalise
     from streams.training.crisis_risk import load_labelled
 
     blind = [r for r in load_labelled(DATA) if r.split == "blind"]
     texts = [r.text for r in blind]
-    p = crisis_model.probabilities(encoder.encode(texts), [_normalise(t) for t in texts])
+    p = crisis_model.probabilities(encoder.encode(texts), [normalise(t) for t in texts])
     current = p[:, 2:].sum(axis=1)
     truth = np.array([CLASSES.index(r.target) >= 2 for r in blind])
     paged = current >= crisis_model.thresholds.page
