@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-_ME = r"(i|i'm|i am|i've|i'd|i'll|me|my|myself)"
 
 PATTERNS: dict[str, tuple[str, ...]] = {
     "passive_ideation": (
