@@ -9,7 +9,8 @@ from a head trained on real, hand-labelled text) and turns its decision into fin
     harm to others, and abuse or immediate danger. A step up the ladder raises a new alert;
     the same step again in one conversation does not page again.
 ``crisis.possible`` (high, or warning when less likely): possible current risk below the
-    paging threshold. It goes to the review queue; it is never dropped.
+    paging threshold, for the review queue: one item per conversation, raised again at a higher
+    severity (later possible turns are in the conversation the reviewer opens).
 ``crisis.history`` (warning): the patient's own risk told as past and over.
 
 Not alerted: other people's risk, "you" (encouraging someone), people in general, denials,
@@ -62,18 +63,21 @@ class CrisisDetector:
             return []
         if signals.decision is CrisisDecision.PAGE:
             return self._pages(turn, signals)
-        top = signals.top
-        if top is None:
+        if not signals.sentences:
             return []
         if signals.decision is CrisisDecision.REVIEW:
+            # The sentence that made it a review: the most likely current one that is not more likely past.
+            top = max((s for s in signals.sentences if s.current >= s.history), key=lambda s: s.current,
+                      default=signals.sentences[0])
             what = KIND_RULES[top.kind][1]
             severity = Severity.HIGH if top.current >= POSSIBLE_HIGH else Severity.WARNING
+            # One review item per conversation, raised again at a higher severity: the reviewer reads
+            # the conversation, and ordinary talk can hover just above the review threshold.
             return [self._finding(turn, POSSIBLE, severity, top, top.current,
                                   f"possible {what} (P = {top.current:.2f}, below the paging threshold)",
                                   f"Patient turn {turn.index} may describe {what}; not certain enough to page.",
                                   REVIEW_ACTION)]
         past = max(signals.sentences, key=lambda s: s.history)
-        what = KIND_RULES[past.kind][1]
         return [self._finding(turn, HISTORY, Severity.WARNING, past, past.history, f"past risk (P = {past.history:.2f})",
                               f"Patient turn {turn.index} mentions past risk; not current.", HISTORY_ACTION)]
 

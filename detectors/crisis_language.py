@@ -150,19 +150,29 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end - start <= MAX_SENTENCE_CHARS:
-        return [(start, end)]
-    cuts = [m for m in _CLAUSE.finditer(text, start, end) if m.start() - start >= 60]
-    if not cuts:
-        hard = text.rfind(" ", start, start + MAX_SENTENCE_CHARS)
-        cut = hard if hard > start else start + MAX_SENTENCE_CHARS
-        return [(start, cut), *_clauses(text, cut, end)]
-    first = min(cuts, key=lambda m: abs(m.start() - start - MAX_SENTENCE_CHARS // 2))
-    return [*_clauses(text, start, first.start()), *_clauses(text, first.end(), end)]
+    """``text[start:end]`` trimmed, cut into pieces of at most ``MAX_SENTENCE_CHARS`` (iteratively:
+    a long run of text without breaks must not recurse once per piece)."""
+    out: list[tuple[int, int]] = []
+    pending = [(start, end)]
+    while pending:
+        start, end = pending.pop()
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end - start <= MAX_SENTENCE_CHARS:
+            if end > start:
+                out.append((start, end))
+            continue
+        cuts = [m for m in _CLAUSE.finditer(text, start, end) if m.start() - start >= 60]
+        if cuts:
+            first = min(cuts, key=lambda m: abs(m.start() - start - MAX_SENTENCE_CHARS // 2))
+            pending += [(first.end(), end), (start, first.start())]
+        else:
+            hard = text.rfind(" ", start, start + MAX_SENTENCE_CHARS)
+            cut = hard if hard > start else start + MAX_SENTENCE_CHARS
+            pending += [(cut, end), (start, cut)]
+    return out
 
 
 def sentences(text: str) -> list[str]:

@@ -189,7 +189,10 @@ class CrisisRiskModel:
             decision = CrisisDecision.HISTORY
         else:
             decision = CrisisDecision.NONE
+        deciding_past = max(judged, key=lambda s: s.history, default=None)
         kept = kept[:KEPT_SENTENCES]
+        if decision is CrisisDecision.HISTORY and deciding_past is not None and deciding_past not in kept:
+            kept = [*kept[: KEPT_SENTENCES - 1], deciding_past]
         paged = tuple(dict.fromkeys(s.kind for s in kept if s.current >= limits.page))
         return CrisisSignals(decision, tuple(kept), paged)
 

@@ -66,7 +66,7 @@ class DistressMemory:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DistressMemory":
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 def trajectory(state: ConversationState) -> Trajectory:

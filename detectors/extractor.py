@@ -35,7 +35,7 @@ def noisy_or(values: Sequence[float]) -> float:
     return float(1.0 - np.prod([1.0 - v for v in values])) if values else 0.0
 
 
-def distress_score(emotions: Emotions, cues: Cues, crisis: CrisisSignals, text: str = "") -> float:
+def distress_score(emotions: Emotions, cues: Cues, crisis: CrisisSignals, text: str | None = None) -> float:
     """How distressed the patient sounds in one turn, in [0, 1].
 
     Negative emotions combine as a noisy-or, damped by positive ones; each cue family adds
@@ -45,10 +45,12 @@ def distress_score(emotions: Emotions, cues: Cues, crisis: CrisisSignals, text: 
     negative = noisy_or([w * emotions.get(label) for label, w in NEGATIVE_EMOTIONS.items()])
     positive = noisy_or([emotions.get(label) for label in POSITIVE_EMOTIONS])
     score = noisy_or([negative * (1.0 - 0.6 * positive)] + [CUE_WEIGHT] * len(cues))
-    hedges = len(HEDGES.findall(text.lower().replace("’", "'")))
+    hedges = len(HEDGES.findall((text or "").lower().replace("’", "'")))
     score *= HEDGE_DAMPING ** min(hedges, MAX_HEDGES)
     if crisis.paged:
         score = max(score, CRISIS_FLOOR)
+    if text is not None and not text.strip() and not cues:
+        return 0.0  # an empty turn says nothing about distress (the emotion head still answers)
     return round(min(1.0, score), 4)
 
 

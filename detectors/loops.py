@@ -109,6 +109,9 @@ class Run:
         self.turns.extend(indices)
         del self.turns[:-64]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"turns": list(self.turns), "phrase": self.phrase, "exchanges": self.exchanges}
+
 
 @dataclass
 class LoopMemory:
@@ -116,8 +119,8 @@ class LoopMemory:
     cycle: Run | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": {role: vars(run) for role, run in self.runs.items()},
-                "cycle": vars(self.cycle) if self.cycle else None}
+        return {"runs": {role: run.to_dict() for role, run in self.runs.items()},
+                "cycle": self.cycle.to_dict() if self.cycle else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LoopMemory":

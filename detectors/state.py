@@ -6,6 +6,7 @@ and ``turnwatch scan`` can keep it in a dict; detectors only read it.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Iterator, Protocol, TypeVar
@@ -123,6 +124,8 @@ class ConversationState:
             missing=list(data.get("missing", [])),
             window=[TurnRecord.from_dict(t) for t in data.get("window", [])],
             turns_processed=data.get("turns_processed", 0),
-            episodes=dict(data.get("episodes", {})),
-            stored_memory=dict(data.get("memory", {})),
+            # Deep copies: the episode book and memories are changed in place while a turn is
+            # processed, and the stored value must stay as it was until the new state is written.
+            episodes=copy.deepcopy(data.get("episodes", {})),
+            stored_memory=copy.deepcopy(data.get("memory", {})),
         )

@@ -158,7 +158,8 @@ def evaluate_dataset(name: str, path: Path, pipeline: Pipeline, split: str = "ho
     report = DatasetReport(name)
     for detector in pipeline.detectors:
         for rule in detector.rules:
-            report.rule_role[rule] = "therapist" if detector.name == "therapist" else "patient"
+            therapist = detector.name == "therapist" or rule == "loop.therapist_template"
+            report.rule_role[rule] = "therapist" if therapist else "patient"
     turns = list(read_dataset(name, path, split))
     indices: dict[str, int] = {}
     numbered = []

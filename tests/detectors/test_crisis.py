@@ -140,6 +140,27 @@ def test_below_the_paging_threshold_is_a_possible_crisis_for_review(current, sev
     assert finding.rule == "crisis.possible" and finding.severity is severity
 
 
+def test_possible_crisis_is_one_review_item_per_conversation_raised_again_when_more_likely():
+    state = ConversationState("c")
+    book = EpisodeBook("c", state.episodes)
+    raised = []
+    for index, p in ((0, 0.3), (2, 0.35), (4, 0.6)):
+        signals = CrisisSignals(CrisisDecision.REVIEW, (sentence("passive_ideation", p),))
+        turn = TurnRecord(index, "patient", "x" * 30, TurnFeatures(crisis=signals))
+        state.record(turn)
+        raised += [(book.admit(f), f.severity) for f in DETECTOR.detect(state, turn)]
+    first = raised[0][0]
+    assert raised == [(first, Severity.WARNING), (None, Severity.WARNING), (first, Severity.HIGH)]
+
+
+def test_a_review_quotes_the_sentence_that_is_not_more_likely_past():
+    past_but_riskier = RiskSentence(0, 10, "self_harm", 0.45, 0.5)
+    current = RiskSentence(12, 20, "passive_ideation", 0.35, 0.05)
+    signals = CrisisSignals(CrisisDecision.REVIEW, (past_but_riskier, current))
+    (finding,) = DETECTOR.detect(*turn_with(signals, text="a" * 12 + "now now!"))
+    assert finding.evidence[0].quote == "now now!" and "wish to be dead" in finding.evidence[0].why
+
+
 def test_history_is_a_warning():
     signals = CrisisSignals(CrisisDecision.HISTORY, (sentence("self_harm", 0.05, 0.8),))
     (finding,) = DETECTOR.detect(*turn_with(signals))
@@ -195,3 +216,12 @@ def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encode
     ece = sum(abs(truth[bins == b].mean() - current[bins == b].mean()) * (bins == b).mean()
               for b in range(10) if (bins == b).any())
     assert ece <= 0.12, ece
+
+
+def test_a_very_long_run_of_text_is_split_without_recursion():
+    from detectors.crisis_language import sentence_spans
+
+    text = "word " * 100_000
+    spans = sentence_spans(text)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text.rstrip())
+    assert all(b - a <= 300 for a, b in spans)

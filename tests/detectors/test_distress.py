@@ -106,3 +106,5 @@ def test_features_flag_distressed_text_and_not_calm_text(extractor):
     assert set(distressed.cues.names()) >= {"exhaustion", "overwhelm", "somatic_anxiety", "hopelessness"}
     therapist = extractor.extract(["You sound exhausted."], ["therapist"], [{}])[0]
     assert therapist.embedding is not None and therapist.distress is None
+    (blank,) = extractor.extract(["   "], ["patient"], [{}])
+    assert blank.distress.score == 0.0

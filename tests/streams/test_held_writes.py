@@ -82,3 +82,22 @@ def test_pipeline_over_held_writes_matches_direct_writes():
     assert [(r.arrival, len(r.alerts)) for r in held_results] == [(r.arrival, len(r.alerts)) for r in direct_results]
     assert table == direct
     assert [(key, event) for key, _, event in table.writes] == [("a", "a:7"), ("b", "b:7")]
+
+
+def test_a_state_read_from_the_table_never_changes_the_stored_value():
+    """A step that fails half-way must leave the stored state as it was (it is replayed)."""
+    import json
+
+    from detectors.loops import LoopMemory
+    from detectors.state import ConversationState
+
+    stored = ConversationState("c").to_dict()
+    stored["episodes"] = {"loop.cycle": {"": [0, 2]}}
+    stored["memory"] = {"loop": {"runs": {"patient": {"turns": [1], "phrase": "", "exchanges": 0}}, "cycle": None}}
+    snapshot = json.loads(json.dumps(stored))
+    state = ConversationState.from_dict(stored)
+    state.episodes["loop.cycle"][""][1] = 4
+    state.memory("loop", LoopMemory).runs["patient"].add(5)
+    written = state.to_dict()
+    assert stored == snapshot
+    assert written["memory"]["loop"]["runs"]["patient"]["turns"] == [1, 5]
