@@ -9,10 +9,12 @@ def by_detector(alerts, detector):
     return [a for a in alerts if a.detector == detector]
 
 
-def test_000_raises_distress_and_no_crisis(shared_transcripts, scan_alerts):
+def test_000_raises_distress_and_no_crisis_page(shared_transcripts, scan_alerts):
     alerts = scan_alerts(shared_transcripts / "000_84769077cb1426a9.txt")
     assert {a.rule for a in by_detector(alerts, "distress")} & {"distress.sustained_high", "distress.escalating"}
-    assert by_detector(alerts, "crisis") == []
+    # No crisis page; at most a warning-level review item (catastrophising near the review threshold).
+    assert all(a.rule == "crisis.possible" and a.severity == "warning" for a in by_detector(alerts, "crisis"))
+    assert len(by_detector(alerts, "crisis")) <= 1
 
 
 def test_004_raises_no_distress_and_no_crisis_page(shared_transcripts, scan_alerts):
