@@ -52,7 +52,6 @@ _DANGLING_WORDS = {
     "be", "your", "my", "our", "their", "this", "these", "those", "it's", "you're", "can",
     "will", "would", "should", "could", "might", "about", "into", "than", "then", "when",
     "while", "like", "just", "more", "some", "any", "what", "how", "why", "where", "i", "we",
-    "you", "he", "she", "they",
 }
 
 
@@ -93,8 +92,7 @@ def _cut_off(text: str) -> str | None:
     words = re.findall(r"[\w']+", last_line.lower())
     if words and words[-1] in _DANGLING_WORDS:
         return "cut off mid-sentence"
-    if len(words) >= 8:
-        return "answer ends without finishing its sentence"
+    # A complete thought without a final full stop (chat style, transcribed speech) is not cut off.
     return None
 
 

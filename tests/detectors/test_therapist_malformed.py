@@ -29,7 +29,7 @@ def findings_for(text, role="therapist"):
         ("It makes sense to feel tired after a week like that. Maybe we could look at the", Severity.WARNING),
         ("Thank you for sharing that with me. Let's think about what you could try next,", Severity.WARNING),
         ("Here is a short exercise:\n\n```\nbreathe in 4", Severity.WARNING),
-        ("I hear how exhausting this week was for you and I want to understand what made it so heavy for you", Severity.WARNING),
+        ("I hear how exhausting this week was and I want to understand what made it so heavy for", Severity.WARNING),
     ],
 )
 def test_flags_answers_that_gave_the_patient_nothing(text, severity):
@@ -52,6 +52,11 @@ def test_flags_answers_that_gave_the_patient_nothing(text, severity):
         "You said something important there: \"I can't keep up.\"",
         "## Next steps",
         "Thank you for telling me. Would you like to keep going, or take a break?",
+        # complete thoughts without a final full stop: chat style and transcribed speech
+        "I hear how exhausting this week was for you and I want to understand what made it so heavy for you",
+        "That sounds like a lot to carry on your own right now",
+        "ok that makes sense, take your time",
+        "Thanks for telling me",
     ],
 )
 def test_leaves_complete_answers_alone(text):
