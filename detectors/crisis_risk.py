@@ -22,6 +22,7 @@ training time (``heads/crisis_risk.json``) and can be overridden in settings.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, replace
@@ -154,8 +155,7 @@ class CrisisRiskModel:
     def with_thresholds(self, page: float | None = None, review: float | None = None,
                         history: float | None = None) -> "CrisisRiskModel":
         changes = {k: v for k, v in (("page", page), ("review", review), ("history", history)) if v is not None}
-        model = CrisisRiskModel.__new__(CrisisRiskModel)
-        model.__dict__.update(self.__dict__)
+        model = copy.copy(self)
         model.thresholds = replace(self.thresholds, **changes).validate()
         return model
 

@@ -15,7 +15,7 @@ compact dict form for the state changelog (``to_dict``/``from_dict``, short keys
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -150,7 +150,6 @@ class TurnFeatures:
     crisis: CrisisSignals | None = None
     distress: Distress | None = None
     reasoning_echo: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # features of extractors outside this package
 
     @property
     def distress_score(self) -> float:
@@ -169,7 +168,6 @@ class TurnFeatures:
             value = getattr(other, name)
             if value is not None:
                 setattr(self, name, value)
-        self.extra.update(other.extra)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -185,8 +183,6 @@ class TurnFeatures:
             out["distress"] = self.distress.score
         if self.reasoning_echo is not None:
             out["echo"] = self.reasoning_echo
-        if self.extra:
-            out["x"] = self.extra
         return out
 
     @classmethod
@@ -198,5 +194,4 @@ class TurnFeatures:
             crisis=CrisisSignals.from_dict(data["crisis"]) if "crisis" in data else None,
             distress=Distress(data["distress"]) if "distress" in data else None,
             reasoning_echo=data.get("echo"),
-            extra=dict(data.get("x", {})),
         )
