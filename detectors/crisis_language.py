@@ -101,7 +101,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
 # One alternation per kind.
 ANY_OF_KIND = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}
 # Sentence spans for the risk model keep "but" clauses together ("I want to die but I won't").
-SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|\n+|\s+-{1,2}\s+|\s+—\s+")
+SENTENCE_BREAK = re.compile(r"(?<=[.!?;])\s+|(?<=[.!?][\"”’])\s+|\n+|\s+-{1,2}\s+|\s+—\s+")
 THIRD_PARTY = re.compile(
     r"\b(he|she|they|his|her|their|someone|somebody|a person|people|my (friend|best friend|mum|mom|dad|mother|father|brother|"
     r"sister|cousin|partner|husband|wife|boyfriend|girlfriend|son|daughter|colleague|classmate|roommate|neighbour|neighbor))\b"

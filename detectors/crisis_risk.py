@@ -36,7 +36,7 @@ from detectors.crisis_language import (
     RISK_VOCABULARY, normalise, sentence_spans,
 )
 from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
-from detectors.heads_io import HEADS_DIR
+from detectors.heads_io import HEADS_DIR, Layers, load_members, member_logits, softmax
 
 KINDS: tuple[str, ...] = tuple(PATTERNS)
 CLASSES: tuple[str, ...] = ("none", "history", *KINDS)
@@ -126,9 +126,6 @@ class Thresholds:
         return self
 
 
-Layers = Sequence[tuple[np.ndarray, np.ndarray]]
-
-
 class CrisisRiskModel:
     """An ensemble of small MLP (or logistic) heads, logits averaged, temperature-calibrated, in numpy."""
 
@@ -142,14 +139,12 @@ class CrisisRiskModel:
     @classmethod
     def load(cls, path: Path | None = None) -> "CrisisRiskModel":
         path = Path(path or DEFAULT_HEAD)
-        data = np.load(path)
         meta = json.loads(path.with_suffix(".json").read_text())
         if tuple(meta["classes"]) != CLASSES or tuple(meta["flags"]) != FLAG_NAMES:
             raise ValueError(f"{path}: trained for other classes or flags; retrain with `turnwatch train crisis-risk`")
-        members = [[(data[f"m{j}_w{i}"], data[f"m{j}_b{i}"]) for i in range(int(data["n_layers"]))]
-                   for j in range(int(data["n_members"]))]
+        members, temperature = load_members(path)
         chosen = meta["thresholds"]
-        return cls(members, float(data["temperature"]), Thresholds(chosen["page"], chosen["review"], chosen["history"]),
+        return cls(members, temperature, Thresholds(chosen["page"], chosen["review"], chosen["history"]),
                    meta.get("version", ""))
 
     def with_thresholds(self, page: float | None = None, review: float | None = None,
@@ -167,10 +162,7 @@ class CrisisRiskModel:
         if not len(sentences):
             return np.zeros((0, len(CLASSES)), dtype=np.float32)
         inputs = np.hstack([embeddings.astype(np.float32), np.stack([stance_flags(s) for s in sentences])])
-        z = self.logits(inputs) / self.temperature
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(self.logits(inputs) / self.temperature)
 
     def judge(self, spans: Sequence[tuple[int, int]], probabilities: np.ndarray) -> CrisisSignals:
         """The decision for one turn from its candidate sentences' probabilities."""
@@ -195,15 +187,6 @@ class CrisisRiskModel:
             kept = [*kept[: KEPT_SENTENCES - 1], deciding_past]
         paged = tuple(dict.fromkeys(s.kind for s in kept if s.current >= limits.page))
         return CrisisSignals(decision, tuple(kept), paged)
-
-
-def member_logits(layers: Layers, inputs: np.ndarray) -> np.ndarray:
-    x = inputs
-    for i, (w, b) in enumerate(layers):
-        x = x @ w + b
-        if i < len(layers) - 1:
-            x = np.maximum(x, 0.0)
-    return x
 
 
 def _risk_sentence(start: int, end: int, row: np.ndarray) -> RiskSentence:

@@ -86,12 +86,22 @@ class Encoder:
         (at most ``batch_size`` texts, lengths within ~20 %): padding a short turn to a long
         one costs more on a CPU than batching saves.
         """
+        return self.encode_with_spans(texts, [() for _ in texts])[0]
+
+    def encode_with_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """``encode(texts)`` plus, from the same forward pass, a unit vector for each character
+        span of each text: the mean of the text's token states inside the span (its sentences,
+        read in context). A span past the ``MAX_TOKENS`` window gets ``None``."""
         if not texts:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+            return np.zeros((0, DIMENSIONS), dtype=np.float32), []
         cleaned = [t if t.strip() else "(empty)" for t in texts]
-        encoded = self.tokenizer(cleaned, truncation=True, max_length=MAX_TOKENS)
+        wants_spans = any(spans)
+        encoded = self.tokenizer(cleaned, truncation=True, max_length=MAX_TOKENS, return_offsets_mapping=wants_spans)
         ids = encoded["input_ids"]
         out = np.empty((len(cleaned), DIMENSIONS), dtype=np.float32)
+        span_vectors: list[list[np.ndarray | None]] = [[] for _ in texts]
         with self._lock:
             for group in self._groups([len(x) for x in ids]):
                 width = max(len(ids[i]) for i in group)
@@ -102,10 +112,11 @@ class Encoder:
                     mask[row, : len(ids[i])] = 1
                 batch = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
                 hidden = self._run(batch)
-                weights = mask[..., None].astype(np.float32)
-                pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-                out[group] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
-        return out
+                out[group] = _unit(_masked_mean(hidden, mask))
+                for row, i in enumerate(group):
+                    if spans[i]:
+                        span_vectors[i] = _pool_spans(hidden[row, : len(ids[i])], encoded["offset_mapping"][i], spans[i])
+        return out, span_vectors
 
     def _groups(self, lengths: list[int]) -> list[list[int]]:
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
@@ -147,6 +158,26 @@ class Encoder:
             return session.run(None, feeds)[0]
 
         return run
+
+
+def _masked_mean(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    weights = mask[..., None].astype(np.float32)
+    return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.clip(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12, None)
+
+
+def _pool_spans(hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[np.ndarray | None]:
+    starts = np.array([a for a, b in offsets])
+    ends = np.array([b for a, b in offsets])
+    real = ends > starts  # special tokens have (0, 0)
+    pooled: list[np.ndarray | None] = []
+    for start, end in spans:
+        inside = real & (starts >= start) & (ends <= end)
+        pooled.append(_unit(hidden[inside].mean(axis=0)).astype(np.float32) if inside.any() else None)
+    return pooled
 
 
 def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False) -> Path:

@@ -1,7 +1,9 @@
 """Computes every turn's typed features in one batched pass per micro-batch.
 
-Encoder + emotion head + crisis risk head + lexical cues. Patient turns get all of them;
-therapist turns get the embedding (and the reasoning echo); system turns nothing.
+Encoder + emotion head + crisis risk head + counselling head + lexical cues. Patient turns get
+emotions, cues, crisis signals and distress; therapist turns get their behaviours (from the
+same encoder pass: sentence states are pooled, not encoded again) and the reasoning echo;
+both get the turn embedding; system turns nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from detectors.counselling import CounsellingModel, answer_spans, assess_answers, sentence_embeddings
 from detectors.crisis_risk import CrisisRiskModel, assess_turns
 from detectors.cues import find_cues
 from detectors.emotion import EmotionHead
@@ -55,14 +58,16 @@ def distress_score(emotions: Emotions, cues: Cues, crisis: CrisisSignals, text: 
 
 
 class TurnFeatureExtractor:
-    """Encoder + emotion head + crisis risk head + lexical analysis, batched."""
+    """Encoder + emotion head + crisis risk head + counselling head + lexical analysis, batched."""
 
     name = "turn-features"
 
-    def __init__(self, encoder: Encoder, emotion_head: EmotionHead, crisis_model: CrisisRiskModel) -> None:
+    def __init__(self, encoder: Encoder, emotion_head: EmotionHead, crisis_model: CrisisRiskModel,
+                 counselling_model: CounsellingModel | None = None) -> None:
         self.encoder = encoder
         self.emotion_head = emotion_head
         self.crisis_model = crisis_model
+        self.counselling_model = counselling_model
 
     def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[TurnFeatures]:
         judged = [i for i, role in enumerate(roles) if role != "system"]
@@ -73,7 +78,17 @@ class TurnFeatureExtractor:
                 features[i].reasoning_echo = echo
         if not judged:
             return features
-        vectors = self.encoder.encode([texts[i] for i in judged])
+        judge_answers = self.counselling_model is not None
+        spans = [answer_spans(texts[i]) if judge_answers and roles[i] == "therapist" else [] for i in judged]
+        vectors, pooled = self.encoder.encode_with_spans([texts[i] for i in judged], spans)
+        answers = [k for k, found in enumerate(spans) if found]
+        if answers:
+            answer_texts = [texts[judged[k]] for k in answers]
+            embeddings = sentence_embeddings(answer_texts, [spans[k] for k in answers], [pooled[k] for k in answers],
+                                             self.encoder.encode)
+            behaviours = assess_answers(self.counselling_model, answer_texts, embeddings, [spans[k] for k in answers])
+            for k, found in zip(answers, behaviours):
+                features[judged[k]].behaviours = found
         probabilities = self.emotion_head.probabilities(vectors)
         patients = [(i, vector) for i, vector in zip(judged, vectors) if roles[i] == "patient"]
         crisis = assess_turns(

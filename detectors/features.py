@@ -9,6 +9,8 @@ compact dict form for the state changelog (``to_dict``/``from_dict``, short keys
 - ``CrisisSignals``: calibrated crisis risk of the turn's sentences and the decision it led to
   (page, review, history or none; patient turns);
 - ``Distress``: the per-turn distress score in [0, 1] (patient turns);
+- ``Behaviours``: what a therapist answer does (reflection, empathy, directing, blaming...),
+  the strongest sentence and its probability for each behaviour, from the counselling head;
 - ``reasoning_echo``: words the answer copied from ``meta.therapist_reasoning`` (therapist turns).
 """
 
@@ -142,6 +144,41 @@ class CrisisSignals:
                    tuple(data.get("p", ())))
 
 
+@dataclass(frozen=True)
+class BehaviourSentence:
+    start: int
+    end: int
+    p: float
+
+    def quote(self, text: str) -> str:
+        return text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class Behaviours:
+    """For each behaviour seen in a therapist answer, its strongest sentence (``detectors.counselling``)."""
+
+    best: dict[str, BehaviourSentence]
+    sentences: int = 0
+    alerting: tuple[str, ...] = ()  # behaviours whose strongest sentence reached the head's calibrated bar
+
+    def get(self, behaviour: str) -> float:
+        found = self.best.get(behaviour)
+        return found.p if found else 0.0
+
+    def strongest(self, behaviours: tuple[str, ...]) -> tuple[str, float]:
+        """The most probable of ``behaviours`` in any sentence, and its probability."""
+        return max(((b, self.get(b)) for b in behaviours), key=lambda kv: kv[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.sentences, "b": {k: [v.p, v.start, v.end] for k, v in self.best.items()}, "a": list(self.alerting)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Behaviours":
+        return cls({k: BehaviourSentence(v[1], v[2], v[0]) for k, v in data.get("b", {}).items()}, data.get("n", 0),
+                   tuple(data.get("a", ())))
+
+
 @dataclass
 class TurnFeatures:
     embedding: Embedding | None = None
@@ -149,6 +186,7 @@ class TurnFeatures:
     cues: Cues | None = None
     crisis: CrisisSignals | None = None
     distress: Distress | None = None
+    behaviours: Behaviours | None = None
     reasoning_echo: str | None = None
 
     @property
@@ -164,7 +202,7 @@ class TurnFeatures:
         return bool(self.crisis and self.crisis.raised)
 
     def merge(self, other: "TurnFeatures") -> None:
-        for name in ("embedding", "emotions", "cues", "crisis", "distress", "reasoning_echo"):
+        for name in ("embedding", "emotions", "cues", "crisis", "distress", "behaviours", "reasoning_echo"):
             value = getattr(other, name)
             if value is not None:
                 setattr(self, name, value)
@@ -181,6 +219,8 @@ class TurnFeatures:
             out["crisis"] = self.crisis.to_dict()
         if self.distress is not None:
             out["distress"] = self.distress.score
+        if self.behaviours is not None:
+            out["beh"] = self.behaviours.to_dict()
         if self.reasoning_echo is not None:
             out["echo"] = self.reasoning_echo
         return out
@@ -193,5 +233,6 @@ class TurnFeatures:
             cues=Cues(data["cues"]) if "cues" in data else None,
             crisis=CrisisSignals.from_dict(data["crisis"]) if "crisis" in data else None,
             distress=Distress(data["distress"]) if "distress" in data else None,
+            behaviours=Behaviours.from_dict(data["beh"]) if "beh" in data else None,
             reasoning_echo=data.get("echo"),
         )

@@ -10,10 +10,12 @@ Rules
     Looks for answers that gave the patient nothing usable: empty or whitespace-only
     text, placeholders (``[Answer not properly formatted or missing]``, ``N/A``,
     ``TODO``, ``...``), bracketed error messages, unrendered template variables
-    (``{{name}}``), a raw JSON envelope instead of prose, and answers cut off
-    mid-sentence (no closing punctuation after a function word, a comma or a dash, or
-    an unclosed bracket, quote or code fence).
-    Does not flag short but complete answers ("Okay."), answers that end with a list
+    (``{{name}}``), a raw JSON envelope instead of prose (all high), and answers cut off
+    (warning): ending on a dangling function word, a comma or a dash, inside an unclosed
+    bracket, quote or code fence, on an empty list item, or on a colon announcing a list
+    that never came.
+    Does not flag short but complete answers ("Okay.", "got it"), a complete thought
+    without a final full stop (chat style, transcribed speech), answers that end with a list
     item or heading, or bracketed stage directions inside an otherwise full answer.
 """
 
@@ -23,6 +25,12 @@ import json
 import re
 from typing import Callable
 
+from detectors.answer_context import (
+    acknowledges, answered_patient_turn, ashamed_or_drained, asks_for_advice, expresses_feelings,
+    gives_advice, learned, phrased_as_advice, roleplay_running,
+)
+from detectors.counselling import exploratory_question
+from detectors.features import BehaviourSentence
 from detectors.findings import Evidence, Finding, Severity, excerpt
 from detectors.state import ConversationState, TurnRecord
 from detectors.text import lowered
@@ -81,8 +89,15 @@ def _malformed_kind(text: str) -> tuple[str, Severity] | None:
     return None
 
 
+_EMPTY_LIST_ITEM = re.compile(r"^\s*([-*•+]|\d+[.)])\s*$")
+
+
 def _cut_off(text: str) -> str | None:
     last_line = text.splitlines()[-1].strip()
+    if _EMPTY_LIST_ITEM.match(last_line):
+        return "cut off at an empty list item"
+    if last_line.endswith(":") and len(last_line.split()) >= 3 and not _LIST_OR_HEADING.match(last_line):
+        return "cut off before the list or example it announces"
     if _LIST_OR_HEADING.match(last_line) or _TERMINAL.search(last_line):
         return None
     if last_line.count("(") > last_line.count(")") or last_line.count('"') % 2 == 1:
@@ -118,21 +133,6 @@ def malformed(state: ConversationState, turn: TurnRecord) -> Finding | None:
 
 # --- shared vocabulary -------------------------------------------------------------------
 
-_HARD_FEELINGS = (
-    r"(hard|difficult|painful|exhausting|overwhelming|frightening|scary|heavy|tough|lonely|a lot|draining|stressful|"
-    r"intense|upsetting|distressing|awful|frustrating|isolating|suffocating|worrying|confusing|unbearable|sad)"
-)
-EMPATHY = re.compile(
-    r"\b(sounds? (like |really |so |very |incredibly )?" + _HARD_FEELINGS + r"|"
-    r"(can|must|would|might) feel (really |so |very )?" + _HARD_FEELINGS + r"|"
-    r"(your|that|this|the) (worry|fear|anxiety|pressure|stress|pain|sadness|loneliness|exhaustion|frustration|overwhelm|"
-    r"distress|panic|grief|hurt|shame|guilt)\b|that must (be|have been|feel)|i hear (you|how|that|what)|"
-    r"i'm (so |really |very )?sorry|it makes sense|understandabl\w*|i can (see|hear|imagine)|"
-    r"that's (a lot|hard|really hard|tough|difficult|painful|so hard)|thank you for (sharing|telling|trusting)|"
-    r"i understand|it sounds like|you('re| are) (feeling|carrying|going through|dealing with)|you feel|"
-    r"you've been (feeling|carrying|dealing)|no wonder|of course you|i('m| am) glad you (told|shared|said)|"
-    r"(that|this|your) (feeling|fear|worry|exhaustion|sadness|pain) (is|sounds|makes)|what you('re| are) (feeling|describing))\b"
-)
 SAFETY = re.compile(
     r"(\b(988|911|999|112|111)\b|\b(crisis (line|team|text line|service)|lifeline|samaritans|hotline|"
     r"emergency (services|number|department|room)|a&e|call (someone|a friend|your doctor|emergency)|"
@@ -143,28 +143,11 @@ SAFETY = re.compile(
 ACKNOWLEDGES_CRISIS = re.compile(
     r"\b(suicid\w*|kill(ing)? yourself|end(ing)? (your|it)|hurt(ing)? yourself|harm(ing)? yourself|"
     r"thoughts of (dying|death|ending)|not (want|wanting) to (be here|wake up|live)|better off without you|"
-    r"(those|the) pills|overdose|(are|feel) (you )?safe|what you('ve| have) just (told|shared|said))\b"
+    r"(those|the) pills|overdose|(are|feel) (you )?safe|what you('ve| have) just (told|shared|said)|"
+    r"self[- ]?(harm|injur)\w*|cutting|hurt(s|ing)? you|hit(s|ting)? you|abus\w*|violen\w*|unsafe|danger\w*|"
+    r"(want|wanting|urge) to (hurt|harm|kill)|death|dying)\b"
 )
-_IMPERATIVE_START = re.compile(
-    r"(^|[.!?:]\s+|\n\s*(?:[-*•]|\d+[.)])?\s*)(try|make|use|set|write|list|breathe|practi[cs]e|schedule|start|go for|"
-    r"take|focus on|remember to|consider|plan|keep|put|download|drink|avoid|stop|get|read|limit|exercise)\b",
-    re.IGNORECASE,
-)
-_ADVICE = re.compile(r"\b(you (should|need to|must|have to|ought to)|try to|make sure|the key is|the best (thing|way) is)\b")
-FEELING_STATEMENT = re.compile(
-    r"\b(i (feel|felt|am feeling|'m feeling|'ve been feeling)|i('m| am)) (so |really |very |just |a bit |pretty )?"
-    r"(low|sad|anxious|scared|stressed|overwhelmed|exhausted|lonely|alone|hopeless|worried|afraid|upset|down|awful|terrible|"
-    r"miserable|panicky|desperate|numb|empty|broken)\b"
-)
-
-
-def gives_advice(text: str) -> bool:
-    return bool(_IMPERATIVE_START.search(text) or _ADVICE.search(lowered(text)))
-
-
-def answered_patient_turn(state: ConversationState, turn: TurnRecord) -> TurnRecord | None:
-    """The patient turn this therapist turn answers: the latest one before it."""
-    return next(state.previous("patient", before=turn.index), None)
+TOPICAL_EMPATHY = 0.35  # cosine between answer and disclosure at which a validating answer acknowledges it
 
 
 def _sentence_with(text: str, match: re.Match) -> str:
@@ -233,31 +216,109 @@ _HARSH = re.compile(
     r"\b(you('re| are) (so |such |just |a |an |really )*(pathetic|useless|worthless|lazy|stupid|weak|an idiot|idiot|"
     r"a failure|failure|a disappointment|disappointment|a waste( of [a-z]+)?|ridiculous|disgusting|a joke|embarrassing|"
     r"spineless|selfish|hopeless)|what('s| is) wrong with you|you should be ashamed|shame on you|i('m| am) ashamed of you|"
-    r"you always (give up|mess (it|things|everything) up|fail|ruin)|grow up|stop (whining|being (a )?(baby|crybaby))|"
-    r"no wonder (nobody|no one|you('re| are) alone)|you brought (this|it) on yourself|it's your own fault|"
-    r"you deserve (it|this|to feel)|man up|toughen up|get a grip|what a waste( of [a-z]+)?)\b"
+    r"you always (give up|mess (it|things|everything) up|fail|ruin)|(^|[.!?]\s+|\bjust |\bplease )grow up|"
+    r"stop (whining|being (a )?(baby|crybaby))|no wonder (nobody|no one|you('re| are) alone)|"
+    r"you brought (this|it) on yourself|it's your own fault|you (only )?have (only )?yourself to blame|you deserved? (it|this) for|man up|toughen up|get a grip|"
+    r"what a waste( of [a-z]+)?)\b"
+)
+# Words reported, quoted or supposed ("if everyone thinks you're worthless", depression says "you're
+# worthless") are not the therapist's own contempt.
+_REPORTED = re.compile(
+    r"[\"“”]|\b(think|thinks|thought|thinking|feel|feels|felt|believe|believes|tell|tells|told|telling|say|says|said|"
+    r"call|calls|called|if|whether|like|as if|voice|critic|thoughts?|message|that)\b"
 )
 _REFLECTION = re.compile(
-    r"\b(you said|you called yourself|you('ve| have)? told yourself|you tell yourself|you described yourself|that voice|"
+    r"\b(you said|you called yourself|(you('ve| have) been |you keep )?calling yourself|you('ve| have)? told yourself|you tell yourself|you described yourself|that voice|"
     r"the (thought|belief|story|voice|critic) (that|of|saying)|i hear|when you say|part of you|inner critic|"
     r"you've been telling yourself|those words|the words)\b"
 )
 
 
-def _not_a_reflection(state: ConversationState, turn: TurnRecord, text: str, match: re.Match) -> bool:
-    """Harsh words the patient used about themself, gently reflected back, are not shaming."""
+def _reflects_patient(state: ConversationState, turn: TurnRecord, sentence: str, harsh_words: list[str]) -> bool:
+    """Harsh words the patient used about themself, said back in a reflection, are not shaming."""
     recent_patient = " ".join(lowered(t.text) for t in list(state.previous("patient", before=turn.index))[:3])
-    key_words = [w for w in re.findall(r"[a-z]+", match.group(0)) if len(w) > 3 and w not in {"what", "such", "just"}]
-    reflecting = _REFLECTION.search(_sentence_with(text, match)) and any(w in recent_patient for w in key_words)
-    return not reflecting
+    return bool(_REFLECTION.search(lowered(sentence))) and any(w in recent_patient for w in harsh_words)
 
 
-harsh_or_shaming = phrase_rule(
-    "therapist.harsh_or_shaming", _HARSH, Severity.HIGH, "contempt or shaming aimed at the patient",
-    "Therapist turn {index} speaks to the patient with contempt or shame (role-play included).",
-    "Review the answer; apologise to the patient and check how they are.", ("kl-000245", "kl-000256"),
-    keep=_not_a_reflection,
-)
+def _explicit_contempt(state: ConversationState, turn: TurnRecord) -> tuple[str, str] | None:
+    """(phrase, sentence) of the first explicit insult or shaming phrase that is not a reflection."""
+    text = lowered(turn.text)
+    for match in _HARSH.finditer(text):
+        sentence = _sentence_with(turn.text, match)
+        before = text[max(0, match.start() - 60) : match.start()]
+        before = re.split(r"[.!?]\s", before)[-1]
+        if _REPORTED.search(before):
+            continue
+        words = [w for w in re.findall(r"[a-z]+", match.group(0)) if len(w) > 3 and w not in {"what", "such", "just"}]
+        if not _reflects_patient(state, turn, sentence, words):
+            return match.group(0).strip(), sentence
+    return None
+
+
+SURE_SHAMING = 0.7
+SHORT_ANSWER = 3  # sentences
+_ADDRESSED = re.compile(r"\b(you|your|yourself|you're|you've|you'd|you'll|u|ur)\b")
+
+
+def _learned_shaming(state: ConversationState, turn: TurnRecord) -> BehaviourSentence | None:
+    found = learned(turn, "blaming_shaming")
+    if found is None:
+        return None
+    sentence = found.quote(turn.text)
+    if exploratory_question(sentence):
+        return None  # a curious open question; the head over-reads "what would happen if you…" as blame
+    behaviours = turn.features.behaviours
+    short = behaviours.sentences <= SHORT_ANSWER  # a short answer as a whole is what is said to the patient
+    if not (_ADDRESSED.search(lowered(sentence if not short else turn.text)) or roleplay_running(state, turn)):
+        return None  # blame of someone else, or a general remark, is not aimed at the patient
+    said = turn.text if short else sentence
+    words = [w for w in re.findall(r"[a-z]+", lowered(said)) if len(w) > 5]
+    return None if _reflects_patient(state, turn, said, words) else found
+
+
+def harsh_or_shaming(state: ConversationState, turn: TurnRecord) -> Finding | None:
+    """Contempt, blame or shaming aimed at the patient or their choices: explicit insults by phrase,
+    indirect contempt (rhetorical accusations, moral blame) by the counselling head.
+
+    Severity: explicit words are high. Learned blame is high when the head is sure, or inside a
+    role-play the patient asked for while they are already ashamed or drained (the harsh voice
+    lands on someone with nothing left); a role-play with a patient who is not, or a less sure
+    head outside one, is a warning for review."""
+    explicit = _explicit_contempt(state, turn)
+    shaming = _learned_shaming(state, turn)
+    if explicit is None and shaming is None:
+        return None
+    roleplay = roleplay_running(state, turn)
+    fragile = ashamed_or_drained(state, turn)
+    if explicit:
+        severity = Severity.HIGH
+    elif shaming.p >= SURE_SHAMING:
+        severity = Severity.WARNING if roleplay and not fragile else Severity.HIGH
+    else:
+        severity = Severity.HIGH if roleplay and fragile else Severity.WARNING
+    if explicit:
+        why, quote = f"contempt or shaming aimed at the patient: “{explicit[0]}”", explicit[1]
+    else:
+        why, quote = f"blame or contempt aimed at the patient or their choices (P = {shaming.p:.2f})", shaming.quote(turn.text)
+    where = " inside the role-play the patient asked for" if roleplay else ""
+    patient = answered_patient_turn(state, turn)
+    context = ()
+    if fragile and patient is not None:
+        context = (Evidence(patient.index, "patient", excerpt(patient.text, 120), "patient already ashamed or drained"),)
+        where += ", while the patient is already ashamed or drained"
+    return _finding(
+        "therapist.harsh_or_shaming", severity, turn, why,
+        f"Therapist turn {turn.index} speaks to the patient with blame, contempt or shame{where}.",
+        "Review the answer; apologise to the patient and check how they are.", ("kl-000245", "kl-000256"),
+        episode="", opened_at=turn.index, quote=quote, context=context,
+        score=max(shaming.p if shaming else 0.0, 0.9 if explicit else 0.0),
+    )
+
+
+def _validates_disclosure(patient: TurnRecord, turn: TurnRecord) -> bool:
+    """Empathy or reflection in an answer that stays with what the patient disclosed."""
+    mine, theirs = turn.features.embedding, patient.features.embedding
+    return acknowledges(turn) and mine is not None and theirs is not None and mine.cosine(theirs) >= TOPICAL_EMPATHY
 
 
 def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
@@ -268,7 +329,7 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
     if signals is None or not signals.paged or signals.top is None:
         return None  # only a turn the crisis detector paged critical
     text = lowered(turn.text)
-    if SAFETY.search(text) or ACKNOWLEDGES_CRISIS.search(text):
+    if SAFETY.search(text) or ACKNOWLEDGES_CRISIS.search(text) or _validates_disclosure(patient, turn):
         return None
     disclosure = Evidence(patient.index, "patient", excerpt(signals.top.quote(patient.text), 160),
                           f"paged crisis disclosure ({signals.top.kind.replace('_', ' ')})")
@@ -280,40 +341,72 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
     )
 
 
+ON_TOPIC = 0.25  # cosine between the answer and the patient turn at which the answer stays on their subject
+
+
 def _distressed(patient: TurnRecord) -> bool:
     distress = patient.features.distress_score
-    return distress >= 0.6 or (distress >= 0.4 and bool(FEELING_STATEMENT.search(lowered(patient.text))))
+    return distress >= 0.6 or (distress >= 0.4 and expresses_feelings(patient, level=1.1))
+
+
+def _moves_on(patient: TurnRecord, turn: TurnRecord) -> bool:
+    """The answer is about something else: its embedding is far from the patient turn's (or no
+    embeddings, when only the lexical rules ran)."""
+    mine, theirs = turn.features.embedding, patient.features.embedding
+    return mine is None or theirs is None or mine.cosine(theirs) < ON_TOPIC
 
 
 def ignores_distress(state: ConversationState, turn: TurnRecord) -> Finding | None:
+    """The patient is distressed and the answer neither acknowledges it nor stays with it: no
+    reflection, empathy or affirmation, no safety step, and a change of subject (an answer far
+    from the patient's turn in embedding space; advice about something else included)."""
     patient = answered_patient_turn(state, turn)
     if patient is None or not _distressed(patient) or patient.features.crisis_paged:
         return None
-    text = lowered(turn.text)
-    if EMPATHY.search(text) or SAFETY.search(text) or gives_advice(turn.text) or not _long_enough(turn):
+    if acknowledges(turn) or SAFETY.search(lowered(turn.text)) or not _long_enough(turn):
         return None
+    if not _moves_on(patient, turn):
+        return None  # on their subject: advice on it is advice_without_empathy's to judge
     distress = patient.features.distress_score
     severity = Severity.HIGH if distress >= 0.8 else Severity.WARNING
     return _finding(
-        "therapist.ignores_distress", severity, turn, "the reply does not acknowledge the distress",
+        "therapist.ignores_distress", severity, turn, "the reply changes the subject without acknowledging the distress",
         f"Therapist turn {turn.index} moves on without acknowledging the distress in turn {patient.index} (score {distress:.2f}).",
         "Check the conversation; the patient's distress went unacknowledged.",
         ("kl-000225",), episode="", opened_at=turn.index, context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), f"distress {distress:.2f}"),),
     )
 
 
+SUBSTANTIVE_WORDS = 6  # a shorter command is usually a sign-off ("Take care of yourself!")
+
+
+def _substantive_direction(turn: TurnRecord) -> str | None:
+    found = learned(turn, "directing")
+    if found is not None:
+        sentence = found.quote(turn.text)
+        return sentence if len(sentence.split()) >= SUBSTANTIVE_WORDS else None
+    return turn.text if turn.features.behaviours is None and phrased_as_advice(turn.text) else None
+
+
 def advice_without_empathy(state: ConversationState, turn: TurnRecord) -> Finding | None:
+    """Unhedged advice or instructions to a patient who voiced feelings, with no acknowledgment of
+    them. Advice the patient asked for is theirs to get, unless they are clearly distressed;
+    hedged suggestions ("you might…") respect their choice and are not raised."""
     patient = answered_patient_turn(state, turn)
-    if patient is None or not gives_advice(turn.text):
+    if patient is None or not expresses_feelings(patient):
         return None
-    feeling = patient.features.distress_score >= 0.35 or FEELING_STATEMENT.search(lowered(patient.text))
-    if not feeling or EMPATHY.search(lowered(turn.text)) or SAFETY.search(lowered(turn.text)):
+    direction = _substantive_direction(turn)
+    if direction is None or (asks_for_advice(patient) and patient.features.distress_score < 0.6):
+        return None
+    if _distressed(patient) and _moves_on(patient, turn):
+        return None  # directions about something else: ignores_distress raises it
+    if acknowledges(turn) or SAFETY.search(lowered(turn.text)):
         return None
     return _finding(
         "therapist.advice_without_empathy", Severity.WARNING, turn, "instructions with no acknowledgment of what was said",
         f"Therapist turn {turn.index} gives techniques without acknowledging the feelings in turn {patient.index}.",
         "Review tone; pair techniques with acknowledgment.",
-        ("kl-000224",), episode="", opened_at=turn.index,
+        ("kl-000224",), episode="", opened_at=turn.index, quote=direction,
         context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), "feelings expressed"),),
     )
 
@@ -336,12 +429,16 @@ _ACCOMMODATE = re.compile(
 
 
 def overrides_request(state: ConversationState, turn: TurnRecord) -> Finding | None:
+    """The patient asked to slow down or stop; the answer pushes on (more exercises, unhedged
+    directions) without accommodating the request or asking what they would like."""
     patient = answered_patient_turn(state, turn)
     if patient is None:
         return None
     request = _SLOW_DOWN.search(lowered(patient.text))
     text = lowered(turn.text)
-    if request is None or _ACCOMMODATE.search(text) or not (_PUSH_ON.search(text) or gives_advice(turn.text)):
+    if request is None or _ACCOMMODATE.search(text) or learned(turn, "permission_seeking"):
+        return None
+    if not (_PUSH_ON.search(text) or gives_advice(turn)):
         return None
     return _finding(
         "therapist.overrides_request", Severity.WARNING, turn, "pushes on after the patient asked to slow down or stop",
@@ -441,10 +538,20 @@ _MOVES_ON = re.compile(r"\?|\b(you (could|might) (try|consider)|one (thing|way|o
 MIRRORING_RUN = 3
 
 
+_MOVING_FORWARD = ("open_question", "closed_question", "permission_seeking", "information", "suggestion", "directing")
+
+
 def _mirror_only(turn: TurnRecord) -> bool:
+    """A short answer that only reflects or validates: nothing asked, offered or explained."""
     text = lowered(turn.text)
-    return bool(_REFLECTIVE.search(text)) and not _MOVES_ON.search(text) and not gives_advice(turn.text) \
-        and len(text.split()) <= 60
+    if len(text.split()) > 60:
+        return False
+    behaviours = turn.features.behaviours
+    reflective = bool(_REFLECTIVE.search(text)) or (
+        behaviours is not None and behaviours.strongest(("reflection", "empathy"))[1] >= 0.5)
+    forward = bool(_MOVES_ON.search(text)) or phrased_as_advice(turn.text) or (
+        behaviours is not None and behaviours.strongest(_MOVING_FORWARD)[1] >= 0.3)
+    return reflective and not forward
 
 
 def mirroring_only(state: ConversationState, turn: TurnRecord) -> Finding | None:
@@ -501,20 +608,74 @@ _DISMISS = re.compile(
 DISMISSALS_TO_ALERT = 2
 
 
+def _minimises(turn: TurnRecord) -> str | None:
+    """What in the answer minimises the patient's experience: a phrase, or the head's sentence."""
+    match = _DISMISS.search(lowered(turn.text))
+    if match:
+        return match.group(0)
+    found = learned(turn, "minimising")
+    return found.quote(turn.text) if found else None
+
+
 def dismisses(state: ConversationState, turn: TurnRecord) -> Finding | None:
-    if not _DISMISS.search(lowered(turn.text)):
+    """Minimising the patient's experience, again: the second time in the window raises it."""
+    latest = _minimises(turn)
+    if latest is None:
         return None
-    earlier = [t for t in state.previous("therapist", before=turn.index) if _DISMISS.search(lowered(t.text))]
+    earlier = [t for t in state.previous("therapist", before=turn.index) if _minimises(t)]
     if len(earlier) + 1 < DISMISSALS_TO_ALERT:
         return None
-    match = _DISMISS.search(lowered(turn.text))
     return _finding(
-        "therapist.dismisses", Severity.WARNING, turn, f"minimises what the patient said: “{match.group(0)}”",
+        "therapist.dismisses", Severity.WARNING, turn, f"minimises what the patient said: “{excerpt(latest, 80)}”",
         f"The therapist has minimised the patient's experience {len(earlier) + 1} times (latest turn {turn.index}).",
         "Review tone; the patient is being brushed off repeatedly.",
-        ("kl-000249",), episode="", opened_at=earlier[-1].index,
-        quote=_sentence_with(turn.text, match),
+        ("kl-000249",), episode="", opened_at=earlier[-1].index, quote=latest,
         context=tuple(Evidence(t.index, "therapist", excerpt(t.text, 100), "earlier minimising") for t in earlier[:1]),
+    )
+
+
+PATTERN_WINDOW = 6  # therapist answers
+PATTERN_COUNT = 3  # inconsistent answers within the window that make a pattern
+_HARMFUL = ("blaming_shaming", "warning", "confronting", "moralising", "minimising")
+
+
+def _inconsistent(turn: TurnRecord) -> tuple[str, float] | None:
+    """The answer's strongest inconsistent behaviour; directing counts only without acknowledgment."""
+    behaviours = turn.features.behaviours
+    if behaviours is None:
+        return None
+    found = [(label, behaviours.get(label)) for label in _HARMFUL if label in behaviours.alerting]
+    if found:
+        return max(found, key=lambda kv: kv[1])
+    if "directing" in behaviours.alerting and not acknowledges(turn):
+        return "directing", behaviours.get("directing")
+    return None
+
+
+def inconsistent_pattern(state: ConversationState, turn: TurnRecord) -> Finding | None:
+    """Several answers in a short window that confront, warn, moralise, blame, minimise or direct
+    without acknowledgment: a conversation going wrong, even when no single answer is an alert."""
+    if _inconsistent(turn) is None:
+        return None
+    recent = list(state.previous("therapist"))[:PATTERN_WINDOW]
+    hits = [(t, found) for t in recent if (found := _inconsistent(t)) is not None]
+    if len(hits) < PATTERN_COUNT:
+        return None
+    kinds = sorted({label for _, (label, _) in hits})
+    fragile = ashamed_or_drained(state, turn)
+    severity = Severity.HIGH if fragile and {"blaming_shaming", "warning"} & set(kinds) else Severity.WARNING
+    evidence = tuple(
+        Evidence(t.index, "therapist", excerpt(t.features.behaviours.best[label].quote(t.text), 100), f"{label.replace('_', ' ')} ({p:.2f})")
+        for t, (label, p) in reversed(hits[1:4])
+    )
+    return _finding(
+        "therapist.inconsistent_pattern", severity, turn,
+        f"{_inconsistent(turn)[0].replace('_', ' ')}",
+        f"{len(hits)} of the last {len(recent)} therapist answers are counselling-inconsistent "
+        f"({', '.join(k.replace('_', ' ') for k in kinds)})" + (", while the patient is ashamed or drained." if fragile else "."),
+        "Review the conversation as a whole; consider a human taking over.",
+        ("kl-000224", "kl-000245", "kl-000249"), episode="", opened_at=hits[-1][0].index, context=evidence,
+        quote=turn.features.behaviours.best[_inconsistent(turn)[0]].quote(turn.text),
     )
 
 
@@ -525,7 +686,7 @@ def _long_enough(turn: TurnRecord) -> bool:
 RULES: tuple[Rule, ...] = (
     malformed, out_of_conversation_promise, harsh_or_shaming, missed_crisis, ignores_distress, overrides_request,
     diagnoses, claims_human, ai_feelings, crisis_framing, mirroring_only, advice_without_empathy, role_confusion,
-    dismisses,
+    dismisses, inconsistent_pattern,
 )
 
 

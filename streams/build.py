@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detectors.counselling import CounsellingModel
 from detectors.crisis_risk import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
@@ -41,7 +42,7 @@ def build_extractor(settings: Settings) -> TurnFeatureExtractor:
         allow_download=settings.encoder_allow_download,
     )
     head = EmotionHead.load(settings.emotion_head) if settings.emotion_head else EmotionHead.load()
-    return TurnFeatureExtractor(encoder, head, build_crisis_model(settings))
+    return TurnFeatureExtractor(encoder, head, build_crisis_model(settings), CounsellingModel.load(settings.counselling_head))
 
 
 def build_pipeline(settings: Settings, extractors: list[Any] | None = None) -> Pipeline:

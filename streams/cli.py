@@ -141,10 +141,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         from streams.training.emotion import train_emotion
 
         report = train_emotion(data)
-    else:
+    elif args.head == "crisis-risk":
         from streams.training.crisis_risk import train_crisis_risk
 
         report = train_crisis_risk(data)
+    else:
+        from streams.training.counselling import train_counselling
+
+        report = train_counselling(data)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_eval_behaviours(args: argparse.Namespace) -> int:
+    from streams.behaviour_eval import blind_items, evaluate_behaviours
+    from streams.build import build_pipeline
+
+    items = [item for path in args.paths for item in blind_items(Path(path))]
+    report = evaluate_behaviours(build_pipeline(_settings(args)), items)
+    out = Path(".turnwatch/eval")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "behaviours.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
 
@@ -196,6 +213,8 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.dataset:
         return cmd_eval_dataset(args)
+    if args.behaviours:
+        return cmd_eval_behaviours(args)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
@@ -321,16 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_scan)
 
     p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
-    p.add_argument("head", choices=["emotion", "crisis-risk"],
-                   help="emotion: GoEmotions; crisis-risk: the labelled sentence sets (real ones read from --data)")
+    p.add_argument("head", choices=["emotion", "crisis-risk", "counselling"],
+                   help="emotion: GoEmotions; crisis-risk, counselling: the labelled sentence sets (real ones read from --data)")
     p.add_argument("--data", required=True,
-                   help="emotion: the GoEmotions directory; crisis-risk: the shared data directory (counsel-chat/, sdcnl/)")
+                   help="emotion: the GoEmotions directory; crisis-risk, counselling: the shared data directory "
+                        "(counsel-chat/, sdcnl/)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="precision/recall per rule and detector against labelled conversations")
     _add_paths(p)
     p.add_argument("--labels", nargs="*", help="label JSONL files (default: examples/labelled/expected.jsonl and seeds.jsonl)")
     p.add_argument("--out", default=".turnwatch/eval", help="directory for report.json and plots/")
+    p.add_argument("--behaviours", action="store_true",
+                   help="PATH is a written counselling set (examples/labelled/counselling_written.jsonl): "
+                        "score the therapist rules on its blind split")
     p.add_argument("--dataset", choices=["counsel-chat", "sdcnl", "goemotions"],
                    help="real-data mode: PATH is that dataset's file or directory; alerts per 100 real turns per rule")
     p.add_argument("--split", choices=["holdout", "all"], default="holdout",

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
     model_cache_dir: Path = Path(".turnwatch/models")
     crisis_head: Path | None = Field(default=None, description="Crisis risk head .npz; unset = the committed head.")
+    counselling_head: Path | None = Field(default=None, description="Counselling-behaviour head .npz; unset = the committed head.")
     crisis_page_threshold: float | None = Field(
         default=None, gt=0, lt=1,
         description="P(current risk) at which a turn pages critical; unset = the head's calibrated value.",

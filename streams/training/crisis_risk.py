@@ -37,7 +37,11 @@ from typing import Callable
 import numpy as np
 
 from detectors.crisis_language import normalise
-from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, member_logits, stance_flags
+from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
+from detectors.heads_io import save_members, softmax
+from streams.training.ensembles import (
+    SEED, ensemble_logits, fit_members, fit_temperature, nll, precision_recall, threshold_table,
+)
 from detectors.encoder import Encoder
 from streams.training.embeddings import cached_embeddings
 from streams.training.real_sentences import SDCNL, RealText, sentence_digest
@@ -45,12 +49,10 @@ from streams.training.real_sentences import SDCNL, RealText, sentence_digest
 LABELLED = Path(__file__).resolve().parents[2] / "examples" / "labelled"
 REAL_SET = LABELLED / "crisis_real.jsonl"
 WRITTEN_SET = LABELLED / "crisis_written.jsonl"
-SEED = 7
 SDCNL_HOLDOUT = 0.2
 COUNSEL_CHAT_HOLDOUT = 0.25
 PAGE_PRECISION = 0.9
 REVIEW_PRECISION = 0.75
-MEMBERS = 5  # an ensemble of heads from different seeds: smoother far from the training data
 HISTORY_THRESHOLD = 0.5
 VERSION = "crisis-risk/1"
 
@@ -130,69 +132,6 @@ def inputs(vectors: np.ndarray, texts: list[str]) -> np.ndarray:
     return np.hstack([vectors, np.stack([stance_flags(normalise(t)) for t in texts])]).astype(np.float32)
 
 
-def _fit(kind: str, strength: float, x: np.ndarray, y: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """The ensemble's members, each as numpy layers."""
-    if kind == "logistic":
-        from sklearn.linear_model import LogisticRegression
-
-        return [_layers(LogisticRegression(C=strength, max_iter=4000, class_weight="balanced").fit(x, y))]
-    from sklearn.neural_network import MLPClassifier
-
-    return [_layers(MLPClassifier(hidden_layer_sizes=(64,), alpha=strength, max_iter=600, early_stopping=False,
-                                  random_state=SEED + j).fit(x, y)) for j in range(MEMBERS)]
-
-
-def _ensemble_logits(members, x: np.ndarray) -> np.ndarray:
-    return np.mean([member_logits(layers, x) for layers in members], axis=0)
-
-
-def _layers(model) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Weights as (W, b) per layer over all CLASSES (classes absent from training get -inf-like bias)."""
-    if hasattr(model, "coefs_"):
-        layers = [(w, b) for w, b in zip(model.coefs_, model.intercepts_)]
-        last_w, last_b = layers[-1]
-    else:
-        layers, last_w, last_b = [], model.coef_.T, model.intercept_
-    w = np.zeros((last_w.shape[0], len(CLASSES)), np.float32)
-    b = np.full(len(CLASSES), -30.0, np.float32)
-    for column, label in enumerate(model.classes_):
-        w[:, int(label)] = last_w[:, column]
-        b[int(label)] = last_b[column]
-    return [*layers[:-1], (w, b)] if layers else [(w, b)]
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _nll(z: np.ndarray, y: np.ndarray) -> float:
-    p = _softmax(z)
-    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1.0))))
-
-
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
-    return float(min(grid, key=lambda t: _nll(logits / t, y)))
-
-
-def precision_recall(truth: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    tp = int((truth & flagged).sum())
-    fp = int((~truth & flagged).sum())
-    fn = int((truth & ~flagged).sum())
-    return {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-            "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0, "tp": tp, "fp": fp, "fn": fn}
-
-
-def threshold_table(current: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
-    rows = []
-    for t in np.round(np.arange(0.05, 0.991, 0.01), 2):
-        pr = precision_recall(truth, current >= t)
-        rows.append({"threshold": float(t), "precision": pr["precision"], "recall": pr["recall"]})
-    return rows
-
-
 def choose_thresholds(table: list[dict[str, float]]) -> dict[str, float]:
     page = next((r["threshold"] for r in table if r["precision"] >= PAGE_PRECISION), 0.99)
     review = next((r["threshold"] for r in table if r["precision"] >= REVIEW_PRECISION), page)
@@ -225,15 +164,15 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     for kind, strength in candidates:
         logits = np.zeros((len(y_train), len(CLASSES)), np.float32)
         for fit_idx, test_idx in folds:
-            members = _fit(kind, strength, x_train[fit_idx], y_train[fit_idx])
-            logits[test_idx] = _ensemble_logits(members, x_train[test_idx])
+            members = fit_members(kind, strength, x_train[fit_idx], y_train[fit_idx], len(CLASSES))
+            logits[test_idx] = ensemble_logits(members, x_train[test_idx])
         temperature = fit_temperature(logits, y_train)
-        scores[(kind, strength)] = _nll(logits / temperature, y_train)
+        scores[(kind, strength)] = nll(logits / temperature, y_train)
         out_of_fold[(kind, strength)] = (logits, temperature)
         log(f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})")
     best = min(scores, key=scores.get)
     logits, temperature = out_of_fold[best]
-    oof = _softmax(logits / temperature)
+    oof = softmax(logits / temperature)
     truth_train = y_train >= 2
     sources = np.array([r.source for r in train])
     oof_current = oof[:, 2:].sum(axis=1)
@@ -243,8 +182,8 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     thresholds = choose_thresholds(tables["real"])
     log(f"chosen {best[0]} {best[1]:g}; thresholds {thresholds}")
 
-    members = _fit(*best, x_train, y_train)
-    blind_p = _softmax(_ensemble_logits(members, x_blind) / temperature)
+    members = fit_members(*best, x_train, y_train, len(CLASSES))
+    blind_p = softmax(ensemble_logits(members, x_blind) / temperature)
     report = _report(blind, blind_p, y_blind, thresholds, oof, truth_train)
     report.update(version=VERSION, model={"kind": best[0], "strength": best[1]}, temperature=round(temperature, 4),
                   thresholds=thresholds, classes=list(CLASSES), flags=list(FLAG_NAMES),
@@ -252,10 +191,7 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
                   counts={"train": len(train), "blind": len(blind), "left_out_holdouts": int(sum(held))},
                   cv_log_loss={f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()})
     out.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"m{j}_{kind}{i}": array.astype(np.float32) for j, layers in enumerate(members)
-              for i, (w, b) in enumerate(layers) for kind, array in (("w", w), ("b", b))}
-    np.savez_compressed(out, n_members=np.int64(len(members)), n_layers=np.int64(len(members[0])),
-                        temperature=np.float32(temperature), **arrays)
+    save_members(out, members, temperature)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     log(json.dumps(report["blind"], indent=2))
     return report

@@ -1,8 +1,8 @@
 """Real sentences by reference: counsel-chat questions and SDCNL posts, never copied.
 
 Labelled real sentences are stored as a reference plus a short hash, not as text:
-``cc:<questionID>:<field>:<start>-<end>`` (field ``t`` = questionTitle, ``q`` = questionText)
-or ``sdcnl:<row>:<field>:<start>-<end>`` (field ``t`` = title, ``s`` = selftext). The text is
+``cc:<questionID>:<field>:<start>-<end>`` (field ``t`` = questionTitle, ``q`` = questionText,
+``a<k>`` = the k-th answer to the question in file order) or ``sdcnl:<row>:<field>:<start>-<end>`` (field ``t`` = title, ``s`` = selftext). The text is
 read from ``../shared/data`` when a labelled set is loaded; a hash that no longer matches says
 the data changed under the label.
 """
@@ -52,19 +52,25 @@ class RealText:
     def fields(self) -> dict[str, str]:
         if self._fields is None:
             fields: dict[str, str] = {}
+            answers: dict[str, int] = {}
             for row in _rows(self.data_dir / COUNSEL_CHAT):
-                fields.setdefault(f"cc:{row['questionID']}:t", row["questionTitle"] or "")
-                fields.setdefault(f"cc:{row['questionID']}:q", row["questionText"] or "")
+                question = row["questionID"]
+                fields.setdefault(f"cc:{question}:t", row["questionTitle"] or "")
+                fields.setdefault(f"cc:{question}:q", row["questionText"] or "")
+                answers[question] = answers.get(question, -1) + 1
+                fields[f"cc:{question}:a{answers[question]}"] = row["answerText"] or ""
             for number, row in enumerate(_rows(self.data_dir / SDCNL)):
                 fields[f"sdcnl:{number}:t"] = row["title"] or ""
                 fields[f"sdcnl:{number}:s"] = row["selftext"] or ""
             self._fields = fields
         return self._fields
 
-    def sentences(self, prefix: str) -> Iterator[RealSentence]:
-        """Every sentence of the fields whose key starts with ``prefix`` (``cc:`` or ``sdcnl:``)."""
+    def sentences(self, prefix: str, field: str | None = None) -> Iterator[RealSentence]:
+        """Every sentence of the fields whose key starts with ``prefix`` (``cc:`` or ``sdcnl:``),
+        only of fields named ``field`` (``q``, ``t``, ``a``: any answer) when given."""
         for key, text in self.fields.items():
-            if key.startswith(prefix):
+            name = key.rsplit(":", 1)[1]
+            if key.startswith(prefix) and (field is None or name == field or (field == "a" and name[:1] == "a")):
                 for start, end in sentence_spans(text):
                     yield RealSentence(f"{key}:{start}-{end}", text[start:end])
 

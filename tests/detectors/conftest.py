@@ -1,5 +1,6 @@
 import pytest
 
+from detectors.counselling import CounsellingModel
 from detectors.crisis_risk import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
@@ -23,4 +24,4 @@ def crisis_model() -> CrisisRiskModel:
 
 @pytest.fixture(scope="session")
 def extractor(encoder, crisis_model) -> TurnFeatureExtractor:
-    return TurnFeatureExtractor(encoder, EmotionHead.load(), crisis_model)
+    return TurnFeatureExtractor(encoder, EmotionHead.load(), crisis_model, CounsellingModel.load())

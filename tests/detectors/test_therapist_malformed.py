@@ -30,6 +30,9 @@ def findings_for(text, role="therapist"):
         ("Thank you for sharing that with me. Let's think about what you could try next,", Severity.WARNING),
         ("Here is a short exercise:\n\n```\nbreathe in 4", Severity.WARNING),
         ("I hear how exhausting this week was and I want to understand what made it so heavy for", Severity.WARNING),
+        ("Here are three things you could try tonight:", Severity.WARNING),
+        ("Some ideas:\n1. A short walk\n2.", Severity.WARNING),
+        ("You said it felt like \"everything is", Severity.WARNING),
     ],
 )
 def test_flags_answers_that_gave_the_patient_nothing(text, severity):
@@ -57,6 +60,9 @@ def test_flags_answers_that_gave_the_patient_nothing(text, severity):
         "That sounds like a lot to carry on your own right now",
         "ok that makes sense, take your time",
         "Thanks for telling me",
+        "got it",
+        "mm",
+        "Note:",
     ],
 )
 def test_leaves_complete_answers_alone(text):

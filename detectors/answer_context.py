@@ -1,0 +1,134 @@
+"""What the therapist rules need to know about an answer and the conversation around it.
+
+The learned behaviours of the answer (``TurnFeatures.behaviours``, from ``detectors.counselling``)
+with the lexical fallbacks used when no counselling head ran, and the context: the patient turn
+it answers, whether that patient is distressed, ashamed or drained, whether they asked for
+advice, and whether a role-play they asked for is running.
+"""
+
+from __future__ import annotations
+
+import re
+
+from detectors.counselling import ACKNOWLEDGING
+from detectors.features import BehaviourSentence
+from detectors.state import ConversationState, TurnRecord
+from detectors.text import lowered
+
+ACKNOWLEDGED_BAR = 0.4  # P(reflection, empathy or affirmation) at which an answer acknowledges
+ROLEPLAY_LOOKBACK = 12  # turns back to look for the patient's role-play request
+
+_HARD_FEELINGS = (
+    r"(hard|difficult|painful|exhausting|overwhelming|frightening|scary|heavy|tough|lonely|a lot|draining|stressful|"
+    r"intense|upsetting|distressing|awful|frustrating|isolating|suffocating|worrying|confusing|unbearable|sad)"
+)
+EMPATHY = re.compile(
+    r"\b(sounds? (like |really |so |very |incredibly )?" + _HARD_FEELINGS + r"|"
+    r"(can|must|would|might) feel (really |so |very )?" + _HARD_FEELINGS + r"|"
+    r"(your|that|this|the) (worry|fear|anxiety|pressure|stress|pain|sadness|loneliness|exhaustion|frustration|overwhelm|"
+    r"distress|panic|grief|hurt|shame|guilt)\b|that must (be|have been|feel)|i hear (you|how|that|what)|"
+    r"i'm (so |really |very )?sorry|it makes sense|understandabl\w*|i can (see|hear|imagine)|"
+    r"that's (a lot|hard|really hard|tough|difficult|painful|so hard)|thank you for (sharing|telling|trusting)|"
+    r"i understand|it sounds like|you('re| are) (feeling|carrying|going through|dealing with)|you feel|"
+    r"you've been (feeling|carrying|dealing)|no wonder|of course you|i('m| am) glad you (told|shared|said)|"
+    r"(that|this|your) (feeling|fear|worry|exhaustion|sadness|pain) (is|sounds|makes)|what you('re| are) (feeling|describing))\b"
+)
+_IMPERATIVE_START = re.compile(
+    r"(^|[.!?:]\s+|\n\s*(?:[-*•]|\d+[.)])?\s*)(try|make|use|set|write|list|breathe|practi[cs]e|schedule|start|go for|"
+    r"take|focus on|remember to|consider|plan|keep|put|download|drink|avoid|stop|get|read|limit|exercise)\b",
+    re.IGNORECASE,
+)
+_ADVICE = re.compile(r"\b(you (should|need to|must|have to|ought to)|try to|make sure|the key is|the best (thing|way) is)\b")
+FEELING_STATEMENT = re.compile(
+    r"\b(i (feel|felt|am feeling|'m feeling|'ve been feeling)|i('m| am)) (so |really |very |just |a bit |pretty )?"
+    r"(low|sad|anxious|scared|stressed|overwhelmed|exhausted|lonely|alone|hopeless|worried|afraid|upset|down|awful|terrible|"
+    r"miserable|panicky|desperate|numb|empty|broken)\b"
+)
+_ASKS_FOR_ADVICE = re.compile(
+    r"\b(what (should|can|do) i do|what would you (do|suggest|recommend)|how (do|can|should) i|any (advice|tips|ideas|suggestions)|"
+    r"(give|need|want) (me )?(some )?(advice|tips|ideas|suggestions)|should i\b|can you (help|suggest|tell me how)|"
+    r"what are some ways|is there (a way|anything i can do))"
+)
+_ROLEPLAY_REQUEST = re.compile(
+    r"\b(role[- ]?play|pretend (to be|you('re| are))|play (the part of|the role of|my|a|him|her)\b|act (as|like) (my|a)\b|"
+    r"be my (mom|mum|mother|dad|father|parent|boss|manager|ex|inner critic|critic|bully|teacher|coach|sister|brother|"
+    r"partner|husband|wife)|(say|tell me) what (my \w+|he|she|they) would (say|tell me)|talk to me (like|as) (my|a)|"
+    r"be (harsh|tough|brutal|mean|honest) (with|on|to) me|don't hold back|tough love|in character)\b"
+)
+_ROLEPLAY_STOP = re.compile(
+    r"\b(stop (the )?(role[- ]?play|pretending|it|this)|out of (role|character)|can we stop|enough|that's enough|"
+    r"i don't want to do this|let's stop|please stop)\b"
+)
+_ASHAMED_OR_DRAINED = re.compile(
+    r"\b(ashamed|shame|guilty|humiliated|embarrassed|disgusted with myself|hate myself|i'm (such )?a (failure|mess|disappointment)|"
+    r"i'm (a )?(terrible|bad|awful) (person|mother|father|parent|friend|partner)|worthless|drained|exhausted|so tired|"
+    r"worn out|can't (do|take) (this|it|any ?more)|nothing left|empty)\b"
+)
+_ASHAMED_EMOTIONS = ("embarrassment", "remorse", "sadness", "grief", "disappointment")
+
+
+def answered_patient_turn(state: ConversationState, turn: TurnRecord) -> TurnRecord | None:
+    """The patient turn this therapist turn answers: the latest one before it."""
+    return next(state.previous("patient", before=turn.index), None)
+
+
+def learned(turn: TurnRecord, behaviour: str) -> BehaviourSentence | None:
+    """The answer's strongest sentence for ``behaviour`` when it reaches the head's bar for it."""
+    behaviours = turn.features.behaviours
+    return behaviours.best[behaviour] if behaviours and behaviour in behaviours.alerting else None
+
+
+def acknowledges(turn: TurnRecord) -> bool:
+    """The answer reflects, validates or affirms what the patient said (learned or by phrase)."""
+    behaviours = turn.features.behaviours
+    if behaviours is not None and behaviours.strongest(ACKNOWLEDGING)[1] >= ACKNOWLEDGED_BAR:
+        return True
+    return bool(EMPATHY.search(lowered(turn.text)))
+
+
+def phrased_as_advice(text: str) -> bool:
+    return bool(_IMPERATIVE_START.search(text) or _ADVICE.search(lowered(text)))
+
+
+def gives_advice(turn: TurnRecord) -> bool:
+    """Unhedged advice or instructions: the head's ``directing``; by phrase when no head ran."""
+    if turn.features.behaviours is not None:
+        return learned(turn, "directing") is not None
+    return phrased_as_advice(turn.text)
+
+
+def asks_for_advice(patient: TurnRecord) -> bool:
+    return bool(_ASKS_FOR_ADVICE.search(lowered(patient.text)))
+
+
+def expresses_feelings(patient: TurnRecord, level: float = 0.35) -> bool:
+    return patient.features.distress_score >= level or bool(FEELING_STATEMENT.search(lowered(patient.text)))
+
+
+def ashamed_or_drained(state: ConversationState, turn: TurnRecord, lookback: int = 2) -> bool:
+    """The patient's last turns sound ashamed, guilty, exhausted or emptied out."""
+    for patient in list(state.previous("patient", before=turn.index))[:lookback]:
+        emotions = patient.features.emotions
+        cues = patient.features.cues
+        if _ASHAMED_OR_DRAINED.search(lowered(patient.text)) or patient.features.distress_score >= 0.6:
+            return True
+        if emotions is not None and max(emotions.get(e) for e in _ASHAMED_EMOTIONS) >= 0.3:
+            return True
+        if cues is not None and {"exhaustion", "hopelessness"} & set(cues.names()):
+            return True
+    return False
+
+
+def roleplay_requested(text: str) -> bool:
+    return bool(_ROLEPLAY_REQUEST.search(lowered(text)))
+
+
+def roleplay_running(state: ConversationState, turn: TurnRecord) -> bool:
+    """The patient asked for a role-play in the recent turns and has not asked to stop it since."""
+    for patient in list(state.previous("patient", before=turn.index))[: ROLEPLAY_LOOKBACK // 2]:
+        text = lowered(patient.text)
+        if _ROLEPLAY_STOP.search(text):
+            return False
+        if roleplay_requested(text):
+            return True
+    return False

@@ -1,0 +1,69 @@
+"""Fitting the small heads turnwatch ships: logistic or one-hidden-layer MLP ensembles on frozen
+embeddings, temperature-calibrated, exported as numpy layers (``detectors.heads_io``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from detectors.heads_io import Layers, member_logits, softmax
+
+SEED = 7
+MEMBERS = 5  # an ensemble of heads from different seeds: smoother far from the training data
+
+
+def fit_members(kind: str, strength: float, x: np.ndarray, y: np.ndarray, n_classes: int,
+                class_weight: str | None = "balanced") -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """The ensemble's members, each as numpy layers over ``n_classes`` outputs."""
+    if kind == "logistic":
+        from sklearn.linear_model import LogisticRegression
+
+        return [layers_of(LogisticRegression(C=strength, max_iter=4000, class_weight=class_weight).fit(x, y), n_classes)]
+    from sklearn.neural_network import MLPClassifier
+
+    return [layers_of(MLPClassifier(hidden_layer_sizes=(64,), alpha=strength, max_iter=600, early_stopping=False,
+                                    random_state=SEED + j).fit(x, y), n_classes) for j in range(MEMBERS)]
+
+
+def layers_of(model, n_classes: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Weights as (W, b) per layer over all classes (classes absent from training get a -30 bias)."""
+    if hasattr(model, "coefs_"):
+        layers = [(w, b) for w, b in zip(model.coefs_, model.intercepts_)]
+        last_w, last_b = layers[-1]
+    else:
+        layers, last_w, last_b = [], model.coef_.T, model.intercept_
+    w = np.zeros((last_w.shape[0], n_classes), np.float32)
+    b = np.full(n_classes, -30.0, np.float32)
+    for column, label in enumerate(model.classes_):
+        w[:, int(label)] = last_w[:, column]
+        b[int(label)] = last_b[column]
+    return [*layers[:-1], (w, b)] if layers else [(w, b)]
+
+
+def ensemble_logits(members: list[Layers], x: np.ndarray) -> np.ndarray:
+    return np.mean([member_logits(layers, x) for layers in members], axis=0)
+
+
+def nll(z: np.ndarray, y: np.ndarray) -> float:
+    p = softmax(z)
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1.0))))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
+    return float(min(grid, key=lambda t: nll(logits / t, y)))
+
+
+def precision_recall(truth: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    tp = int((truth & flagged).sum())
+    fp = int((~truth & flagged).sum())
+    fn = int((truth & ~flagged).sum())
+    return {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+            "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0, "tp": tp, "fp": fp, "fn": fn}
+
+
+def threshold_table(score: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    rows = []
+    for t in np.round(np.arange(0.05, 0.991, 0.01), 2):
+        pr = precision_recall(truth, score >= t)
+        rows.append({"threshold": float(t), "precision": pr["precision"], "recall": pr["recall"]})
+    return rows
