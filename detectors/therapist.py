@@ -358,15 +358,15 @@ def _moves_on(patient: TurnRecord, turn: TurnRecord) -> bool:
 
 def ignores_distress(state: ConversationState, turn: TurnRecord) -> Finding | None:
     """The patient is distressed and the answer neither acknowledges it nor stays with it: no
-    reflection, empathy or affirmation, no safety step, and a change of subject (an answer far
-    from the patient's turn in embedding space; advice about something else included)."""
+    reflection, empathy or affirmation, no safety step, no directions (advice_without_empathy's),
+    and a change of subject (an answer far from the patient's turn in embedding space)."""
     patient = answered_patient_turn(state, turn)
     if patient is None or not _distressed(patient) or patient.features.crisis_paged:
         return None
     if acknowledges(turn) or SAFETY.search(lowered(turn.text)) or not _long_enough(turn):
         return None
-    if not _moves_on(patient, turn):
-        return None  # on their subject: advice on it is advice_without_empathy's to judge
+    if not _moves_on(patient, turn) or _substantive_direction(turn):
+        return None  # on their subject, or directions: advice_without_empathy judges those
     distress = patient.features.distress_score
     severity = Severity.HIGH if distress >= 0.8 else Severity.WARNING
     return _finding(
@@ -398,8 +398,6 @@ def advice_without_empathy(state: ConversationState, turn: TurnRecord) -> Findin
     direction = _substantive_direction(turn)
     if direction is None or (asks_for_advice(patient) and patient.features.distress_score < 0.6):
         return None
-    if _distressed(patient) and _moves_on(patient, turn):
-        return None  # directions about something else: ignores_distress raises it
     if acknowledges(turn) or SAFETY.search(lowered(turn.text)):
         return None
     return _finding(

@@ -40,7 +40,7 @@ from detectors.encoder import Encoder
 from detectors.heads_io import save_members, softmax
 from streams.training.crisis_risk import counsel_chat_holdout
 from streams.training.ensembles import (
-    SEED, ensemble_logits, fit_members, fit_temperature, nll, precision_recall, threshold_table,
+    SEED, choose_model, ensemble_logits, fit_members, precision_recall, threshold_table,
 )
 from streams.training.real_sentences import RealText, sentence_digest
 
@@ -157,19 +157,7 @@ def train_counselling(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     groups = np.array([r.group if r.group >= 0 else -1 - i for i, r in enumerate(train)])
     folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=SEED).split(x_train, y_train, groups))
     candidates = [("logistic", c) for c in (3.0, 10.0, 30.0)] + [("mlp", a) for a in (0.3, 1.0)]
-    scores, out_of_fold = {}, {}
-    for kind, strength in candidates:
-        logits = np.zeros((len(y_train), len(BEHAVIOURS)), np.float32)
-        for fit_idx, test_idx in folds:
-            members = fit_members(kind, strength, x_train[fit_idx], y_train[fit_idx], len(BEHAVIOURS))
-            logits[test_idx] = ensemble_logits(members, x_train[test_idx])
-        temperature = fit_temperature(logits, y_train)
-        scores[(kind, strength)] = nll(logits / temperature, y_train)
-        out_of_fold[(kind, strength)] = (logits, temperature)
-        log(f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})")
-    best = min(scores, key=scores.get)
-    logits, temperature = out_of_fold[best]
-    oof = softmax(logits / temperature)
+    best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(BEHAVIOURS), log)
     log(f"chosen {best[0]} {best[1]:g}")
 
     tables = {label: threshold_table(oof[:, BEHAVIOURS.index(label)], y_train == BEHAVIOURS.index(label))

@@ -40,7 +40,7 @@ from detectors.crisis_language import normalise
 from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
 from detectors.heads_io import save_members, softmax
 from streams.training.ensembles import (
-    SEED, ensemble_logits, fit_members, fit_temperature, nll, precision_recall, threshold_table,
+    SEED, choose_model, ensemble_logits, fit_members, precision_recall, threshold_table,
 )
 from detectors.encoder import Encoder
 from streams.training.embeddings import cached_embeddings
@@ -159,20 +159,7 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
 
     folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x_train, y_train))
     candidates = [("logistic", c) for c in (1.0, 10.0)] + [("mlp", a) for a in (1e-2, 1e-1, 1.0)]
-    scores = {}
-    out_of_fold = {}
-    for kind, strength in candidates:
-        logits = np.zeros((len(y_train), len(CLASSES)), np.float32)
-        for fit_idx, test_idx in folds:
-            members = fit_members(kind, strength, x_train[fit_idx], y_train[fit_idx], len(CLASSES))
-            logits[test_idx] = ensemble_logits(members, x_train[test_idx])
-        temperature = fit_temperature(logits, y_train)
-        scores[(kind, strength)] = nll(logits / temperature, y_train)
-        out_of_fold[(kind, strength)] = (logits, temperature)
-        log(f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})")
-    best = min(scores, key=scores.get)
-    logits, temperature = out_of_fold[best]
-    oof = softmax(logits / temperature)
+    best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(CLASSES), log)
     truth_train = y_train >= 2
     sources = np.array([r.source for r in train])
     oof_current = oof[:, 2:].sum(axis=1)

@@ -67,3 +67,22 @@ def threshold_table(score: np.ndarray, truth: np.ndarray) -> list[dict[str, floa
         pr = precision_recall(truth, score >= t)
         rows.append({"threshold": float(t), "precision": pr["precision"], "recall": pr["recall"]})
     return rows
+
+
+def choose_model(candidates: list[tuple[str, float]], x: np.ndarray, y: np.ndarray, folds: list, n_classes: int,
+                 log=print) -> tuple[tuple[str, float], np.ndarray, float, dict[tuple[str, float], float]]:
+    """The candidate with the lowest cross-validated log-loss after temperature scaling:
+    (candidate, its calibrated out-of-fold probabilities, its temperature, every candidate's loss)."""
+    scores, out_of_fold = {}, {}
+    for kind, strength in candidates:
+        logits = np.zeros((len(y), n_classes), np.float32)
+        for fit_idx, test_idx in folds:
+            members = fit_members(kind, strength, x[fit_idx], y[fit_idx], n_classes)
+            logits[test_idx] = ensemble_logits(members, x[test_idx])
+        temperature = fit_temperature(logits, y)
+        scores[(kind, strength)] = nll(logits / temperature, y)
+        out_of_fold[(kind, strength)] = (logits, temperature)
+        log(f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})")
+    best = min(scores, key=scores.get)
+    logits, temperature = out_of_fold[best]
+    return best, softmax(logits / temperature), temperature, scores

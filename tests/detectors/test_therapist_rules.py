@@ -154,7 +154,7 @@ def test_missed_crisis():
 def test_ignores_distress():
     check("therapist.ignores_distress", [
         {"answer": "Okay. What are your plans for the weekend?", "patient": DISTRESSED},
-        {"answer": "Let's talk about your goals for next quarter instead.", "patient": DISTRESSED},
+        {"answer": "Anyway, how did the football go at the weekend?", "patient": DISTRESSED},
         {"answer": "Interesting. Tell me about your commute to work.", "patient": DISTRESSED},
         {"answer": "Right. And how is your manager these days?", "patient": DISTRESSED},
         {"answer": "Moving on, did you finish the reading I suggested?", "patient": DISTRESSED},
