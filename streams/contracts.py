@@ -80,6 +80,31 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _invalid_unicode_at(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) that cannot be encoded as UTF-8, if any.
+
+    JSON allows escaped lone surrogates ("\\ud800"); Python decodes them into strings that
+    fail later, wherever the text is encoded.
+    """
+    pending = [(path, value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return where or "(event)"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = f"{where}.{key}" if where else str(key)
+                if isinstance(key, str) and _invalid_unicode_at(key) is not None:
+                    return (where or "(event)") + " (a key)"
+                pending.append((name, child))
+        elif isinstance(item, list):
+            pending.extend((f"{where}[{i}]", child) for i, child in enumerate(item))
+    return None
+
+
 def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> TurnEvent:
     """Validate one raw event into a TurnEvent or raise InvalidTurn naming the field."""
     if isinstance(raw, (bytes, str)):
@@ -89,6 +114,9 @@ def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_
             raise InvalidTurn("invalid_json", f"not JSON ({type(exc).__name__})") from None
     if not isinstance(raw, dict):
         raise InvalidTurn("invalid_json", f"expected a JSON object, got {type(raw).__name__}")
+    broken = _invalid_unicode_at(raw)
+    if broken is not None:
+        raise InvalidTurn("schema", f"{broken}: not valid Unicode (a lone surrogate)")
     try:
         event = TurnEvent.model_validate(raw)
     except ValidationError as exc:

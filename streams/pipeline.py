@@ -10,6 +10,9 @@ what the worker would have published:
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +28,9 @@ from streams.episodes import EpisodeBook, alert_id
 from streams.errors import InvalidTurn
 
 Clock = Callable[[], datetime]
+MAX_ORIGINAL_BYTES = 64 * 1024  # a dead letter's original above this is cut (see DeadLetter.to_record)
+KEPT_ORIGINAL_CHARS = 4096
+log = logging.getLogger(__name__)
 
 
 class FeatureExtractor(Protocol):
@@ -42,11 +48,18 @@ class DeadLetter:
     raw: Any
 
     def to_record(self, **source: Any) -> dict[str, Any]:
+        """The dead-letter record; an original over ``MAX_ORIGINAL_BYTES`` is cut to its first
+        ``KEPT_ORIGINAL_CHARS`` characters with its full size and hash, so the record always
+        fits in one message."""
         raw = self.raw
         if isinstance(raw, bytes):
             raw = raw.decode("utf-8", errors="replace")
         elif isinstance(raw, TurnEvent):
             raw = raw.model_dump(mode="json")
+        encoded = (raw if isinstance(raw, str) else json.dumps(raw, default=str)).encode("utf-8", errors="replace")
+        if len(encoded) > MAX_ORIGINAL_BYTES:
+            raw = {"truncated": encoded[: KEPT_ORIGINAL_CHARS].decode("utf-8", errors="ignore"),
+                   "bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
         return {"reason": self.reason, "detail": self.detail, "original": raw, "source": source}
 
 
@@ -126,10 +139,40 @@ class Pipeline:
             seen.add(key)
             valid.append(item)
         for extractor in self.extractors:
-            texts, roles, metas = [p.event.text for p in valid], [p.event.role for p in valid], [p.event.meta for p in valid]
-            for item, features in zip(valid, extractor.extract(texts, roles, metas)):
-                item.features.merge(features)
+            self._extract(extractor, [item for item in valid if item.event is not None])
         return prepared
+
+    def _extract(self, extractor: FeatureExtractor, items: list[Prepared]) -> None:
+        """Features for the batch in one call; if that fails, event by event, so that one event
+        that breaks an extractor is dead-lettered alone and the others keep their features."""
+        def run(batch: list[Prepared]) -> None:
+            found = extractor.extract([p.event.text for p in batch], [p.event.role for p in batch],
+                                      [p.event.meta for p in batch])
+            for item, features in zip(batch, found):
+                item.features.merge(features)
+
+        try:
+            run(items)
+            return
+        except Exception:
+            if len(items) == 1:
+                log.exception("feature extraction failed for one event")
+            else:
+                log.exception("feature extraction failed for a batch of %d; retrying event by event", len(items))
+        if len(items) == 1:
+            self._fail(items[0])
+            return
+        for item in items:
+            try:
+                run([item])
+            except Exception:
+                log.exception("feature extraction failed for one event")
+                self._fail(item)
+
+    @staticmethod
+    def _fail(item: Prepared) -> None:
+        item.dead_letter = DeadLetter("processing_error", "feature extraction failed", item.event)
+        item.event = None
 
     def step(self, states: MutableMapping[str, Any], item: Prepared) -> StepResult:
         """Apply one prepared event to its conversation's state and run the detectors."""

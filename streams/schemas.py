@@ -39,7 +39,9 @@ def dead_letter_schema() -> dict[str, Any]:
                 "enum": ["invalid_json", "schema", "text_too_large", "out_of_order", "processing_error"],
             },
             "detail": {"type": "string", "description": "Names the offending field; never contains turn text."},
-            "original": {"description": "The event as received (string if it was not a JSON object)."},
+            "original": {"description": "The event as received (string if it was not a JSON object). "
+                                        "Over 64 KiB: {truncated: its first 4,096 characters, bytes: its size, "
+                                        "sha256: its hash}."},
             "source": {
                 "type": "object",
                 "properties": {

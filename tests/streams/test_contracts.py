@@ -96,3 +96,15 @@ def test_alerts_validate_against_the_published_schema():
 def test_committed_schemas_match_the_code(name):
     committed = (SCHEMAS / name).read_text()
     assert committed == rendered()[name], f"schemas/{name} drifted from the code: run `make schemas`"
+
+
+@pytest.mark.parametrize("raw, field", [
+    (b'{"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "hi \\udc80", "ts": "2026-01-01T00:00:00Z"}', "text"),
+    (b'{"event_id": "e", "conversation_id": "\\ud800", "turn_index": 0, "role": "patient", "text": "hi", "ts": "2026-01-01T00:00:00Z"}', "conversation_id"),
+    (b'{"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "hi", "ts": "2026-01-01T00:00:00Z", "meta": {"a": ["\\ud800"]}}', "meta.a[0]"),
+])
+def test_lone_surrogates_are_rejected_naming_the_field(raw, field):
+    with pytest.raises(InvalidTurn) as caught:
+        parse_turn(raw)
+    assert caught.value.reason == "schema"
+    assert caught.value.detail.startswith(f"{field}: not valid Unicode")

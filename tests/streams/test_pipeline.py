@@ -1,4 +1,7 @@
+import json
 from datetime import datetime, timezone
+
+from hypothesis import given, settings, strategies as st
 
 from detectors.features import TurnFeatures
 from detectors.findings import Evidence, Finding, Severity
@@ -128,3 +131,80 @@ def test_building_the_pipeline_scan_and_eval_do_not_import_faust():
             "print(sorted(m for m in ('faust', 'aiokafka', 'kafka') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- poison isolation: one bad event never takes others with it -------------------------------
+
+class BreaksOn:
+    """Test extractor that fails whenever a batch contains ``poison`` (like a tokenizer bug)."""
+
+    name = "breaks-on"
+
+    def __init__(self, poison):
+        self.poison = poison
+        self.calls = 0
+
+    def extract(self, texts, roles, metas):
+        self.calls += 1
+        if self.poison in texts:
+            raise RuntimeError("extractor bug")
+        return [TurnFeatures() for _ in texts]
+
+
+def test_an_event_that_breaks_the_extractor_is_dead_lettered_alone():
+    extractor = BreaksOn("poison")
+    pipeline = Pipeline([], extractors=[extractor], clock=lambda: NOW)
+    raws = [turn(0), turn(1, text="poison"), turn(2), turn(0, conversation="c2")]
+    results, states = run(pipeline, raws)
+    assert [r.dead_letter.reason if r.dead_letter else None for r in results] == [None, "processing_error", None, None]
+    assert results[1].dead_letter.to_record()["original"]["text"] == "poison"
+    assert states["c1"]["last_index"] == 2 and "c2" in states
+
+
+def test_a_lone_surrogate_is_a_schema_dead_letter_and_the_rest_of_the_batch_is_processed():
+    pipeline = Pipeline([], clock=lambda: NOW)
+    bad = b'{"event_id": "x", "conversation_id": "c1", "turn_index": 1, "role": "patient", "text": "\\ud800", "ts": "2026-01-01T00:00:00Z"}'
+    results, states = run(pipeline, [turn(0), bad, turn(1, event_id="good-1")])
+    assert results[1].dead_letter.reason == "schema" and results[1].dead_letter.detail.startswith("text:")
+    assert results[0].dead_letter is None and results[2].dead_letter is None
+    record = results[1].dead_letter.to_record(topic="t", partition=0, offset=5)
+    json.dumps(record).encode()  # the record itself publishes
+
+
+def test_a_huge_event_gets_a_bounded_dead_letter():
+    pipeline = Pipeline([], max_text_bytes=16_000, clock=lambda: NOW)
+    huge = json.dumps(turn(1, text="x" * 1_000_000)).encode()
+    results, _ = run(pipeline, [turn(0), huge, turn(2)])
+    letter = results[1].dead_letter
+    assert letter.reason == "text_too_large"
+    record = json.dumps(letter.to_record()).encode()
+    assert len(record) < 16_000
+    original = letter.to_record()["original"]
+    assert original["bytes"] == len(huge) and len(original["sha256"]) == 64
+    assert [r.dead_letter for r in (results[0], results[2])] == [None, None]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+event_shapes = st.fixed_dictionaries({}, optional={
+    "event_id": json_values, "conversation_id": json_values | st.just("c1"), "turn_index": json_values | st.integers(0, 5),
+    "role": json_values | st.sampled_from(["patient", "therapist", "system"]), "text": json_values | st.text(),
+    "ts": json_values | st.just("2026-01-01T00:00:00Z"), "meta": json_values,
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.binary(max_size=200) | event_shapes.map(lambda d: json.dumps(d).encode()) | event_shapes, max_size=8))
+def test_any_input_is_processed_or_dead_lettered_never_raised(raws):
+    pipeline = Pipeline(select(discover(), ["therapist", "loop"]), clock=lambda: NOW)
+    states = {}
+    results = [pipeline.step(states, item) for item in pipeline.prepare(raws, states)]
+    assert len(results) == len(raws)
+    for result in results:
+        if result.dead_letter is not None:
+            assert len(json.dumps(result.dead_letter.to_record()).encode()) < 70_000
+        else:
+            assert result.event is not None
