@@ -6,13 +6,16 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from streams.errors import InvalidTurn
 
 TURN_SCHEMA_ID = "turnwatch.turn/1"
 ALERT_SCHEMA_ID = "turnwatch.alert/1"
 DEFAULT_MAX_TEXT_BYTES = 16 * 1024
+MAX_TURN_INDEX = 1_000_000
+MAX_META_DEPTH = 8
+MAX_META_BYTES = 32 * 1024
 
 Role = Literal["patient", "therapist", "system"]
 SeverityName = Literal["info", "warning", "high", "critical"]
@@ -27,7 +30,7 @@ class TurnEvent(BaseModel):
 
     event_id: str = Field(description="Unique id of this event, for idempotency.", **_ID)
     conversation_id: str = Field(description="Conversation the turn belongs to; the Kafka key.", **_ID)
-    turn_index: int = Field(ge=0, description="0-based, strictly increasing within a conversation.")
+    turn_index: StrictInt = Field(ge=0, le=MAX_TURN_INDEX, description="0-based, strictly increasing within a conversation.")
     role: Role = Field(description="Who spoke. `system` turns are kept but not judged.")
     text: str = Field(description="What the speaker said (for the therapist: what the patient saw).")
     ts: AwareDatetime = Field(description="When the turn happened, RFC 3339 with a UTC offset.")
@@ -36,8 +39,37 @@ class TurnEvent(BaseModel):
         description="Free map. Known keys: therapist_reasoning, injected_note, model, locale.",
     )
 
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts_is_text(cls, value: Any) -> Any:
+        if not isinstance(value, (str, datetime)):
+            raise ValueError("must be an RFC 3339 string, not a number")
+        return value
+
+    @field_validator("meta")
+    @classmethod
+    def _meta_is_bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > MAX_META_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_META_DEPTH} levels")
+        if len(json.dumps(value, default=str).encode("utf-8", errors="replace")) > MAX_META_BYTES:
+            raise ValueError(f"larger than {MAX_META_BYTES} bytes")
+        return value
+
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+def _depth(value: Any) -> int:
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, level)
+            pending.extend((child, level + 1) for child in item)
+    return deepest
 
 
 class EvidenceItem(BaseModel):

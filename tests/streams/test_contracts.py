@@ -39,6 +39,12 @@ def test_valid_event_round_trips():
         ({"text": None}, "text"),
         ({"meta": []}, "meta"),
         ({"surprise": 1}, "surprise"),
+        ({"turn_index": "1"}, "turn_index"),
+        ({"turn_index": True}, "turn_index"),
+        ({"turn_index": 10**12}, "turn_index"),
+        ({"ts": 12345}, "ts"),
+        ({"meta": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}}, "meta"),
+        ({"meta": {"blob": "x" * 40_000}}, "meta"),
     ],
 )
 def test_invalid_events_name_the_offending_field(overrides, field):
