@@ -19,6 +19,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
+READ_CHUNK = 64 * 1024
 
 
 class BadRequest(Exception):
@@ -66,12 +67,16 @@ def register_views(app: faust.App, settings: Settings, turns_topic: faust.TopicT
         declared = request.content_length
         if declared is not None and declared > settings.max_body_bytes:
             raise BadRequest(413, f"body of {declared} bytes exceeds {settings.max_body_bytes}")
-        raw = await request.content.read(settings.max_body_bytes + 1)
-        if len(raw) > settings.max_body_bytes:
-            raise BadRequest(413, f"body exceeds {settings.max_body_bytes} bytes")
+        # StreamReader.read(n) returns whatever has arrived (at most n): read to the end.
+        chunks, size = [], 0
+        while chunk := await request.content.read(READ_CHUNK):
+            size += len(chunk)
+            if size > settings.max_body_bytes:
+                raise BadRequest(413, f"body exceeds {settings.max_body_bytes} bytes")
+            chunks.append(chunk)
         try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            return json.loads(b"".join(chunks))
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise BadRequest(400, "body is not valid JSON") from None
 
     @app.page("/v1/turns")

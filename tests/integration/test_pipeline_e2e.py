@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -133,6 +135,10 @@ def test_http_ingest_accepts_one_event(replayed):
         ({**http_turn(7), "turn_index": "x"}, 422, "turn_index"),
         ({**http_turn(8), "extra_field": 1}, 422, "extra_field"),
         ([], 422, "empty"),
+        ({**http_turn(8), "turn_index": "8"}, 422, "turn_index"),
+        ({**http_turn(8), "turn_index": True}, 422, "turn_index"),
+        ({**http_turn(8), "ts": 12345}, 422, "ts"),
+        ({**http_turn(8), "text": "\ud800"}, 422, "not valid Unicode"),
     ],
 )
 def test_http_ingest_rejects_invalid_events_naming_the_field(replayed, body, status, needle):
@@ -150,6 +156,29 @@ def test_http_ingest_limits_the_body_size(replayed):
     big = [http_turn(10, text="z" * 15000) for _ in range(6)]
     assert post(replayed, big)[0] == 413
     assert post(replayed, None, raw=b"{not json")[0] == 400
+    assert post(replayed, None, raw=b"[" * 30000)[0] == 400  # nesting too deep for the parser: still a 4xx
+
+
+def test_http_ingest_reads_a_body_that_arrives_in_pieces(replayed):
+    """A valid batch just under the limit, sent in two pieces with a pause between them (as a
+    slow client or a busy network would): all of it is read, not just what had arrived."""
+    batch = [{**http_turn(20 + i, text="w " * 7600), "conversation_id": "http-big", "event_id": f"big:{i}"}
+             for i in range(4)]
+    data = json.dumps(batch).encode()
+    assert 60_000 < len(data) < 65536
+    parsed = urllib.parse.urlsplit(replayed.url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    connection.putrequest("POST", "/v1/turns")
+    for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                        ("Authorization", "Bearer test-token")):
+        connection.putheader(name, value)
+    connection.endheaders()
+    connection.send(data[: len(data) // 2])
+    time.sleep(0.5)
+    connection.send(data[len(data) // 2 :])
+    response = connection.getresponse()
+    assert (response.status, json.loads(response.read())) == (202, {"accepted": 4})
+    connection.close()
 
 
 def test_health_and_readiness(replayed):
