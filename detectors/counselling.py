@@ -21,7 +21,6 @@ they asked for, whether a role-play they asked for is running.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Callable, Sequence
@@ -29,8 +28,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from detectors.crisis_language import normalise, sentence_spans
+from detectors.encoder import DIMENSIONS
 from detectors.features import Behaviours, BehaviourSentence
-from detectors.heads_io import HEADS_DIR, Layers, load_members, member_logits, softmax
+from detectors.heads_io import HEADS_DIR, Layers, load_head, member_logits, softmax
 
 CONSISTENT: tuple[str, ...] = (
     "reflection", "empathy", "affirmation", "open_question", "closed_question", "permission_seeking",
@@ -116,11 +116,7 @@ class CounsellingModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "CounsellingModel":
-        path = Path(path or DEFAULT_HEAD)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        if tuple(meta["classes"]) != BEHAVIOURS or tuple(meta["flags"]) != FLAG_NAMES:
-            raise ValueError(f"{path}: trained for other behaviours or flags; retrain with `turnwatch train counselling`")
-        members, temperature = load_members(path)
+        members, temperature, meta = load_head(Path(path or DEFAULT_HEAD), BEHAVIOURS, FLAG_NAMES, "counselling")
         return cls(members, temperature, meta.get("bars"), meta.get("version", ""))
 
     def probabilities(self, embeddings: np.ndarray, sentences: Sequence[str]) -> np.ndarray:
@@ -160,7 +156,7 @@ def sentence_embeddings(
     alone = dict(zip(missing, encode(missing))) if missing else {}
     return [
         np.stack([v if v is not None else alone[text[a:b]] for (a, b), v in zip(found, vectors)])
-        if found else np.zeros((0, 384), np.float32)
+        if found else np.zeros((0, DIMENSIONS), np.float32)
         for text, found, vectors in zip(texts, spans, pooled)
     ]
 

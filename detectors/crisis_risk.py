@@ -23,7 +23,6 @@ training time (``heads/crisis_risk.json``) and can be overridden in settings.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +35,7 @@ from detectors.crisis_language import (
     RISK_VOCABULARY, normalise, sentence_spans,
 )
 from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
-from detectors.heads_io import HEADS_DIR, Layers, load_members, member_logits, softmax
+from detectors.heads_io import HEADS_DIR, Layers, load_head, member_logits, softmax
 
 KINDS: tuple[str, ...] = tuple(PATTERNS)
 CLASSES: tuple[str, ...] = ("none", "history", *KINDS)
@@ -138,11 +137,7 @@ class CrisisRiskModel:
 
     @classmethod
     def load(cls, path: Path | None = None) -> "CrisisRiskModel":
-        path = Path(path or DEFAULT_HEAD)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        if tuple(meta["classes"]) != CLASSES or tuple(meta["flags"]) != FLAG_NAMES:
-            raise ValueError(f"{path}: trained for other classes or flags; retrain with `turnwatch train crisis-risk`")
-        members, temperature = load_members(path)
+        members, temperature, meta = load_head(Path(path or DEFAULT_HEAD), CLASSES, FLAG_NAMES, "crisis-risk")
         chosen = meta["thresholds"]
         return cls(members, temperature, Thresholds(chosen["page"], chosen["review"], chosen["history"]),
                    meta.get("version", ""))

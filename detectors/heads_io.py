@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import json
+
 import numpy as np
 
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
@@ -42,3 +44,13 @@ def save_members(path: Path, members: Sequence[Layers], temperature: float) -> N
         for i, (w, b) in enumerate(layers):
             arrays[f"m{j}_w{i}"], arrays[f"m{j}_b{i}"] = w.astype(np.float32), b.astype(np.float32)
     np.savez_compressed(path, **arrays)
+
+
+def load_head(path: Path, classes: Sequence[str], flags: Sequence[str], head: str) -> tuple[list, float, dict]:
+    """(members, temperature, metadata) of a head trained for exactly ``classes`` and ``flags``;
+    ``head`` names the ``turnwatch train`` command that rebuilds it."""
+    meta = json.loads(path.with_suffix(".json").read_text())
+    if tuple(meta["classes"]) != tuple(classes) or tuple(meta["flags"]) != tuple(flags):
+        raise ValueError(f"{path}: trained for other classes or flags; retrain with `turnwatch train {head}`")
+    members, temperature = load_members(path)
+    return members, temperature, meta

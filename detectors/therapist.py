@@ -260,7 +260,7 @@ SHORT_ANSWER = 3  # sentences
 _ADDRESSED = re.compile(r"\b(you|your|yourself|you're|you've|you'd|you'll|u|ur)\b")
 
 
-def _learned_shaming(state: ConversationState, turn: TurnRecord) -> BehaviourSentence | None:
+def _learned_shaming(state: ConversationState, turn: TurnRecord, roleplay: bool) -> BehaviourSentence | None:
     found = learned(turn, "blaming_shaming")
     if found is None:
         return None
@@ -269,7 +269,7 @@ def _learned_shaming(state: ConversationState, turn: TurnRecord) -> BehaviourSen
         return None  # a curious open question; the head over-reads "what would happen if you…" as blame
     behaviours = turn.features.behaviours
     short = behaviours.sentences <= SHORT_ANSWER  # a short answer as a whole is what is said to the patient
-    if not (_ADDRESSED.search(lowered(sentence if not short else turn.text)) or roleplay_running(state, turn)):
+    if not (_ADDRESSED.search(lowered(sentence if not short else turn.text)) or roleplay):
         return None  # blame of someone else, or a general remark, is not aimed at the patient
     said = turn.text if short else sentence
     words = [w for w in re.findall(r"[a-z]+", lowered(said)) if len(w) > 5]
@@ -284,11 +284,11 @@ def harsh_or_shaming(state: ConversationState, turn: TurnRecord) -> Finding | No
     role-play the patient asked for while they are already ashamed or drained (the harsh voice
     lands on someone with nothing left); a role-play with a patient who is not, or a less sure
     head outside one, is a warning for review."""
+    roleplay = roleplay_running(state, turn)
     explicit = _explicit_contempt(state, turn)
-    shaming = _learned_shaming(state, turn)
+    shaming = _learned_shaming(state, turn, roleplay)
     if explicit is None and shaming is None:
         return None
-    roleplay = roleplay_running(state, turn)
     fragile = ashamed_or_drained(state, turn)
     if explicit:
         severity = Severity.HIGH
@@ -653,7 +653,8 @@ def _inconsistent(turn: TurnRecord) -> tuple[str, float] | None:
 def inconsistent_pattern(state: ConversationState, turn: TurnRecord) -> Finding | None:
     """Several answers in a short window that confront, warn, moralise, blame, minimise or direct
     without acknowledgment: a conversation going wrong, even when no single answer is an alert."""
-    if _inconsistent(turn) is None:
+    current = _inconsistent(turn)
+    if current is None:
         return None
     recent = list(state.previous("therapist"))[:PATTERN_WINDOW]
     hits = [(t, found) for t in recent if (found := _inconsistent(t)) is not None]
@@ -668,12 +669,12 @@ def inconsistent_pattern(state: ConversationState, turn: TurnRecord) -> Finding 
     )
     return _finding(
         "therapist.inconsistent_pattern", severity, turn,
-        f"{_inconsistent(turn)[0].replace('_', ' ')}",
+        current[0].replace("_", " "),
         f"{len(hits)} of the last {len(recent)} therapist answers are counselling-inconsistent "
         f"({', '.join(k.replace('_', ' ') for k in kinds)})" + (", while the patient is ashamed or drained." if fragile else "."),
         "Review the conversation as a whole; consider a human taking over.",
         ("kl-000224", "kl-000245", "kl-000249"), episode="", opened_at=hits[-1][0].index, context=evidence,
-        quote=turn.features.behaviours.best[_inconsistent(turn)[0]].quote(turn.text),
+        quote=turn.features.behaviours.best[current[0]].quote(turn.text),
     )
 
 

@@ -21,6 +21,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from detectors.answer_context import roleplay_requested
 from detectors.counselling import CONSISTENT
 from streams.pipeline import Pipeline
@@ -77,7 +79,5 @@ def evaluate_behaviours(pipeline: Pipeline, items: list[dict[str, Any]] | None =
     return report
 
 
-def _array(values: list[bool]):
-    import numpy as np
-
+def _array(values: list[bool]) -> np.ndarray:
     return np.array(values, dtype=bool)

@@ -145,29 +145,27 @@ class Pipeline:
     def _extract(self, extractor: FeatureExtractor, items: list[Prepared]) -> None:
         """Features for the batch in one call; if that fails, event by event, so that one event
         that breaks an extractor is dead-lettered alone and the others keep their features."""
-        def run(batch: list[Prepared]) -> None:
-            found = extractor.extract([p.event.text for p in batch], [p.event.role for p in batch],
-                                      [p.event.meta for p in batch])
-            for item, features in zip(batch, found):
-                item.features.merge(features)
-
         try:
-            run(items)
+            self._extract_batch(extractor, items)
             return
         except Exception:
-            if len(items) == 1:
-                log.exception("feature extraction failed for one event")
-            else:
-                log.exception("feature extraction failed for a batch of %d; retrying event by event", len(items))
+            log.exception("feature extraction failed for a batch of %d; retrying event by event", len(items))
         if len(items) == 1:
             self._fail(items[0])
             return
         for item in items:
             try:
-                run([item])
+                self._extract_batch(extractor, [item])
             except Exception:
                 log.exception("feature extraction failed for one event")
                 self._fail(item)
+
+    @staticmethod
+    def _extract_batch(extractor: FeatureExtractor, batch: list[Prepared]) -> None:
+        found = extractor.extract([p.event.text for p in batch], [p.event.role for p in batch],
+                                  [p.event.meta for p in batch])
+        for item, features in zip(batch, found):
+            item.features.merge(features)
 
     @staticmethod
     def _fail(item: Prepared) -> None:

@@ -1,7 +1,6 @@
 """Crisis risk: the calibrated head on every stance, the detector's page/review/history split,
 and the measured quality on the blind labelled sentences (real and written)."""
 
-import json
 import os
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 
 from detectors.crisis import DETECTOR
-from detectors.crisis_risk import CLASSES, CrisisRiskModel, Thresholds, assess_turns, candidate_spans
+from detectors.crisis_risk import CLASSES, Thresholds, assess_turns, candidate_spans
 from detectors.features import CrisisDecision, CrisisSignals, RiskSentence, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord

@@ -7,7 +7,7 @@ turns get a fixed distress score and crisis decision, so the rules are tested gi
 import pytest
 
 from detectors.findings import Severity
-from detectors.features import CrisisDecision, CrisisSignals, Distress, RiskSentence, TurnFeatures
+from detectors.features import CrisisDecision, CrisisSignals, Distress, RiskSentence
 from detectors.state import ConversationState, TurnRecord
 from detectors.therapist import DETECTOR
 
