@@ -289,6 +289,29 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crashtest(args: argparse.Namespace) -> int:
+    import logging
+
+    from streams.crashtest import CrashPlan, run_crashtest
+    from streams.logs import configure
+    from streams.worker import broker_for
+
+    settings = _settings(args, broker=args.broker)
+    configure("WARNING", "console")
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # "group_id is None" on every read-back
+    plan = CrashPlan(turns=args.turns, kills=args.kills, workers=args.workers, add_worker=args.add_worker,
+                     seed=args.seed)
+    run_dir = Path(args.out)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with broker_for(settings, log_file=run_dir / "tansu.log") as ready:
+        report = run_crashtest(ready.broker, plan, run_dir)
+    for line in report.lines():
+        print(line)
+    (run_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    print(f"report: {run_dir / 'report.json'}; worker logs in {run_dir}/")
+    return 0 if report.ok else 1
+
+
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from streams.dashboards import write_dashboards
 
@@ -372,6 +395,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(handler=cmd_receiver)
+
+    p = sub.add_parser("crashtest", help="replay turns, SIGKILL workers mid-stream, compare alerts and deliveries with a clean run")
+    p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (default: start an embedded broker)")
+    p.add_argument("--turns", type=int, default=2000, help="turns to replay (example crises cloned, plus small talk)")
+    p.add_argument("--kills", type=int, default=3, help="SIGKILLs at spaced points of the run")
+    p.add_argument("--workers", type=int, default=1, help="workers in the consumer group")
+    p.add_argument("--add-worker", action="store_true", help="start one more worker half-way (rebalance onto a newcomer)")
+    p.add_argument("--seed", type=int, default=7, help="seed for the workload and the kill timing")
+    p.add_argument("--out", default=".turnwatch/crashtest", help="directory for report.json and the worker logs")
+    p.set_defaults(handler=cmd_crashtest)
 
     p = sub.add_parser("dashboards", help="write the Grafana dashboards (grafana-foundation-sdk) as JSON")
     p.add_argument("--out", default="deploy/grafana/dashboards")

@@ -21,6 +21,7 @@ class ReplaySummary:
     conversations: set[str] = field(default_factory=set)
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    end_offsets: dict[int, int] = field(default_factory=dict)  # partition -> last acked offset + 1
 
     @property
     def rate(self) -> float:
@@ -106,8 +107,10 @@ def replay(
 def _settle(futures: list, summary: ReplaySummary, on_sent: Callable[[Record], None]) -> None:
     for record, future in futures:
         try:
-            future.get(timeout=30)
+            metadata = future.get(timeout=30)
             summary.sent += 1
+            summary.end_offsets[metadata.partition] = max(summary.end_offsets.get(metadata.partition, 0),
+                                                          metadata.offset + 1)
         except KafkaError as exc:
             summary.failed += 1
             if len(summary.errors) < 10:

@@ -28,6 +28,20 @@ def test_batched_and_single_encoding_agree(encoder):
     assert np.allclose(batched, single, atol=1e-4)
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_a_turns_vector_does_not_depend_on_the_turns_encoded_beside_it(backend, encoder, onnx_encoder):
+    # Neighbours of nearly the same length land in one padded group; int8 dynamic quantisation
+    # used to scale the whole group together, so a replay that batched differently got other alerts.
+    chosen = encoder if backend == "torch" else onnx_encoder
+    turn = "I have been sleeping badly since the project started and my manager keeps moving deadlines."
+    neighbours = ["Everything feels heavy lately and I do not know what to do, nothing helps anymore at all.",
+                  "I cooked a proper dinner for the first time in weeks and then my sister called me."]
+    alone = chosen.encode([turn])[0]
+    for batch in ([turn, *neighbours], [*neighbours, turn], [neighbours[0], turn, neighbours[0]]):
+        beside = chosen.encode(batch)[batch.index(turn)]
+        assert np.abs(alone - beside).max() < 1e-5
+
+
 def test_onnx_int8_backend_stays_within_cosine_098_of_torch(encoder, onnx_encoder):
     onnx = onnx_encoder
     cosine = (encoder.encode(TEXTS) * onnx.encode(TEXTS)).sum(axis=1)

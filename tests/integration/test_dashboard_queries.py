@@ -22,7 +22,7 @@ from streams.processes import stop_process
 from streams.worker import spawn_worker, wait_ready
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.deploy.test_ops_alerting import tool
-from tests.integration.receiver import Receiver
+from streams.delivery.counting_receiver import Receiver
 from tests.integration.test_delivery import SECRET, config_yaml
 
 pytestmark = pytest.mark.integration

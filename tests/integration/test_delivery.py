@@ -20,7 +20,7 @@ from streams.replay import ensure_topics
 from streams.processes import stop_process
 from streams.worker import metric_lines, spawn_worker, wait_ready
 from tests.integration.conftest import consume
-from tests.integration.receiver import Receiver
+from streams.delivery.counting_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 SECRET = "delivery-test-secret"

@@ -1,4 +1,8 @@
-"""A real HTTP webhook receiver on loopback for the delivery tests (aiohttp, own thread)."""
+"""A webhook receiver on loopback that counts what it gets (aiohttp in its own thread).
+
+Used by `turnwatch crashtest` and the delivery tests to check that every alert arrived once:
+``accepted`` counts 200s per idempotency key, ``deliveries`` per (key, severity).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ class Receiver:
     port: int = field(default_factory=free_port)
     attempts: Counter = field(default_factory=Counter)  # idempotency key -> requests seen
     accepted: Counter = field(default_factory=Counter)  # idempotency key -> 200s answered
+    deliveries: Counter = field(default_factory=Counter)  # (idempotency key, severity) -> 200s answered
     rejected_signatures: int = 0
     bodies: list = field(default_factory=list)
 
@@ -40,6 +45,7 @@ class Receiver:
         if self.status != 200:
             return web.json_response({"error": "outage"}, status=self.status)
         self.accepted[key] += 1
+        self.deliveries[(key, request.headers.get("X-Turnwatch-Severity", ""))] += 1
         self.bodies.append(body)
         return web.json_response({"ok": True})
 
