@@ -12,7 +12,7 @@ import logging
 import time
 import weakref
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Awaitable, Iterator
 
 import faust
 from faust import streams as faust_streams
@@ -23,6 +23,7 @@ from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_
 from streams.faust_tuning import set_consumer_fetch_max_wait
 from streams.held_writes import HeldWrites
 from streams.settings import Settings
+from streams.state_table import ConversationTable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,18 @@ def as_current_event(event: faust.EventT) -> Iterator[None]:
         yield
     finally:
         faust_streams._current_event.reset(token)
+
+
+def consumer_diagnostics(app: faust.App, tp: Any, position: int | None) -> str:
+    """What the consumer knows about a partition that stopped moving (for the stall warning)."""
+    consumer = app.consumer
+    driver = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    paused = driver.paused() if driver is not None else "?"
+    acked = sorted(consumer._acked.get(tp, ()))
+    return (f"processed up to {position}, highwater {consumer.highwater(tp)}, read offset {consumer._read_offset.get(tp)}, "
+            f"committed {consumer._committed_offset.get(tp)}, acked not committed {acked[:3]}..{acked[-3:]} "
+            f"({len(acked)}), gaps {consumer._gap.get(tp)}, unacked {len(consumer._unacked_messages)}, "
+            f"paused {paused}, flow active {consumer.flow_active}")
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
@@ -74,18 +87,22 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
                              partitions=settings.partitions)
     app.turnwatch_turns_topic = turns  # type: ignore[attr-defined]
 
-    conversations = app.Table("conversations", default=None, partitions=settings.partitions)
+    conversations = app.tables.add(ConversationTable(app, name="conversations", default=None, beacon=app.tables.beacon,
+                                                     partitions=settings.partitions))
 
-    async def publish(event: faust.EventT, result: StepResult) -> None:
+    async def publish(event: faust.EventT, result: StepResult) -> list[Awaitable[Any]]:
+        """Send the step's dead letter and alerts; returns the broker acknowledgements to await."""
         record_metrics(result)
+        acks = []
         if result.dead_letter is not None:
             message = event.message
             record = result.dead_letter.to_record(topic=message.topic, partition=message.partition, offset=message.offset)
-            await dead_letters.send(key=message.key, value=json.dumps(record).encode())
+            acks.append(await dead_letters.send(key=message.key, value=json.dumps(record).encode()))
         for alert in result.alerts:
-            await alerts.send(key=alert.conversation_id.encode(), value=alert.to_json())
+            acks.append(await alerts.send(key=alert.conversation_id.encode(), value=alert.to_json()))
             if event.message.timestamp:
                 metrics.TURN_TO_ALERT_SECONDS.observe(max(0.0, time.time() - event.message.timestamp))
+        return acks
 
     writes = HeldWrites(conversations, as_current_event)
 
@@ -110,24 +127,50 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
 
     @app.agent(turns, name="monitor")
     async def monitor(stream: faust.StreamT) -> None:
+        # Crash consistency, by order of durability (tansu has no transactions, so no exactly-once):
+        #   1. a batch's alerts and dead letters are acknowledged by the broker,
+        #   2. then its state is written (changelog records, sent after the acknowledgements),
+        #   3. then take_events acks its events, and Faust commits their offsets only after
+        #      flushing the producer, i.e. after the changelog records are acknowledged.
+        # So a committed offset implies durable state, and durable state (whose episode book
+        # suppresses repeats) implies durable alerts. A crash anywhere replays the batch against
+        # state from before it: alerts may repeat on the topic (same alert_id; delivery dedups),
+        # none is lost, no turn is skipped. Table recovery must read the changelog to its true
+        # end (on tansu that needs one record per producer batch, see streams.broker) and keep
+        # the newest state per conversation (a zombie's late write is older: streams.state_table).
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
             metrics.BATCH_SIZE.observe(len(events))
+            acks: list[Awaitable[Any]] = []
             for event, item in zip(events, await prepare(events)):
-                await publish(event, step_safely(event, item))
+                acks.extend(await publish(event, step_safely(event, item)))
                 next_offsets[event.message.tp] = event.message.offset + 1
+            await asyncio.gather(*acks)
             metrics.STATE_WRITES.inc(writes.flush())
             metrics.LAST_TURN_PROCESSED.set_to_current_time()
+
+    progress: dict[Any, tuple[int, float]] = {}
 
     @app.timer(interval=2.0)
     async def gauges() -> None:
         metrics.ACTIVE_CONVERSATIONS.set(len(conversations.data))
         lag = 0
+        now = time.monotonic()
         for tp in app.consumer.assignment() if app.consumer else ():
+            if tp.topic != settings.turns_topic:
+                continue
+            highwater = app.consumer.highwater(tp)
+            position = next_offsets.get(tp)
+            if highwater is None or highwater < 0:
+                continue
             # Partitions this process has not consumed from yet are not counted (lag is a lower bound).
-            if tp.topic == settings.turns_topic and tp in next_offsets:
-                highwater = app.consumer.highwater(tp)
-                if highwater is not None and highwater >= 0:
-                    lag += max(0, highwater - next_offsets[tp])
+            if position is not None:
+                lag += max(0, highwater - position)
+            seen, since = progress.get(tp, (position, now))
+            if position != seen or (position or 0) >= highwater:
+                progress[tp] = (position, now)
+            elif now - since > settings.stall_seconds:
+                log.warning("no progress on %s for %.0f s: %s", tp, now - since, consumer_diagnostics(app, tp, position))
+                progress[tp] = (position, now)
         metrics.CONSUMER_LAG.set(lag)
 
     if settings.delivery_config is not None:

@@ -201,8 +201,10 @@ class Fleet:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
-    def processed(self, name: str) -> float:
-        return metric_total(self.running[name][1], "turnwatch_turns_total")
+    def all_working(self) -> bool:
+        """Every running worker has processed (or skipped as already done) a turn since it started."""
+        return all(metric_total(port, "turnwatch_turns_total") + metric_total(port, "turnwatch_duplicate_turns_total") > 0
+                   for _, port in self.running.values())
 
     def stop_all(self) -> None:
         for process, _ in self.running.values():
@@ -257,14 +259,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.5) -
     return condition()
 
 
-def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[str], None] = print) -> CrashReport:
+def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[str], None] = print,
+                  clean: tuple[dict[AlertKey, str], Counter] | None = None) -> CrashReport:
+    """``clean``: the clean run's result for this plan's workload, when a caller already has it."""
     from streams.replay import ensure_topics, replay
 
     started = time.monotonic()
     rng = random.Random(plan.seed)
     records = workload(plan.turns, plan.seed)
-    say(f"clean run of {len(records)} turns in-process ...")
-    expected, expected_dead = clean_alerts(records)
+    if clean is None:
+        say(f"clean run of {len(records)} turns in-process ...")
+        clean = clean_alerts(records)
+    expected, expected_dead = clean
     suffix = uuid.uuid4().hex[:8]
     topics = {name: f"crashtest-{name}-{suffix}" for name in ("turns", "alerts", "dlq", "retry", "ddlq")}
     group = f"turnwatch-crashtest-{suffix}"
@@ -327,7 +333,7 @@ def _inject_faults(fleet: Fleet, plan: CrashPlan, rng: random.Random, committed:
     if plan.add_worker:
         actions.insert(len(actions) // 2 + 1, "add")
     for point, action in zip(points, actions):
-        if not wait_for(lambda: committed.total() >= point, timeout=plan.settle_timeout):
+        if not wait_for(lambda: committed.total() >= point and fleet.all_working(), timeout=plan.settle_timeout):
             report.events.append(f"progress stalled before {point:.0f} committed turns")
             return
         time.sleep(rng.uniform(0.0, 3.0))

@@ -15,6 +15,11 @@ DUPLICATE_TURNS = Counter(
     "turnwatch_duplicate_turns_total", "Turns ignored because (conversation_id, turn_index) was already processed."
 )
 TURN_GAPS = Counter("turnwatch_turn_gaps_total", "Turns that arrived ahead of a missing turn index.")
+STALE_STATE_RECORDS = Counter(
+    "turnwatch_stale_state_records_total",
+    "Changelog records skipped at recovery because a newer state of the conversation was already read "
+    "(late writes of a worker that lost the partition).",
+)
 DEAD_LETTERS = Counter("turnwatch_dead_letters_total", "Events sent to the dead-letter topic, by reason.", ["reason"])
 ALERTS = Counter("turnwatch_alerts_total", "Alerts emitted, by detector and severity.", ["detector", "severity"])
 ALERTS_BY_RULE = Counter("turnwatch_alerts_by_rule_total", "Alerts emitted, by rule (a fixed set of rule names).", ["rule"])

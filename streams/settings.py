@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # 50 ms made a restarted worker stop fetching its retry topic from tansu (see README Limits).
     consumer_fetch_max_wait_ms: int = Field(default=250, ge=1, le=5000, description="Longest a fetch waits for data.")
 
+    stall_seconds: float = Field(
+        default=30.0, gt=0, description="Warn when a turns partition with lag makes no progress for this long.")
+
     # Processing
     batch_max: int = Field(default=64, ge=1, le=4096, description="Micro-batch size for the monitor agent.")
     batch_window: float = Field(

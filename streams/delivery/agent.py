@@ -56,6 +56,9 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
         metrics.DELIVERY_SECONDS.labels(notifier.kind).observe(time.perf_counter() - started)
         if outcome.delivered:
             delivered[key] = time.time()
+            # Durable before the next alert is read: a crash re-sends at most the delivery in flight
+            # (receivers dedup on the Idempotency-Key header), not every one since the last commit.
+            await app.producer.flush()
             metrics.DELIVERIES.labels(notifier.kind, "delivered").inc()
             log.info("alert delivered", extra={"alert_id": job.alert["alert_id"], "receiver": job.receiver,
                                                 "attempt": job.attempt})
