@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError, field_validator
 
 from streams.errors import InvalidTurn
 
@@ -16,6 +16,7 @@ DEFAULT_MAX_TEXT_BYTES = 16 * 1024
 MAX_TURN_INDEX = 1_000_000
 MAX_META_DEPTH = 8
 MAX_META_BYTES = 32 * 1024
+SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 Role = Literal["patient", "therapist", "system"]
 SeverityName = Literal["info", "warning", "high", "critical"]
@@ -24,9 +25,14 @@ _ID = dict(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/+-
 
 
 class TurnEvent(BaseModel):
-    """One conversation turn as published on ``turnwatch.turns`` (key = conversation_id)."""
+    """One conversation turn as published on ``turnwatch.turns`` (key = conversation_id).
 
-    model_config = ConfigDict(extra="forbid", title="TurnEvent", json_schema_extra={"$id": TURN_SCHEMA_ID})
+    Forward-compatible: top-level fields this version does not know are ignored (and counted),
+    so a producer can add one before the monitor learns it; a ``schema_version`` this
+    version does not support is refused (dead letter ``schema_version``).
+    """
+
+    model_config = ConfigDict(extra="ignore", title="TurnEvent", json_schema_extra={"$id": TURN_SCHEMA_ID})
 
     event_id: str = Field(description="Unique id of this event, for idempotency.", **_ID)
     conversation_id: str = Field(description="Conversation the turn belongs to; the Kafka key.", **_ID)
@@ -38,6 +44,15 @@ class TurnEvent(BaseModel):
         default_factory=dict,
         description="Free map. Known keys: therapist_reasoning, injected_note, model, locale.",
     )
+    schema_version: StrictInt = Field(
+        default=1, description=f"Contract version; supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}. Absent means 1.",
+    )
+    _unknown_fields: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def unknown_fields(self) -> tuple[str, ...]:
+        """Top-level fields of the raw event that this version ignored."""
+        return self._unknown_fields
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -149,10 +164,16 @@ def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_
     broken = _invalid_unicode_at(raw)
     if broken is not None:
         raise InvalidTurn("schema", f"{broken}: not valid Unicode (a lone surrogate)")
+    version = raw.get("schema_version", 1)
+    if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
+        shown = version if type(version) is int else type(version).__name__
+        raise InvalidTurn("schema_version", f"schema_version: {shown} is not supported "
+                                            f"(this monitor reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})")
     try:
         event = TurnEvent.model_validate(raw)
     except ValidationError as exc:
         raise InvalidTurn("schema", _describe(exc)) from None
+    event._unknown_fields = tuple(sorted(k for k in raw if k not in TurnEvent.model_fields))
     size = len(event.text.encode())
     if size > max_text_bytes:
         raise InvalidTurn("text_too_large", f"text: {size} bytes exceeds the limit of {max_text_bytes}")

@@ -15,6 +15,10 @@ DUPLICATE_TURNS = Counter(
     "turnwatch_duplicate_turns_total", "Turns ignored because (conversation_id, turn_index) was already processed."
 )
 TURN_GAPS = Counter("turnwatch_turn_gaps_total", "Turns that arrived ahead of a missing turn index.")
+UNKNOWN_FIELDS = Counter(
+    "turnwatch_unknown_fields_total",
+    "Top-level event fields this version does not know, ignored (a producer is ahead of the contract).",
+)
 STALE_STATE_RECORDS = Counter(
     "turnwatch_stale_state_records_total",
     "Changelog records skipped at recovery because a newer state of the conversation was already read "

@@ -244,6 +244,8 @@ def record_metrics(result: StepResult) -> None:
         metrics.DUPLICATE_TURNS.inc()
     if result.arrival is Arrival.GAP:
         metrics.TURN_GAPS.inc()
+    if result.event is not None and result.event.unknown_fields:
+        metrics.UNKNOWN_FIELDS.inc(len(result.event.unknown_fields))
     if result.processed and result.event is not None:
         metrics.TURNS.labels(result.event.role).inc()
         if result.features.distress is not None:

@@ -36,7 +36,7 @@ def dead_letter_schema() -> dict[str, Any]:
         "properties": {
             "reason": {
                 "type": "string",
-                "enum": ["invalid_json", "schema", "text_too_large", "out_of_order", "processing_error"],
+                "enum": ["invalid_json", "schema", "schema_version", "text_too_large", "out_of_order", "processing_error"],
             },
             "detail": {"type": "string", "description": "Names the offending field; never contains turn text."},
             "original": {"description": "The event as received (string if it was not a JSON object). "

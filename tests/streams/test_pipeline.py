@@ -208,3 +208,17 @@ def test_any_input_is_processed_or_dead_lettered_never_raised(raws):
             assert len(json.dumps(result.dead_letter.to_record()).encode()) < 70_000
         else:
             assert result.event is not None
+
+
+def test_an_event_from_a_newer_producer_is_processed_and_its_unknown_fields_counted():
+    from streams import metrics
+    from streams.pipeline import record_metrics
+
+    pipeline = Pipeline([], clock=lambda: NOW)
+    raw = json.dumps({"event_id": "e-9", "conversation_id": "c-9", "turn_index": 0, "role": "patient", "text": "hello",
+                      "ts": "2026-01-01T10:00:00Z", "producer_region": "eu", "trace_id": "t-1"}).encode()
+    before = metrics.UNKNOWN_FIELDS._value.get()
+    result = pipeline.step({}, pipeline.prepare([raw])[0])
+    record_metrics(result)
+    assert result.processed and result.dead_letter is None
+    assert metrics.UNKNOWN_FIELDS._value.get() - before == 2
