@@ -175,9 +175,9 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
 
     if settings.delivery_config is not None:
         from streams.delivery.agent import register_delivery
-        from streams.delivery.config import load_delivery_config
+        from streams.delivery.config import load_delivery_config, registry_rules
 
-        register_delivery(app, settings, load_delivery_config(settings.delivery_config), alerts)
+        register_delivery(app, settings, load_delivery_config(settings.delivery_config, registry_rules()), alerts)
 
     from streams.web import register_views
 

@@ -312,6 +312,47 @@ def cmd_crashtest(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from streams.config_check import check_config
+
+    problems, summary = check_config(getattr(args, "config", None), args.delivery)
+    for line in summary:
+        print(line)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    print("configuration ok" if not problems else f"{len(problems)} problem(s)", file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    import difflib
+
+    from streams.delivery.config import SEVERITIES, load_delivery_config, registry_rules
+
+    settings = _settings(args)
+    path = args.delivery or settings.delivery_config
+    if path is None:
+        raise TurnwatchError("no delivery config: pass --delivery PATH or set TURNWATCH_DELIVERY_CONFIG")
+    rules = registry_rules()
+    if args.rule not in rules:
+        close = difflib.get_close_matches(args.rule, list(rules), n=1)
+        raise TurnwatchError(f"unknown rule {args.rule!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    if rules[args.rule] != args.detector:
+        raise TurnwatchError(f"rule {args.rule!r} belongs to detector {rules[args.rule]!r}, not {args.detector!r}")
+    if args.severity not in SEVERITIES:
+        raise TurnwatchError(f"severity must be one of {', '.join(SEVERITIES)}")
+    config = load_delivery_config(path, rules)
+    matched = config.matching_routes(args.detector, args.rule, args.severity)
+    if not matched:
+        print(f"{args.detector}/{args.rule} at {args.severity}: no route matches; the alert stays on the alerts topic only")
+        return 0
+    for index, route in matched:
+        print(f"routes[{index}] matches" + (" (continue)" if route.continue_ else ""))
+    for name in config.route(args.detector, args.rule, args.severity):
+        print(f"  -> {name} ({config.receiver(name).kind})")
+    return 0
+
+
 def cmd_dashboards(args: argparse.Namespace) -> int:
     from streams.dashboards import write_dashboards
 
@@ -405,6 +446,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="seed for the workload and the kill timing")
     p.add_argument("--out", default=".turnwatch/crashtest", help="directory for report.json and the worker logs")
     p.set_defaults(handler=cmd_crashtest)
+
+    p = sub.add_parser("check-config", help="validate settings, detector options and the delivery config (no models loaded)")
+    p.add_argument("--delivery", help="delivery config YAML (default: TURNWATCH_DELIVERY_CONFIG)")
+    p.set_defaults(handler=cmd_check_config)
+
+    p = sub.add_parser("routes", help="delivery routes: `routes test` prints the receivers an alert would reach")
+    routes = p.add_subparsers(dest="routes_command", required=True, metavar="SUBCOMMAND")
+    p = routes.add_parser("test", help="which receivers an alert of this detector, rule and severity reaches")
+    p.add_argument("--detector", required=True, help="detector name, e.g. crisis")
+    p.add_argument("--rule", required=True, help="rule name, e.g. crisis.method")
+    p.add_argument("--severity", required=True, help="info, warning, high or critical")
+    p.add_argument("--delivery", help="delivery config YAML (default: TURNWATCH_DELIVERY_CONFIG)")
+    p.set_defaults(handler=cmd_routes_test)
 
     p = sub.add_parser("dashboards", help="write the Grafana dashboards (grafana-foundation-sdk) as JSON")
     p.add_argument("--out", default="deploy/grafana/dashboards")

@@ -7,6 +7,7 @@ appear in ``repr`` or logs.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import re
@@ -145,16 +146,25 @@ class DeliveryConfig(_Strict):
     def route(self, detector: str, rule: str, severity: str) -> list[str]:
         """Receivers for an alert: routes in order, the first match wins unless it says continue."""
         chosen: list[str] = []
-        for route in self.routes:
-            if route.match.matches(detector, rule, severity):
-                chosen += [name for name in route.receivers if name not in chosen]
-                if not route.continue_:
-                    break
+        for _, route in self.matching_routes(detector, rule, severity):
+            chosen += [name for name in route.receivers if name not in chosen]
         return chosen
 
+    def matching_routes(self, detector: str, rule: str, severity: str) -> list[tuple[int, Route]]:
+        """The routes an alert goes through, with their positions (what ``routes test`` shows)."""
+        matched = []
+        for index, route in enumerate(self.routes):
+            if route.match.matches(detector, rule, severity):
+                matched.append((index, route))
+                if not route.continue_:
+                    break
+        return matched
+
     def secrets(self) -> dict[str, SecretStr]:
-        """Resolve every receiver's secret now, so a missing one fails at start-up."""
+        """Resolve every receiver's secret now, so a missing one fails at start-up; every
+        missing secret is named in one error."""
         resolved: dict[str, SecretStr] = {}
+        problems = []
         for index, receiver in enumerate(self.receivers):
             field = {"webhook": "secret", "slack": "webhook_url", "pagerduty": "routing_key"}.get(receiver.kind)
             if field is None:
@@ -162,8 +172,29 @@ class DeliveryConfig(_Strict):
             try:
                 resolved[receiver.name] = getattr(receiver, field).resolve()
             except ValueError as exc:
-                raise ConfigError(f"receivers[{index}].{field}: {exc}") from None
+                problems.append(f"receivers[{index}].{field}: {exc}")
+        if problems:
+            raise ConfigError("; ".join(problems))
         return resolved
+
+    def unknown_names(self, rules: dict[str, str]) -> list[str]:
+        """Routes that name a detector or rule the registry does not have (``rules``: rule ->
+        detector). A typo there would silently route a page nowhere, so it is an error."""
+        detectors = sorted(set(rules.values()))
+        problems = []
+        for i, route in enumerate(self.routes):
+            for j, name in enumerate(route.match.detectors or ()):
+                if name not in detectors:
+                    problems.append(f"routes[{i}].match.detectors[{j}]: unknown detector {name!r}{_closest(name, detectors)}")
+            for j, pattern in enumerate(route.match.rules or ()):
+                if not any(fnmatch.fnmatchcase(rule, pattern) for rule in rules):
+                    problems.append(f"routes[{i}].match.rules[{j}]: {pattern!r} matches no rule{_closest(pattern, sorted(rules))}")
+        return problems
+
+
+def _closest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _location(loc: tuple) -> str:
@@ -178,7 +209,9 @@ def _location(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def load_delivery_config(path: str | Path) -> DeliveryConfig:
+def load_delivery_config(path: str | Path, rules: dict[str, str] | None = None) -> DeliveryConfig:
+    """Read and validate a delivery config; with ``rules`` (rule -> detector, from the
+    registry) routes naming an unknown detector or rule fail too. Secrets are resolved."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
@@ -194,5 +227,18 @@ def load_delivery_config(path: str | Path) -> DeliveryConfig:
             where = _location(item["loc"])
             problems.append(message if message.startswith("routes[") else f"{where}: {message}")
         raise ConfigError(f"delivery config {path}: " + "; ".join(problems)) from None
-    config.secrets()
+    problems = config.unknown_names(rules) if rules is not None else []
+    try:
+        config.secrets()
+    except ConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError(f"delivery config {path}: " + "; ".join(problems))
     return config
+
+
+def registry_rules() -> dict[str, str]:
+    """Every rule of every discovered detector (imports the detector modules, loads no model)."""
+    from detectors.registry import discover, rule_names
+
+    return rule_names(discover().values())

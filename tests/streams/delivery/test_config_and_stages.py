@@ -114,3 +114,47 @@ def test_the_shipped_example_config_is_valid(monkeypatch, tmp_path):
     assert config.route("crisis", "crisis.intent_or_plan", "critical") == ["safety-pager", "review-queue"]
     assert config.route("therapist", "therapist.harsh_or_shaming", "high") == ["safety-slack", "review-queue"]
     assert config.route("therapist", "therapist.ai_feelings", "info") == []
+
+
+def test_routes_naming_an_unknown_detector_or_rule_fail_at_start_up_with_the_key_named(tmp_path, secrets):
+    from streams.delivery.config import registry_rules
+
+    text = GOOD.replace("detectors: [crisis]", "detectors: [crisiss]").replace('"therapist.*"', '"therapist.harsh"')
+    with pytest.raises(ConfigError) as raised:
+        load_delivery_config(write(tmp_path, text), registry_rules())
+    message = str(raised.value)
+    assert "routes[0].match.detectors[0]: unknown detector 'crisiss' (did you mean 'crisis'?)" in message
+    assert "routes[1].match.rules[0]: 'therapist.harsh' matches no rule" in message
+    assert load_delivery_config(write(tmp_path, GOOD), registry_rules()).routes  # the real names pass
+
+
+def test_every_missing_secret_is_reported_at_once(tmp_path, monkeypatch):
+    for name in ("TW_TEST_SECRET", "TW_TEST_PD", "TW_TEST_SLACK"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError) as raised:
+        load_delivery_config(write(tmp_path, GOOD))
+    assert all(name in str(raised.value) for name in ("TW_TEST_SECRET", "TW_TEST_PD", "TW_TEST_SLACK"))
+
+
+def test_routes_test_prints_the_receivers_an_alert_reaches(tmp_path, secrets, capsys):
+    from streams.cli import main
+
+    path = str(write(tmp_path, GOOD))
+    assert main(["routes", "test", "--detector", "therapist", "--rule", "therapist.missed_crisis",
+                 "--severity", "critical", "--delivery", path]) == 0
+    out = capsys.readouterr().out
+    assert "routes[1] matches (continue)" in out and "routes[2] matches" in out
+    assert "-> chat (slack)" in out and "-> hook (webhook)" in out and "pager" not in out
+    assert main(["routes", "test", "--detector", "crisis", "--rule", "crisis.methd", "--severity", "critical",
+                 "--delivery", path]) == 2
+    assert "did you mean 'crisis.method'" in capsys.readouterr().err
+
+
+def test_check_config_reports_every_problem_without_loading_models(tmp_path, monkeypatch, capsys):
+    from streams.cli import main
+
+    monkeypatch.setenv("TURNWATCH_CRISIS_HEAD", str(tmp_path / "missing.npz"))
+    bad = GOOD.replace("detectors: [crisis]", "detectors: [crisiss]")
+    assert main(["check-config", "--delivery", str(write(tmp_path, bad))]) == 1
+    err = capsys.readouterr().err
+    assert "crisis_head" in err and "unknown detector 'crisiss'" in err and "TW_TEST_SECRET" in err
