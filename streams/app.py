@@ -18,10 +18,12 @@ import faust
 from faust import streams as faust_streams
 
 from streams import metrics
+from detectors.state import Arrival
 from streams.build import build_pipeline
 from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_metrics
-from streams.faust_tuning import set_consumer_fetch_max_wait
+from streams.faust_tuning import set_consumer_fetch_max_wait, stop_on_offset_jumps
 from streams.held_writes import HeldWrites
+from streams.kafka_security import faust_credentials
 from streams.settings import Settings
 from streams.state_table import ConversationTable
 
@@ -58,10 +60,12 @@ def consumer_diagnostics(app: faust.App, tp: Any, position: int | None) -> str:
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
     pipeline = pipeline or build_pipeline(settings)
     set_consumer_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
+    stop_on_offset_jumps({settings.turns_topic})
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,
-        store="memory://",
+        broker_credentials=faust_credentials(settings),
+        store=f"{settings.table_store}://",
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         table_standby_replicas=0,
@@ -142,7 +146,12 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
             metrics.BATCH_SIZE.observe(len(events))
             acks: list[Awaitable[Any]] = []
             for event, item in zip(events, await prepare(events)):
-                acks.extend(await publish(event, step_safely(event, item)))
+                result = step_safely(event, item)
+                if result.arrival is Arrival.GAP:
+                    log.warning("turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
+                                item.event.conversation_id, item.event.turn_index, event.message.partition,
+                                event.message.offset)
+                acks.extend(await publish(event, result))
                 next_offsets[event.message.tp] = event.message.offset + 1
             await asyncio.gather(*acks)
             metrics.STATE_WRITES.inc(writes.flush())

@@ -10,6 +10,8 @@ Synthetic conversations: 20–60 turns of 20–150 words.
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import json
 import statistics
 import threading
@@ -94,6 +96,7 @@ class Results:
     state_bytes_per_conversation: float = 0.0
     state_bytes_max: int = 0
     rss_10k_conversations_mb: float = 0.0
+    restart_to_ready_s: dict[str, dict[str, float]] = field(default_factory=dict)
     worker_rss_mb: float = 0.0
     targets: dict[str, Any] = field(default_factory=dict)
 
@@ -184,6 +187,7 @@ def measure_worker(results: Results, env: dict[str, str], workdir: Path, records
         finally:
             stop_process(worker)
         measure_held_conversations(results, broker.address, env, workdir, log)
+        measure_restarts(results, broker.address, env, workdir, log)
 
 
 def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float, log: Log) -> None:
@@ -260,7 +264,8 @@ def measure_held_conversations(results: Results, bootstrap: str, env: dict[str, 
     results.state_bytes_per_conversation = statistics.fmean(len(value) for value in stored)
     results.state_bytes_max = max(len(value) for value in stored)
     templates = [json.loads(value) for value in stored]
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, max_request_size=2**21)
+    # One record per batch: tansu answers ListOffsets(latest) from the last batch's base offset.
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, batch_size=1, max_request_size=2**21)
     for n in range(count - len(templates)):
         state = {**templates[n % len(templates)], "conversation_id": f"held-{n:05d}"}
         producer.send(topic, key=json.dumps(state["conversation_id"]).encode(),
@@ -277,6 +282,38 @@ def measure_held_conversations(results: Results, bootstrap: str, env: dict[str, 
         stop_process(worker)
     log(f"(d) state: mean {results.state_bytes_per_conversation / 1024:.1f} KB, max {results.state_bytes_max / 1024:.1f} KB"
         f" ({len(stored)} conversations); worker RSS holding {count} conversations {results.rss_10k_conversations_mb:.0f} MB")
+
+
+def _time_to_ready(bootstrap: str, env: dict[str, str], log_path: Path, count: int, kill: bool) -> float:
+    """Seconds from starting a worker to ready with ``count`` conversations in its table; then
+    SIGKILL it (``kill``) or stop it gracefully."""
+    port = free_port()
+    started = time.monotonic()
+    worker = spawn_worker(bootstrap, port, log_path, extra_env=env)
+    try:
+        wait_ready(port, timeout=600, process=worker)
+        _wait_for_metric(port, "turnwatch_active_conversations", count, worker, timeout=600)
+        return round(time.monotonic() - started, 1)
+    finally:
+        if kill:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        else:
+            stop_process(worker, timeout=60)
+
+
+def measure_restarts(results: Results, bootstrap: str, env: dict[str, str], workdir: Path, log: Log,
+                     count: int = HELD_CONVERSATIONS) -> None:
+    """(e) restart-to-ready holding ``count`` conversations (the changelog (d) filled), for each
+    table store: a first start on an empty data dir, a restart after a graceful stop, and one
+    after a SIGKILL. Memory rebuilds the whole table every time; RocksDB keeps its files."""
+    for store in ("memory", "rocksdb"):
+        store_env = {**env, "TURNWATCH_TABLE_STORE": store, "TURNWATCH_DATA_DIR": str(workdir / f"restart-{store}")}
+        times = {}
+        for step, kill in (("first start", False), ("after a graceful stop", True), ("after SIGKILL", False)):
+            times[step] = _time_to_ready(bootstrap, store_env, workdir / f"restart-{store}.log", count, kill)
+        results.restart_to_ready_s[store] = times
+        log(f"(e) restart-to-ready with {count} conversations, {store}: " + ", ".join(f"{k} {v} s" for k, v in times.items()))
 
 
 def _latest_values(bootstrap: str, topic: str) -> list[bytes]:

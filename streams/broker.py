@@ -65,10 +65,12 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
 class EmbeddedBroker:
     """A tansu process on loopback; use as a context manager or start()/stop()."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None,
+                 advertised: str | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
+        self.advertised = advertised  # host:port clients are told to use (e.g. a TLS proxy in front)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -80,7 +82,7 @@ class EmbeddedBroker:
         command = [
             str(tansu_binary()), "broker",
             "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--advertised-listener-url", f"tcp://{self.advertised}" if self.advertised else url,
             "--storage-engine", "memory://tansu/",
         ]
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL

@@ -72,6 +72,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from streams.kafka_security import kafka_python_options
     from streams.replay import ensure_topics, replay
 
     settings = _settings(args, broker=args.broker)
@@ -79,11 +80,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise TurnwatchError("replay needs a broker: pass --broker HOST:PORT or set TURNWATCH_BROKER")
     records = _records(args)
     console = Console(stderr=True)
-    ensure_topics(settings.broker, [settings.turns_topic], settings.partitions)
+    security = kafka_python_options(settings)
+    ensure_topics(settings.broker, [settings.turns_topic], settings.partitions, security)
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
         task = progress.add_task("replay", total=len(records))
-        summary = replay(records, settings.broker, settings.turns_topic, speed=args.speed,
+        summary = replay(records, settings.broker, settings.turns_topic, speed=args.speed, security=security,
                          on_sent=lambda _: progress.advance(task))
     console.print(
         f"sent {summary.sent} turns from {len(summary.conversations)} conversations to "
@@ -273,6 +275,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("state per conversation", f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max"),
         ("worker RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
         ("worker RSS after the run", f"{results.worker_rss_mb:.0f} MB"),
+        *((f"restart-to-ready, 10k conversations, {store}", ", ".join(f"{k} {v} s" for k, v in times.items()))
+          for store, times in results.restart_to_ready_s.items()),
     ]
     for row in rows:
         table.add_row(*row)

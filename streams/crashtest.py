@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from streams.delivery.counting_receiver import Receiver
+from streams.faust_tuning import OFFSET_JUMP_EXIT_CODE
 from streams.ingest.files import Record
 from streams.processes import stop_process
 from streams.worker import metric_total, spawn_worker, wait_ready
@@ -67,12 +68,14 @@ class CrashReport:
     dead_letters: dict[str, int] = field(default_factory=dict)
     expected_dead_letters: dict[str, int] = field(default_factory=dict)
     events: list[str] = field(default_factory=list)
+    turn_gaps: int = 0
+    stale_state_records: int = 0
     caught_up: bool = False
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return (self.caught_up and not self.missing and not self.unexpected and not self.undelivered
+        return (self.caught_up and not self.missing and not self.unexpected and not self.undelivered and not self.turn_gaps
                 and not self.duplicate_deliveries and not self.dead_letters.get("out_of_order"))
 
     def lines(self) -> list[str]:
@@ -84,6 +87,7 @@ class CrashReport:
             f"webhook: routed {self.routed}, delivered {self.delivered}, undelivered {self.undelivered}, "
             f"duplicate deliveries {self.duplicate_deliveries}",
             *(f"  missing: {m}" for m in self.missing), *(f"  unexpected: {u}" for u in self.unexpected),
+            f"turn gaps seen by workers {self.turn_gaps}; stale changelog records skipped at recovery {self.stale_state_records}",
             f"dead letters: {dict(self.dead_letters) or 'none'} (clean run: {self.expected_dead_letters or 'none'}); caught up: {self.caught_up}; {self.seconds:.0f} s",
             "PASS" if self.ok else "FAIL",
         ]
@@ -178,6 +182,8 @@ class Fleet:
         self.run_dir = run_dir
         self.running: dict[str, tuple[subprocess.Popen, int]] = {}
         self.started = 0
+        self.counts: dict[str, float] = {}
+        self.exits: list[str] = []
 
     def start(self) -> str:
         from streams.broker import free_port
@@ -192,21 +198,46 @@ class Fleet:
             wait_ready(port, timeout=180, process=process)
         except Exception:
             stop_process(process)
+            if process.returncode == OFFSET_JUMP_EXIT_CODE:
+                self.exits.append(f"{name} exited with {OFFSET_JUMP_EXIT_CODE} (offset jump) while starting")
+                return self.start()
             raise
         self.running[name] = (process, port)
         return name
 
+    def supervise(self) -> None:
+        """Restart a worker that exited by itself, as Kubernetes or compose would."""
+        for name, (process, _) in list(self.running.items()):
+            if process.poll() is not None:
+                del self.running[name]
+                self.exits.append(f"{name} exited with {process.returncode}; restarted as {self.start()}")
+
     def kill(self, name: str) -> None:
+        self.record_counts(name)
         process, _ = self.running.pop(name)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
     def all_working(self) -> bool:
         """Every running worker has processed (or skipped as already done) a turn since it started."""
-        return all(metric_total(port, "turnwatch_turns_total") + metric_total(port, "turnwatch_duplicate_turns_total") > 0
-                   for _, port in self.running.values())
+        try:
+            return all(metric_total(port, "turnwatch_turns_total") + metric_total(port, "turnwatch_duplicate_turns_total") > 0
+                       for _, port in self.running.values())
+        except OSError:  # one just exited; supervise() restarts it
+            return False
+
+    def record_counts(self, name: str) -> None:
+        """Add a worker's turn-gap and stale-state counters to the fleet's totals (before it goes)."""
+        port = self.running[name][1]
+        for metric in ("turnwatch_turn_gaps_total", "turnwatch_stale_state_records_total"):
+            try:
+                self.counts[metric] = self.counts.get(metric, 0) + metric_total(port, metric)
+            except OSError:
+                pass
 
     def stop_all(self) -> None:
+        for name in list(self.running):
+            self.record_counts(name)
         for process, _ in self.running.values():
             stop_process(process, timeout=60)
         self.running.clear()
@@ -299,7 +330,7 @@ def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[st
             raise RuntimeError(f"replay failed for {sent.failed} turns: {sent.errors[:3]}")
         end = sent.end_offsets
         _inject_faults(fleet, plan, rng, committed, len(records), report, say)
-        report.caught_up = wait_for(lambda: committed.offsets() == end, plan.settle_timeout)
+        report.caught_up = wait_for(lambda: fleet.supervise() or committed.offsets() == end, plan.settle_timeout)
         if not report.caught_up:
             report.events.append(f"committed offsets stuck at {committed.offsets()}, end {end}")
         observed = read_topic(broker, topics["alerts"])
@@ -320,6 +351,9 @@ def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[st
         fleet.stop_all()
         receiver.stop()
         committed.close()
+    report.events.extend(fleet.exits)
+    report.turn_gaps = int(fleet.counts.get("turnwatch_turn_gaps_total", 0))
+    report.stale_state_records = int(fleet.counts.get("turnwatch_stale_state_records_total", 0))
     report.seconds = time.monotonic() - started
     return report
 
@@ -333,7 +367,8 @@ def _inject_faults(fleet: Fleet, plan: CrashPlan, rng: random.Random, committed:
     if plan.add_worker:
         actions.insert(len(actions) // 2 + 1, "add")
     for point, action in zip(points, actions):
-        if not wait_for(lambda: committed.total() >= point and fleet.all_working(), timeout=plan.settle_timeout):
+        if not wait_for(lambda: fleet.supervise() or (committed.total() >= point and fleet.all_working()),
+                        timeout=plan.settle_timeout):
             report.events.append(f"progress stalled before {point:.0f} committed turns")
             return
         time.sleep(rng.uniform(0.0, 3.0))

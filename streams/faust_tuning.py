@@ -26,3 +26,48 @@ def set_consumer_fetch_max_wait(milliseconds: int) -> None:
     proxy.AIOKafkaConsumer = BoundedWaitConsumer
     proxy.__wrapped__ = real
     driver.aiokafka = proxy
+
+
+
+OFFSET_JUMP_EXIT_CODE = 3
+
+
+def stop_on_offset_jumps(topics: set[str]) -> None:
+    """Exit the worker, before it processes anything, when the fetched offsets of one of
+    ``topics`` jump ahead of where consumption resumed.
+
+    Faust takes a jump between two fetched offsets for offsets that do not exist (compacted,
+    or transaction markers) and marks the range acknowledged, so commits pass over it. The
+    turns topic is never compacted and has no transaction markers, so a jump there means the
+    consumer is about to skip turns. Seen on tansu at start-up, under load: a fetch issued
+    before Faust's seek to the committed offset delivered offsets 61 ahead, and those turns
+    were never processed (state gaps, missing alerts, or a commit stuck behind the hole).
+    Nothing past the hole has been processed or committed when this runs, so exiting is
+    safe: the supervisor restarts the worker and it resumes from the committed offset.
+    Other topics (the delivery retry topic, changelogs) keep Faust's behaviour.
+    """
+    import logging
+    import os
+
+    from faust.transport.consumer import Consumer
+
+    _GUARDED.update(topics)
+    if getattr(Consumer._add_gap, "turnwatch_guarded", False):
+        return
+    original = Consumer._add_gap
+    log = logging.getLogger("streams.offsets")
+
+    async def _add_gap(self, tp, offset_from: int, offset_to: int) -> None:  # noqa: ANN001
+        if tp.topic in _GUARDED:
+            log.error("offsets of %s jumped from %d to %d: %d messages would be skipped; exiting with code %d to "
+                      "resume from the committed offset", tp, offset_from - 1, offset_to, offset_to - offset_from,
+                      OFFSET_JUMP_EXIT_CODE)
+            logging.shutdown()
+            os._exit(OFFSET_JUMP_EXIT_CODE)
+        await original(self, tp, offset_from, offset_to)
+
+    _add_gap.turnwatch_guarded = True
+    Consumer._add_gap = _add_gap
+
+
+_GUARDED: set[str] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -28,9 +28,10 @@ class ReplaySummary:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
 
-def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None:
-    """Create the topics if missing, so a replay never auto-creates them with one partition."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="turnwatch-replay-admin")
+def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int, security: Mapping[str, Any] | None = None) -> None:
+    """Create the topics if missing, so a replay never auto-creates them with one partition.
+    ``security``: ``streams.kafka_security.kafka_python_options(settings)``."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="turnwatch-replay-admin", **(security or {}))
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names if n not in existing]
@@ -76,6 +77,7 @@ def replay(
     *,
     speed: float | None = None,
     on_sent: Callable[[Record], None] = lambda r: None,
+    security: Mapping[str, Any] | None = None,
 ) -> ReplaySummary:
     summary = ReplaySummary()
     producer = KafkaProducer(
@@ -85,6 +87,7 @@ def replay(
         retries=5,
         max_in_flight_requests_per_connection=1,  # keeps a conversation's turns in order across retries
         client_id="turnwatch-replay",
+        **(security or {}),
     )
     started = time.perf_counter()
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.errors import ConfigError
@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     partitions: int = Field(default=4, ge=1, le=1024)
     session_timeout: float = Field(default=10.0, gt=0, description="Consumer group session timeout, seconds.")
     producer_max_batch_size: int = Field(default=16384, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How every Kafka client (worker, replay, admin) connects.")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="Required with SASL_PLAINTEXT / SASL_SSL.")
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(default=None, description="Or sasl_password_file; never logged.")
+    sasl_password_file: Path | None = Field(default=None, description="File holding the SASL password (a mounted secret).")
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle that signed the brokers' certificates.")
+    ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
+    ssl_check_hostname: bool = True
     # 50 ms made a restarted worker stop fetching its retry topic from tansu (see README Limits).
     consumer_fetch_max_wait_ms: int = Field(default=250, ge=1, le=5000, description="Longest a fetch waits for data.")
 
@@ -48,6 +59,11 @@ class Settings(BaseSettings):
     batch_window: float = Field(
         default=0.005, gt=0, le=5,
         description="Seconds the monitor agent waits for more turns after each micro-batch; every turn may wait this long.",
+    )
+    table_store: Literal["memory", "rocksdb"] = Field(
+        default="memory",
+        description="Where the worker keeps table state: memory (rebuilt from the changelog at every start) or rocksdb "
+                    "(files under data_dir, only the changelog tail is read at restart; the production default).",
     )
     state_window: int = Field(default=24, ge=4, le=500, description="Recent turns kept per conversation.")
     max_text_bytes: int = Field(default=16 * 1024, ge=256)
@@ -106,6 +122,30 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return address
 
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> "Settings":
+        uses_sasl = self.security_protocol.startswith("SASL")
+        if uses_sasl:
+            missing = [key for key, value in (("sasl_mechanism", self.sasl_mechanism), ("sasl_username", self.sasl_username))
+                       if not value]
+            if self.sasl_password is None and self.sasl_password_file is None:
+                missing.append("sasl_password")
+            if missing:
+                raise ValueError(f"security_protocol {self.security_protocol} needs {', '.join(missing)}")
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "sasl_password_file"):
+            value = getattr(self, key)
+            if value is not None and not Path(value).is_file():
+                raise ValueError(f"{key}: {value} is not a readable file")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        return self
+
+    @property
+    def kafka_password(self) -> str | None:
+        if self.sasl_password_file is not None:
+            return self.sasl_password_file.read_text().strip()
+        return self.sasl_password.get_secret_value() if self.sasl_password is not None else None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -144,7 +184,10 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
     except ValidationError as exc:
         problems = []
         for item in exc.errors(include_url=False, include_input=False):
-            key = str(item["loc"][0]) if item["loc"] else "(settings)"
+            if not item["loc"]:  # a check across keys; its message names them
+                problems.append("settings: " + item["msg"].removeprefix("Value error, "))
+                continue
+            key = str(item["loc"][0])
             source = path if key in file_values and key not in env_keys else _env_name(key)
             problems.append(f"{source} ({key}): {item['msg']}")
         raise ConfigError("; ".join(problems)) from None

@@ -50,13 +50,14 @@ def topics_of(settings: Settings) -> list[str]:
 
 
 def run_worker(settings: Settings) -> None:
+    from streams.kafka_security import kafka_python_options
     from streams.replay import ensure_topics
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with broker_for(settings, log_file=settings.data_dir / "tansu.log") as ready:
         app = create_app(ready)
         # Create the topics with the configured partitions rather than let a broker auto-create them.
-        ensure_topics(ready.broker, topics_of(ready), ready.partitions)
+        ensure_topics(ready.broker, topics_of(ready), ready.partitions, kafka_python_options(ready))
         worker = faust.Worker(
             app,
             loglevel=ready.log_level,

@@ -74,6 +74,13 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
             reason = "retries exhausted" if outcome.retry else "not retryable"
             await dead_letter(job, f"{reason} after {job.attempt} attempt(s): {outcome.detail}")
 
+    def still_owned(stream: faust.StreamT) -> bool:
+        """False when the event's partition has moved to another worker during a rebalance: the
+        new owner resumes from the last commit and delivers it; delivering here too would send
+        the same alert twice."""
+        event = stream.current_event
+        return event is None or app.consumer is None or event.message.tp in app.consumer.assignment()
+
     async def attempt_or_dead_letter(job: DeliveryJob) -> None:
         """A sink bug must not lose the alert: the job goes to the delivery DLQ with the error."""
         try:
@@ -92,6 +99,8 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
     @app.agent(alerts, name="deliver")
     async def deliver(stream: faust.StreamT) -> None:
         async for raw in stream:
+            if not still_owned(stream):
+                continue
             try:
                 alert = redactor.alert(json.loads(raw))
                 key = cooldown_key(alert)
@@ -116,7 +125,8 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
                 wait = job.not_before - time.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                await attempt_or_dead_letter(job)
+                if still_owned(stream):
+                    await attempt_or_dead_letter(job)
             except Exception:
                 log.exception("a retry job could not be read")
 

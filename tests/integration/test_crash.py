@@ -26,7 +26,11 @@ def check(report) -> None:
     assert report.caught_up, summary
     assert report.expected_alerts > 300, "the workload raises alerts of every detector"
     assert not report.missing and not report.unexpected, summary
-    assert report.undelivered == 0 and report.duplicate_deliveries == 0, summary
+    assert report.turn_gaps == 0, summary
+    assert report.undelivered == 0, summary
+    # Raw POSTs: a kill between a receiver's 200 and the delivered marker's changelog ack can
+    # repeat one delivery (same Idempotency-Key); at most one per fault.
+    assert report.duplicate_deliveries <= len(report.events), summary
     # A bad event replayed after a crash is dead-lettered again (once per delivery), never dropped.
     assert report.dead_letters.keys() == report.expected_dead_letters.keys(), summary
     assert all(report.dead_letters[r] >= n for r, n in report.expected_dead_letters.items()), summary
