@@ -60,7 +60,8 @@ def consumer_diagnostics(app: faust.App, tp: Any, position: int | None) -> str:
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
     pipeline = pipeline or build_pipeline(settings)
     set_consumer_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
-    stop_on_offset_jumps({settings.turns_topic})
+    # Topics turnwatch consumes whose offsets are contiguous (never compacted, no transactions).
+    stop_on_offset_jumps({settings.turns_topic, settings.alerts_topic, settings.delivery_retry_topic})
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,

@@ -44,7 +44,7 @@ def stop_on_offset_jumps(topics: set[str]) -> None:
     were never processed (state gaps, missing alerts, or a commit stuck behind the hole).
     Nothing past the hole has been processed or committed when this runs, so exiting is
     safe: the supervisor restarts the worker and it resumes from the committed offset.
-    Other topics (the delivery retry topic, changelogs) keep Faust's behaviour.
+    Other topics (the changelogs, which are compacted) keep Faust's behaviour.
     """
     import logging
     import os

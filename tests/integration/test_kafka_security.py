@@ -56,7 +56,11 @@ def test_replay_and_admin_connect_over_tls_with_the_ca_from_settings(tls_broker)
 def test_a_plaintext_client_cannot_use_the_tls_listener(tls_broker):
     address, _, _ = tls_broker
     with pytest.raises(KafkaError):
-        KafkaProducer(bootstrap_servers=address, api_version_auto_timeout_ms=3000, request_timeout_ms=3000)
+        producer = KafkaProducer(bootstrap_servers=address, max_block_ms=3000, request_timeout_ms=3000)
+        try:
+            producer.send("anything", b"x").get(timeout=5)
+        finally:
+            producer.close(timeout=1)
 
 
 def test_the_worker_consumes_and_alerts_over_tls(tls_broker, tmp_path):

@@ -69,3 +69,44 @@ def test_a_zero_batch_window_is_refused(monkeypatch):
     monkeypatch.setenv("TURNWATCH_BATCH_WINDOW", "0")
     with pytest.raises(ConfigError, match="TURNWATCH_BATCH_WINDOW"):
         load_settings()
+
+
+def test_sasl_needs_a_mechanism_a_user_and_a_password_and_names_what_is_missing(monkeypatch):
+    from streams.errors import ConfigError
+    from streams.settings import load_settings
+
+    monkeypatch.setenv("TURNWATCH_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert "needs sasl_mechanism, sasl_username, sasl_password" in str(raised.value)
+
+
+def test_kafka_security_reaches_kafka_python_and_faust_without_logging_the_password(tmp_path, monkeypatch):
+    import faust
+
+    from streams.kafka_security import faust_credentials, kafka_python_options
+    from streams.settings import load_settings
+
+    secret = tmp_path / "kafka-password"
+    secret.write_text("s3cret-value\n")
+    monkeypatch.setenv("TURNWATCH_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("TURNWATCH_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("TURNWATCH_SASL_USERNAME", "turnwatch")
+    monkeypatch.setenv("TURNWATCH_SASL_PASSWORD_FILE", str(secret))
+    settings = load_settings()
+    options = kafka_python_options(settings)
+    assert options == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
+                       "sasl_plain_username": "turnwatch", "sasl_plain_password": "s3cret-value"}
+    credentials = faust_credentials(settings)
+    assert isinstance(credentials, faust.SASLCredentials) and credentials.username == "turnwatch"
+    assert "s3cret" not in repr(settings)
+
+
+def test_a_missing_tls_file_is_named(monkeypatch, tmp_path):
+    from streams.errors import ConfigError
+    from streams.settings import load_settings
+
+    monkeypatch.setenv("TURNWATCH_SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("TURNWATCH_SSL_CAFILE", str(tmp_path / "nope.pem"))
+    with pytest.raises(ConfigError, match="ssl_cafile"):
+        load_settings()
