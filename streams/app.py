@@ -21,7 +21,7 @@ from streams import metrics
 from detectors.state import Arrival
 from streams.build import build_pipeline
 from streams.pipeline import DeadLetter, Pipeline, Prepared, StepResult, record_metrics
-from streams.faust_tuning import set_consumer_fetch_max_wait, stop_on_offset_jumps
+from streams.faust_tuning import resume_streams_after_seek, set_consumer_fetch_max_wait, stop_on_offset_jumps
 from streams.held_writes import HeldWrites
 from streams.kafka_security import faust_credentials
 from streams.settings import Settings
@@ -61,7 +61,9 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     pipeline = pipeline or build_pipeline(settings)
     set_consumer_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     # Topics turnwatch consumes whose offsets are contiguous (never compacted, no transactions).
-    stop_on_offset_jumps({settings.turns_topic, settings.alerts_topic, settings.delivery_retry_topic})
+    consumed = {settings.turns_topic, settings.alerts_topic, settings.delivery_retry_topic}
+    resume_streams_after_seek(consumed)
+    stop_on_offset_jumps(consumed)
     app = faust.App(
         settings.app_id,
         broker=settings.faust_broker_url,

@@ -71,3 +71,43 @@ def stop_on_offset_jumps(topics: set[str]) -> None:
 
 
 _GUARDED: set[str] = set()
+
+
+
+def resume_streams_after_seek(topics: set[str]) -> None:
+    """Resume fetching ``topics`` only after Faust's seek to the committed offsets is done.
+
+    After a rebalance Faust resumes the stream partitions, then seeks them to the committed
+    offsets (faust/tables/recovery.py, the only two places that resume stream partitions).
+    Records fetched in between reached the fetch loop before the seek: the read position moved
+    past them while the seek reset Faust's own read offset, so the next record looked like a
+    jump of 3 to 61 offsets (at every restart with the RocksDB store, whose recovery is quick).
+    Here the resume of these partitions is held back and done when the seek has finished.
+    """
+    from faust.transport.consumer import Consumer
+
+    _RESUME_AFTER_SEEK.update(topics)
+    if getattr(Consumer.resume_partitions, "turnwatch_deferred", False):
+        return
+    original_resume_partitions = Consumer.resume_partitions
+    original_perform_seek = Consumer.perform_seek
+
+    def resume_partitions(self, tps) -> None:  # noqa: ANN001
+        tps = set(tps)
+        held = {tp for tp in tps if tp.topic in _RESUME_AFTER_SEEK}
+        self.__dict__.setdefault("_turnwatch_held", set()).update(held)
+        original_resume_partitions(self, tps - held)
+
+    async def perform_seek(self) -> None:
+        try:
+            await original_perform_seek(self)
+        finally:
+            held = self.__dict__.pop("_turnwatch_held", set())
+            original_resume_partitions(self, {tp for tp in held if tp in self.assignment()})
+
+    resume_partitions.turnwatch_deferred = True
+    Consumer.resume_partitions = resume_partitions
+    Consumer.perform_seek = perform_seek
+
+
+_RESUME_AFTER_SEEK: set[str] = set()
