@@ -90,6 +90,8 @@ def register_views(app: faust.App, settings: Settings, turns_topic: faust.TopicT
                 metrics.INGEST_REQUESTS.labels(f"{exc.status // 100}xx").inc()
                 headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
                 return self.json(exc.body, status=exc.status, headers=headers)
+            # The forwarded event carries only the fields this version knows: count the rest here.
+            metrics.UNKNOWN_FIELDS.inc(sum(len(e.unknown_fields) for e in events))
             pending = [
                 await turns_topic.send(key=e.conversation_id.encode(), value=e.to_json()) for e in events
             ]

@@ -133,7 +133,7 @@ def test_http_ingest_accepts_one_event(replayed):
     [
         ([http_turn(5), {**http_turn(6), "role": "nurse"}], 422, "role"),
         ({**http_turn(7), "turn_index": "x"}, 422, "turn_index"),
-        ({**http_turn(8), "extra_field": 1}, 422, "extra_field"),
+        ({**http_turn(8), "schema_version": 2}, 422, "schema_version"),
         ([], 422, "empty"),
         ({**http_turn(8), "turn_index": "8"}, 422, "turn_index"),
         ({**http_turn(8), "turn_index": True}, 422, "turn_index"),
@@ -145,6 +145,14 @@ def test_http_ingest_rejects_invalid_events_naming_the_field(replayed, body, sta
     code, answer = post(replayed, body)
     assert code == status
     assert needle in json.dumps(answer)
+
+
+def test_http_ingest_accepts_an_event_with_a_field_it_does_not_know(replayed):
+    """A producer one schema ahead adds a field: the turn is still taken (and the field counted)."""
+    before = replayed.metric_sum("turnwatch_unknown_fields_total")
+    status, body = post(replayed, {**http_turn(11), "producer_region": "eu-west"})
+    assert (status, body) == (202, {"accepted": 1})
+    assert replayed.wait_for_metric("turnwatch_unknown_fields_total", before + 1) == before + 1
 
 
 def test_http_ingest_needs_the_bearer_token(replayed):
