@@ -165,10 +165,6 @@ def test_an_outage_then_recovery_delivers_every_alert_exactly_once(make_stack, r
     stack.stop_worker()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "Known bug, issue 15: after the SIGKILL the restarted worker's consumer sometimes stops fetching "
-    "the last retry jobs from tansu (seen with consumer_fetch_max_wait_ms 50: 3 of 3 runs; 250: 1 of 5). "
-    "Kept running so the outcome shows in every report (XPASS/XFAIL) until the cause is fixed."))
 def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(make_stack, receiver):
     stack = make_stack()
     receiver.status = 503
