@@ -18,8 +18,10 @@ accepted only when ``allow_download`` is set; nothing is fetched at run time by 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -209,12 +211,16 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
 
     fp32 = cache_dir / f"minilm-{key}-fp32-{os.getpid()}.onnx"  # per process: workers may export at once
     dummy = {k: torch.ones(1, 8, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
-    torch.onnx.export(
-        LastHiddenState().eval(), tuple(dummy.values()), str(fp32),
-        input_names=list(dummy), output_names=["last_hidden_state"],
-        dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*dummy, "last_hidden_state"]},
-        opset_version=17, dynamo=False,
-    )
+    # The exporter's and quantiser's advice (tracer warnings, "run pre-processing") is about
+    # graphs unlike this one; a user running a command has nothing to act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            LastHiddenState().eval(), tuple(dummy.values()), str(fp32),
+            input_names=list(dummy), output_names=["last_hidden_state"],
+            dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*dummy, "last_hidden_state"]},
+            opset_version=17, dynamo=False,
+        )
     partial = target.with_suffix(f".partial-{os.getpid()}.onnx")
     # Only weight MatMuls are quantised. The feed-forward output projections stay fp32: their
     # post-GELU inputs have outliers that int8 clips (min cosine 0.970 → 0.981 on our examples).
@@ -222,8 +228,14 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
 
     graph = onnx.load(str(fp32)).graph
     keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense" in n.name and "attention" not in n.name]
-    quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
+    finally:
+        root.setLevel(level)
     partial.rename(target)
     fp32.unlink(missing_ok=True)
     return target

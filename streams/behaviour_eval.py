@@ -1,6 +1,6 @@
 """``turnwatch eval --behaviours``: the therapist rules on the blind counselling set.
 
-Each blind written sentence (``examples/labelled/counselling_written.jsonl``, split ``blind``,
+Each blind written sentence (``streams/examples/labelled/counselling_written.jsonl``, split ``blind``,
 never trained on) becomes a short conversation: the patient message it answers, then the
 sentence as the therapist's answer. A role-play line gets the patient's request for the
 role-play first when their message does not already ask for it. The whole pipeline runs on it

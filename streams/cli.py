@@ -18,6 +18,7 @@ from streams.errors import TurnwatchError
 from streams.settings import load_settings
 
 Handler = Callable[[argparse.Namespace], int]
+SEVERITY_CHOICES = ["info", "warning", "high", "critical"]
 
 
 def _settings(args: argparse.Namespace, **overrides):
@@ -42,23 +43,39 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.broker_probe import require_broker
     from streams.logs import configure
     from streams.worker import run_worker
 
     settings = _settings(args, broker=args.broker, web_port=args.web_port)
     configure(settings.log_level, settings.log_format)
+    if settings.broker is not None:
+        require_broker(settings.broker, wait_seconds=settings.broker_wait_seconds)
     run_worker(settings)
     return 0
 
 
 def _start(args: argparse.Namespace) -> datetime | None:
-    return datetime.fromisoformat(args.start) if args.start else None
+    if not args.start:
+        return None
+    try:
+        start = datetime.fromisoformat(args.start)
+    except ValueError:
+        raise TurnwatchError(f"--start {args.start!r} is not an RFC 3339 time; "
+                             "write it like 2026-01-01T09:00:00+00:00") from None
+    if start.tzinfo is None:
+        raise TurnwatchError(f"--start {args.start!r} has no time zone; add one, e.g. {args.start}+00:00")
+    return start
 
 
 def _records(args: argparse.Namespace) -> list:
     from streams.ingest.files import DEFAULT_START, read_records
 
-    return list(read_records(args.paths, start=_start(args) or DEFAULT_START))
+    records = list(read_records(args.paths, start=_start(args) or DEFAULT_START))
+    if not records:
+        raise TurnwatchError(f"no turns in {' '.join(args.paths)}: expected transcripts (.txt, .md, .transcript) "
+                             "or JSONL turn events (.jsonl, .ndjson), or - for standard input")
+    return records
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -72,6 +89,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from streams.broker_probe import require_broker
     from streams.kafka_security import kafka_python_options
     from streams.replay import ensure_topics, replay
 
@@ -79,11 +97,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if settings.broker is None:
         raise TurnwatchError("replay needs a broker: pass --broker HOST:PORT or set TURNWATCH_BROKER")
     records = _records(args)
+    require_broker(settings.broker)
     console = Console(stderr=True)
     security = kafka_python_options(settings)
     ensure_topics(settings.broker, [settings.turns_topic], settings.partitions, security)
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False, disable=args.quiet) as progress:
+    with Progress(*columns, console=console, transient=False, disable=args.quiet or not console.is_terminal) as progress:
         task = progress.add_task("replay", total=len(records))
         summary = replay(records, settings.broker, settings.turns_topic, speed=args.speed, security=security,
                          on_sent=lambda _: progress.advance(task))
@@ -96,27 +115,54 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+DEAD_LETTERS_SHOWN_PER_FILE = 10
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from rich.console import Console
 
+    from detectors.findings import Severity
+    from streams.alert_render import print_alert
     from streams.build import build_pipeline
-    from streams.scan import scan_records
+    from streams.scan import scan_with_records
 
     settings = _settings(args)
+    records = _records(args)
     pipeline = build_pipeline(settings)
+    shown_from = Severity.parse(args.min_severity)
+    fail_at = Severity.parse(args.fail_on) if args.fail_on else None
     counts: Counter[str] = Counter()
-    out = sys.stdout
-    for result in scan_records(_records(args), pipeline, settings.batch_max):
+    dead_by_file: Counter[str] = Counter()
+    table = Console(highlight=False)
+    worst: Severity | None = None
+    for record, result in scan_with_records(records, pipeline, settings.batch_max):
         counts["turns" if result.processed else (result.arrival.value if result.arrival else "invalid")] += 1
         if result.dead_letter is not None:
             counts[f"dead letter ({result.dead_letter.reason})"] += 1
-            print(f"dead letter: {result.dead_letter.reason}: {result.dead_letter.detail}", file=sys.stderr)
+            source = record.origin.rsplit(":", 1)[0].split(" turn ")[0]
+            dead_by_file[source] += 1
+            if dead_by_file[source] <= DEAD_LETTERS_SHOWN_PER_FILE:
+                print(f"dead letter: {record.origin}: {result.dead_letter.reason}: {result.dead_letter.detail}",
+                      file=sys.stderr)
         for alert in result.alerts:
             counts["alerts"] += 1
-            out.write(alert.model_dump_json() + "\n")
+            severity = Severity.parse(alert.severity)
+            worst = severity if worst is None else max(worst, severity)
+            if severity < shown_from:
+                continue
+            if args.format == "table":
+                print_alert(table, alert.model_dump(mode="json"))
+            else:
+                sys.stdout.write(alert.model_dump_json() + "\n")
+    for source, n in dead_by_file.items():
+        if n > DEAD_LETTERS_SHOWN_PER_FILE:
+            print(f"dead letter: {source}: {n - DEAD_LETTERS_SHOWN_PER_FILE} more not shown", file=sys.stderr)
     Console(stderr=True).print(", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
+    if fail_at is not None and worst is not None and worst >= fail_at:
+        print(f"turnwatch scan: an alert at {worst.label} (--fail-on {fail_at.label})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -183,7 +229,8 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     total = sum(1 for _ in read_dataset(args.dataset, Path(path), args.split))
     console = Console(stderr=True)
     pipeline = build_pipeline(settings)
-    with Progress(TextColumn(f"eval {args.dataset}"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+    with Progress(TextColumn(f"eval {args.dataset}"), BarColumn(), MofNCompleteColumn(), console=console,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task("eval", total=total)
         report = evaluate_dataset(args.dataset, Path(path), pipeline, args.split, lambda n: progress.advance(task, n))
     turns = ", ".join(f"{n} {role} turns" for role, n in sorted(report.turns.items()))
@@ -231,10 +278,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     records = _records(args)
     console = Console(stderr=True)
     pipeline = build_pipeline(settings)
-    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), console=console,
+                  disable=not console.is_terminal) as progress:
         task = progress.add_task("eval", total=len(records))
         runs = run_conversations(args.paths, pipeline, progress=lambda: progress.advance(task))
     report = score(runs, labels)
+    if not report["conversations"]:
+        raise TurnwatchError(f"none of the {len(runs)} conversations has a line in the labels "
+                             f"({', '.join(str(p) for p in label_paths)}); pass --labels with their expected alerts")
     out = Path(args.out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     for run in runs.values():
@@ -286,7 +337,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    from streams.delivery.receiver import run_receiver
+    from streams.delivery.receiver import receiver_secret, run_receiver
+
+    receiver_secret()  # fails with the variables to set before anything is printed
 
     print(f"webhook receiver on http://{args.host}:{args.port}/hook (verifying signatures)", flush=True)
     run_receiver(args.host, args.port)
@@ -366,30 +419,42 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 
 def _add_paths(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="transcripts (.txt/.md), JSONL files or directories")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="transcripts (.txt/.md), JSONL files or directories; - reads standard input")
     parser.add_argument("--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("turnwatch")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="turnwatch", description="Real-time safety and quality monitor for AI therapy conversations.")
     parser.add_argument("--config", help="YAML settings file (also TURNWATCH_CONFIG); env TURNWATCH_* overrides it")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
+    parser.add_argument("--version", action="version", version=f"turnwatch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="embedded broker + worker, replay the shipped examples, print alerts live")
     p.add_argument("paths", nargs="*", metavar="PATH", help="transcripts to replay (default: the shipped examples)")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: Ctrl-C)")
+    p.add_argument("--duration", type=float, default=None, help="stop this many seconds after the worker is ready (default: Ctrl-C)")
     p.add_argument("--speed", type=float, default=40.0, help="real-time pacing factor for the replay (0 = as fast as possible)")
     p.add_argument("--web-port", type=int, default=None, help="port for /metrics, /healthz, /readyz, /v1/turns")
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("worker", help="run the Faust worker (monitor agent, HTTP ingest, /metrics)")
     p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (default: start an embedded broker)")
-    p.add_argument("--web-port", type=int, default=None)
+    p.add_argument("--web-port", type=int, default=None, help="port for /metrics, /healthz, /readyz, /v1/turns")
     p.set_defaults(handler=cmd_worker)
 
     p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (tansu) on loopback")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=9092, help="port to listen on")
     p.set_defaults(handler=cmd_broker)
 
     p = sub.add_parser("replay", help="publish transcripts or JSONL to the turns topic with kafka-python")
@@ -403,8 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(p)
     p.set_defaults(handler=cmd_parse)
 
-    p = sub.add_parser("scan", help="run the detectors in-process over transcripts or JSONL; print alerts as JSONL")
+    p = sub.add_parser("scan", help="run the detectors in-process over transcripts or JSONL; print the alerts")
     _add_paths(p)
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl",
+                   help="jsonl: one alert per line (default); table: severity-coloured, for people")
+    p.add_argument("--min-severity", choices=SEVERITY_CHOICES, default="info", help="print alerts at or above this")
+    p.add_argument("--fail-on", choices=SEVERITY_CHOICES, metavar="SEVERITY",
+                   help="exit 1 if any alert is at or above SEVERITY (info, warning, high, critical), for CI")
     p.set_defaults(handler=cmd_scan)
 
     p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
@@ -417,10 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="precision/recall per rule and detector against labelled conversations")
     _add_paths(p)
-    p.add_argument("--labels", nargs="*", help="label JSONL files (default: examples/labelled/expected.jsonl and seeds.jsonl)")
+    p.add_argument("--labels", nargs="*", help="label JSONL files (default: the shipped streams/examples/labelled/expected.jsonl and seeds.jsonl)")
     p.add_argument("--out", default=".turnwatch/eval", help="directory for report.json and plots/")
     p.add_argument("--behaviours", action="store_true",
-                   help="PATH is a written counselling set (examples/labelled/counselling_written.jsonl): "
+                   help="PATH is a written counselling set (streams/examples/labelled/counselling_written.jsonl): "
                         "score the therapist rules on its blind split")
     p.add_argument("--dataset", choices=["counsel-chat", "sdcnl", "goemotions"],
                    help="real-data mode: PATH is that dataset's file or directory; alerts per 100 real turns per rule")
@@ -429,16 +499,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("bench", help="encoder vs pipeline throughput, turn→alert latency, state size and memory")
-    p.add_argument("--out", default="bench")
+    p.add_argument("--out", default="bench", help="directory for results.json and results.png")
     p.add_argument("--backend", choices=["torch", "onnx"], help="encoder backend (default: the configured one)")
     p.add_argument("--conversations", type=int, default=40, help="synthetic conversations for the throughput run")
     p.add_argument("--latency-seconds", type=float, default=60.0, help="duration of the fixed-load latency run")
     p.add_argument("--offered", type=float, default=None, help="offered load in turns/s (default: half the pipeline rate)")
     p.set_defaults(handler=cmd_bench)
 
-    p = sub.add_parser("receiver", help="a small webhook receiver that verifies signatures and prints alerts")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p = sub.add_parser("receiver", help="a small webhook receiver that verifies signatures and prints alerts "
+                                        "(needs TURNWATCH_RECEIVER_SECRET or TURNWATCH_RECEIVER_SECRET_FILE)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on")
     p.set_defaults(handler=cmd_receiver)
 
     p = sub.add_parser("crashtest", help="replay turns, SIGKILL workers mid-stream, compare alerts and deliveries with a clean run")
@@ -465,24 +536,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_routes_test)
 
     p = sub.add_parser("dashboards", help="write the Grafana dashboards (grafana-foundation-sdk) as JSON")
-    p.add_argument("--out", default="deploy/grafana/dashboards")
+    p.add_argument("--out", default="deploy/grafana/dashboards", help="directory to write them to")
     p.set_defaults(handler=cmd_dashboards)
 
     p = sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
-    p.add_argument("--out", default="schemas")
+    p.add_argument("--out", default="schemas", help="directory to write them to")
     p.set_defaults(handler=cmd_schemas)
     return parser
 
 
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line a person can act on."""
+    if isinstance(exc, TurnwatchError):
+        message = str(exc)
+    elif isinstance(exc, OSError):
+        message = f"{exc.filename}: {exc.strerror.lower()}" if exc.filename and exc.strerror else str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"
+    return " ".join(message.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not sys.stderr.isatty():  # model-loading progress bars only for people watching a terminal
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         return args.handler(args)
-    except (TurnwatchError, FileNotFoundError) as exc:
-        print(f"turnwatch {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"turnwatch {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Sequence
 from kafka import KafkaConsumer
 from rich.console import Console
 
+from streams.alert_render import print_alert
 from streams.broker import EmbeddedBroker, free_port, wait_for_port
 from streams.examples import example_paths
 from streams.ingest.files import read_records
@@ -18,9 +19,6 @@ from streams.replay import ensure_topics, replay
 from streams.settings import Settings
 from streams.processes import stop_process
 from streams.worker import metric_total, spawn_worker, wait_ready
-
-SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "warning": "yellow", "info": "cyan"}
-
 
 class AlertFeed(threading.Thread):
     """Prints alerts from the alerts topic as they arrive."""
@@ -44,14 +42,7 @@ class AlertFeed(threading.Thread):
 
     def show(self, alert: dict) -> None:
         self.count += 1
-        style = SEVERITY_STYLE.get(alert["severity"], "")
-        self.console.print(
-            f"[{style}]{alert['severity'].upper():8}[/] {alert['rule']:40} "
-            f"conv={alert['conversation_id']} turns={alert['turns']}  {alert['summary']}",
-            highlight=False,
-        )
-        for item in alert["evidence"][:2]:
-            self.console.print(f"           ↳ turn {item['turn_index']} ({item['role']}): “{item['quote']}”", highlight=False, style="dim")
+        print_alert(self.console, alert)
 
 
 def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | None = None, speed: float = 40.0) -> int:
@@ -66,9 +57,9 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
         ensure_topics(broker.address, [settings.turns_topic, settings.alerts_topic, settings.dlq_topic], settings.partitions)
         worker = spawn_worker(broker.address, web_port, data_dir / "worker.log")
         feed = AlertFeed(broker.address, settings.alerts_topic, console)
-        started = time.monotonic()
         try:
-            wait_ready(web_port, timeout=90, process=worker)
+            wait_ready(web_port, timeout=180, process=worker)
+            started = time.monotonic()  # --duration counts from here: the replay, not the start-up
             console.print(f"worker ready: metrics at http://127.0.0.1:{web_port}/metrics  (logs: {data_dir}/worker.log)")
             feed.start()
             console.print(f"replaying {len(records)} turns at {speed or 'full'}× speed; alerts appear below (Ctrl-C to stop)\n")

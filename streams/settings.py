@@ -6,6 +6,8 @@ Validated at start-up; a bad value fails fast with the offending key named
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +20,10 @@ from streams.errors import ConfigError
 
 ENV_PREFIX = "TURNWATCH_"
 CONFIG_ENV = "TURNWATCH_CONFIG"
+# TURNWATCH_* variables read outside Settings (the receiver's secret, the broker binary).
+OTHER_ENV = ("TURNWATCH_CONFIG", "TURNWATCH_RECEIVER_SECRET", "TURNWATCH_RECEIVER_SECRET_FILE", "TURNWATCH_TANSU_BIN")
+
+log = logging.getLogger(__name__)
 
 
 class Settings(BaseSettings):
@@ -28,6 +34,9 @@ class Settings(BaseSettings):
         default=None,
         description="host:port of a Kafka-protocol broker; unset = start an embedded tansu broker.",
     )
+    broker_wait_seconds: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="How long `turnwatch worker` waits for the broker to accept connections before it gives up.")
     app_id: str = "turnwatch"
     turns_topic: str = "turnwatch.turns"
     alerts_topic: str = "turnwatch.alerts"
@@ -162,6 +171,28 @@ def _env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
+def closest(name: str, known: list[str], cutoff: float = 0.75) -> str | None:
+    match = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
+    return match[0] if match else None
+
+
+def warn_on_misspelt_env(environ: dict[str, str] | None = None) -> list[str]:
+    """Warn about TURNWATCH_* variables that look like a setting's name but are not one.
+
+    Only near misses warn: a delivery config may name any TURNWATCH_* variable for its secrets.
+    """
+    environ = os.environ if environ is None else environ
+    known = [f.upper() for f in Settings.model_fields] + [n.removeprefix(ENV_PREFIX) for n in OTHER_ENV]
+    warnings = []
+    for name in sorted(environ):
+        suffix = name.removeprefix(ENV_PREFIX)
+        if name.startswith(ENV_PREFIX) and suffix not in known and (guess := closest(suffix, known, cutoff=0.8)):
+            warnings.append(f"{name} is not a turnwatch setting and is ignored; did you mean {ENV_PREFIX}{guess}?")
+    for line in warnings:
+        log.warning(line)
+    return warnings
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Build settings from (lowest first) YAML file, environment, explicit overrides."""
     path = config_file or os.environ.get(CONFIG_ENV)
@@ -176,6 +207,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
         file_values = loaded
+    warn_on_misspelt_env()
     env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
     values = {k: v for k, v in file_values.items() if k not in env_keys}
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -189,5 +221,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
                 continue
             key = str(item["loc"][0])
             source = path if key in file_values and key not in env_keys else _env_name(key)
-            problems.append(f"{source} ({key}): {item['msg']}")
+            message = item["msg"]
+            if item["type"] == "extra_forbidden":
+                guess = closest(key, list(Settings.model_fields))
+                message = "not a setting" + (f"; did you mean {guess!r}?" if guess else "")
+            problems.append(f"{source} ({key}): {message}")
         raise ConfigError("; ".join(problems)) from None

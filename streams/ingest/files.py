@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -27,12 +29,19 @@ class Record:
     key: str | None
     value: bytes
     ts: datetime | None
+    origin: str = ""  # "file:line" (JSONL) or "file turn N" (transcript), for messages about it
+
+
+STDIN = "-"
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named directly, plus transcript and JSONL files inside named directories."""
+    """Files named directly, plus transcript and JSONL files inside named directories; ``-`` is stdin."""
     files: list[Path] = []
     for raw in paths:
+        if str(raw) == STDIN:
+            files.append(Path(STDIN))
+            continue
         path = Path(raw)
         if path.is_dir():
             files.extend(
@@ -56,8 +65,8 @@ def turn_pause(text: str) -> timedelta:
     return timedelta(seconds=4 + 0.35 * len(text.split()))
 
 
-def transcript_events(path: Path, start: datetime = DEFAULT_START) -> list[TurnEvent]:
-    text = path.read_text(encoding="utf-8")
+def transcript_events(path: Path, start: datetime = DEFAULT_START, text: str | None = None) -> list[TurnEvent]:
+    text = path.read_text(encoding="utf-8") if text is None else text
     parsed = parse_transcript(text, source=str(path))
     conversation_id = conversation_id_for(path, parsed.header_id)
     events: list[TurnEvent] = []
@@ -78,10 +87,10 @@ def transcript_events(path: Path, start: datetime = DEFAULT_START) -> list[TurnE
     return events
 
 
-def _jsonl_records(path: Path) -> Iterator[Record]:
+def _jsonl_records(path: Path, handle: io.BufferedIOBase | None = None) -> Iterator[Record]:
     """JSONL lines go out verbatim, valid or not: the worker's validation decides."""
-    with path.open("rb") as handle:
-        for line in handle:
+    with handle or path.open("rb") as lines:
+        for number, line in enumerate(lines, start=1):
             line = line.strip()
             if not line:
                 continue
@@ -93,7 +102,7 @@ def _jsonl_records(path: Path) -> Iterator[Record]:
                     ts = datetime.fromisoformat(data["ts"]) if isinstance(data.get("ts"), str) else None
             except ValueError:
                 pass
-            yield Record(key=key, value=line, ts=ts)
+            yield Record(key=key, value=line, ts=ts, origin=f"{path}:{number}")
 
 
 def is_jsonl(path: Path) -> bool:
@@ -104,14 +113,35 @@ def is_jsonl(path: Path) -> bool:
     return head.startswith(b"{")
 
 
+def _stdin_records(start: datetime) -> Iterator[Record]:
+    """Standard input, JSONL or one transcript (its conversation id from its header, else "stdin")."""
+    data = sys.stdin.buffer.read()
+    source = Path("stdin")
+    if data.lstrip().startswith(b"{"):
+        yield from _jsonl_records(Path("<stdin>"), io.BytesIO(data))
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TranscriptFormatError("<stdin>: not UTF-8 text") from None
+    yield from _transcript_records(source, transcript_events(source, start, text))
+
+
+def _transcript_records(path: Path, events: list[TurnEvent]) -> Iterator[Record]:
+    for event in events:
+        yield Record(key=event.conversation_id, value=event.to_json(), ts=event.ts,
+                     origin=f"{path} turn {event.turn_index}")
+
+
 def read_records(paths: Iterable[str | Path], start: datetime = DEFAULT_START) -> Iterator[Record]:
     for path in expand_paths(paths):
-        if is_jsonl(path):
+        if str(path) == STDIN:
+            yield from _stdin_records(start)
+        elif is_jsonl(path):
             yield from _jsonl_records(path)
-            continue
-        try:
-            events = transcript_events(path, start)
-        except UnicodeDecodeError:
-            raise TranscriptFormatError(f"{path}: not UTF-8 text") from None
-        for event in events:
-            yield Record(key=event.conversation_id, value=event.to_json(), ts=event.ts)
+        else:
+            try:
+                events = transcript_events(path, start)
+            except UnicodeDecodeError:
+                raise TranscriptFormatError(f"{path}: not UTF-8 text") from None
+            yield from _transcript_records(path, events)

@@ -44,7 +44,9 @@ from streams.training.ensembles import (
 )
 from streams.training.real_sentences import RealText, sentence_digest
 
-LABELLED = Path(__file__).resolve().parents[2] / "examples" / "labelled"
+from streams.examples import LABELS_DIR
+
+LABELLED = LABELS_DIR
 REAL_SET = LABELLED / "counselling_real.jsonl"
 WRITTEN_SET = LABELLED / "counselling_written.jsonl"
 VERSION = "counselling/1"

@@ -46,7 +46,9 @@ from detectors.encoder import Encoder
 from streams.training.embeddings import cached_embeddings
 from streams.training.real_sentences import SDCNL, RealText, sentence_digest
 
-LABELLED = Path(__file__).resolve().parents[2] / "examples" / "labelled"
+from streams.examples import LABELS_DIR
+
+LABELLED = LABELS_DIR
 REAL_SET = LABELLED / "crisis_real.jsonl"
 WRITTEN_SET = LABELLED / "crisis_written.jsonl"
 SDCNL_HOLDOUT = 0.2
