@@ -2,7 +2,8 @@
 
 (a) the bare encoder, batch 1 and batched, on the turns (b) replays; (b) the whole pipeline
 through the embedded broker and one worker with every detector, and its ratio to (a);
-(c) turn→alert latency at a fixed offered load (half of (b) by default); (d) state bytes per
+(c) turn→alert latency at a fixed offered load (half of (b) by default), from at least
+MIN_LATENCY_SAMPLES alerts; (d) state bytes per
 conversation and the resident memory of a worker holding 10k conversations in its table.
 Synthetic conversations: 20–60 turns of 20–150 words.
 """
@@ -32,6 +33,8 @@ from streams.worker import metric_lines, metric_total, spawn_worker, wait_ready
 Log = Callable[[str], None]
 PLACEHOLDER = "[Answer not properly formatted or missing]"
 HELD_CONVERSATIONS = 10_000
+MIN_LATENCY_SAMPLES = 500  # a p99 from tens of samples is noise
+LATENCY_TURNS_PER_CONVERSATION = 8  # the placeholder answer is turn 5
 
 
 def encoder_throughput(encoder, texts: list[str], call_size: int = 64) -> float:
@@ -128,10 +131,10 @@ def histogram_quantile(q: float, before: dict[float, float], after: dict[float, 
     return lower
 
 
-def _records(count: int, seed: int, broken_every: int = 0) -> list[Record]:
+def _records(count: int, seed: int, broken_every: int = 0, turns_per_conversation: int | None = None) -> list[Record]:
     out = []
     for n, conversation in enumerate(conversations(count, seed=seed)):
-        for turn in conversation:
+        for turn in conversation[:turns_per_conversation]:
             if broken_every and n % broken_every == 0 and turn["turn_index"] == 5:
                 turn = {**turn, "text": PLACEHOLDER}
             out.append(Record(key=turn["conversation_id"], value=json.dumps(turn).encode(), ts=None))
@@ -194,8 +197,11 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
     # This process loaded the models for (a); a full collection of them (~220 ms) would stall
     # the load generator mid-send and be measured as turn→alert latency. The worker does the same.
     gc.freeze()
-    wanted = int(results.offered_tps * seconds)
-    records = _records(wanted // 40 + 2, seed=23, broken_every=1)[:wanted]
+    # One sample per conversation (a rule pages once per episode): short conversations, and as
+    # many as MIN_LATENCY_SAMPLES need, however long that takes at the offered load.
+    conversations_needed = max(int(results.offered_tps * seconds) // LATENCY_TURNS_PER_CONVERSATION,
+                               int(MIN_LATENCY_SAMPLES * 1.1))
+    records = _records(conversations_needed, seed=23, broken_every=1, turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION)
     sent_at: dict[tuple[str, int], float] = {}
     received: list[float] = []
     stop = threading.Event()

@@ -321,7 +321,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("encoder, batched (mean of the rounds around (b))", f"{results.encoder_batched_tps:.1f} turns/s"),
         ("pipeline (broker + worker)", f"{results.pipeline_tps:.1f} turns/s"),
         ("pipeline / best encoder", f"{results.pipeline_to_encoder_ratio:.2f}×  (target ≥ 0.8×)"),
-        (f"turn→alert at {results.offered_tps:.1f} turns/s, end to end", ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items())),
+        ("machine", results.machine),
+        ("encoder backend", results.backend),
+        (f"turn→alert at {results.offered_tps:.1f} turns/s, end to end ({results.latency_samples} samples)",
+         ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items())),
         ("  of which inside the worker", ", ".join(f"{k} {v} ms" for k, v in results.worker_latency_ms.items())),
         ("state per conversation", f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max"),
         ("worker RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
@@ -502,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench", help="directory for results.json and results.png")
     p.add_argument("--backend", choices=["torch", "onnx"], help="encoder backend (default: the configured one)")
     p.add_argument("--conversations", type=int, default=40, help="synthetic conversations for the throughput run")
-    p.add_argument("--latency-seconds", type=float, default=60.0, help="duration of the fixed-load latency run")
+    p.add_argument("--latency-seconds", type=float, default=60.0, help="shortest duration of the fixed-load latency run (it runs on until 500 turn→alert samples)")
     p.add_argument("--offered", type=float, default=None, help="offered load in turns/s (default: half the pipeline rate)")
     p.set_defaults(handler=cmd_bench)
 

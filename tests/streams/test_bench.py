@@ -51,3 +51,15 @@ def test_encoder_throughput_encodes_every_text_once_in_calls_of_call_size():
     encoder, texts = Recording(), [f"t{i}" for i in range(150)]
     assert encoder_throughput(encoder, texts, call_size=64) > 0
     assert [len(c) for c in encoder.calls] == [64, 64, 22] and sum(encoder.calls, []) == texts
+
+
+def test_the_latency_workload_yields_one_sample_per_short_conversation():
+    from streams.bench import LATENCY_TURNS_PER_CONVERSATION, MIN_LATENCY_SAMPLES
+
+    records = _records(int(MIN_LATENCY_SAMPLES * 1.1), seed=23, broken_every=1,
+                       turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION)
+    turns = [json.loads(r.value) for r in records]
+    triggers = [t for t in turns if t["text"] == PLACEHOLDER]
+    assert len(triggers) >= MIN_LATENCY_SAMPLES
+    assert len({t["conversation_id"] for t in triggers}) == len(triggers)
+    assert max(t["turn_index"] for t in turns) == LATENCY_TURNS_PER_CONVERSATION - 1
