@@ -313,7 +313,7 @@ def _draw_alerts(axis, lane: dict[str, int], alerts: list[Alert], false_positive
         axis.plot([min(alert.turns), max(alert.turns)], [y, y], color=colour, linewidth=2, alpha=0.6, zorder=2)
         hollow = alert.alert_id in false_positive_ids
         axis.plot(max(alert.turns), y, marker="o", markersize=8, linestyle="none", zorder=3,
-                  markerfacecolor="white" if hollow else colour, markeredgecolor=colour if hollow else "#222222",
+                  markerfacecolor=colour, markeredgecolor=colour if hollow else "#222222",
                   markeredgewidth=2 if hollow else 0.8)
 
 
