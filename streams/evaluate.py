@@ -188,7 +188,7 @@ def score(runs: dict[str, ConversationRun], labels: dict[str, list[Label]]) -> d
     per_detector: dict[str, Counts] = defaultdict(Counts)
     for rule, counts in per_rule.items():
         per_detector[rule.split(".")[0]].add(counts)
-    return {"per_rule": _rows(per_rule), "per_detector": _rows(per_detector), "total": _summed(per_rule.values()).row(),
+    return {"per_rule": _rows(per_rule), "per_detector": _rows(per_detector), "total": {},
             "per_conversation": _rows(per_conversation), "errors": errors, "conversations": sorted(per_conversation)}
 
 
@@ -313,7 +313,7 @@ def _draw_alerts(axis, lane: dict[str, int], alerts: list[Alert], false_positive
         axis.plot([min(alert.turns), max(alert.turns)], [y, y], color=colour, linewidth=2, alpha=0.6, zorder=2)
         hollow = alert.alert_id in false_positive_ids
         axis.plot(max(alert.turns), y, marker="o", markersize=8, linestyle="none", zorder=3,
-                  markerfacecolor=colour, markeredgecolor=colour if hollow else "#222222",
+                  markerfacecolor="white" if hollow else colour, markeredgecolor=colour if hollow else "#222222",
                   markeredgewidth=2 if hollow else 0.8)
 
 
