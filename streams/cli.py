@@ -266,10 +266,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return cmd_eval_behaviours(args)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.table import Table
 
     from streams.build import build_pipeline
-    from streams.evaluate import load_labels, plot_conversation, run_conversations, score
+    from streams.evaluate import (alerts_per_100_turns, load_labels, plot_conversation, report_tables,
+                                  run_conversations, score)
     from streams.examples import LABELS_DIR
 
     settings = _settings(args)
@@ -289,16 +289,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = Path(args.out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     for run in runs.values():
-        plot_conversation(run, out / "plots" / f"{run.conversation_id.replace('/', '_')}.png")
-    report["alerts_per_100_turns"] = {c: round(100 * len(r.alerts) / max(r.turns, 1), 1) for c, r in sorted(runs.items())}
+        plot_conversation(run, out / "plots" / f"{run.conversation_id.replace('/', '_')}.png",
+                          labels.get(run.conversation_id))
+    report["alerts_per_100_turns"] = alerts_per_100_turns(runs)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    for title, rows in (("per rule", report["per_rule"]), ("per detector", report["per_detector"])):
-        table = Table(title=f"detection quality, {title} ({len(report['conversations'])} labelled conversations)")
-        for column in ("name", "tp", "fp", "fn", "precision", "recall", "f1"):
-            table.add_column(column, justify="left" if column == "name" else "right")
-        for name, row in rows.items():
-            table.add_row(name, *(str(row[k]) for k in ("tp", "fp", "fn", "precision", "recall", "f1")))
-        Console().print(table)
+    wide = Console(width=max(140, Console().width))  # full rule names and every column, even in a pipe
+    for table in report_tables(report, runs):
+        wide.print(table)
     console.print(f"report: {out / 'report.json'}; plots: {out / 'plots'}/ ({len(runs)} conversations)")
     return 0
 

@@ -1,6 +1,6 @@
 """``turnwatch eval``: detection quality against labelled conversations, with the worker's code.
 
-Scores (``score``), prints (``report_tables``) and plots (``plot_conversation``) what the pipeline raised.
+Scores (``score``), tabulates (``report_tables``) and plots (``plot_conversation``) what the pipeline raised.
 
 Labels are JSONL, one conversation a line, naming rules and inclusive turn ranges (no text):
 
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from streams.contracts import Alert, SeverityName
 from streams.ingest.files import read_records
@@ -188,7 +189,7 @@ def score(runs: dict[str, ConversationRun], labels: dict[str, list[Label]]) -> d
     per_detector: dict[str, Counts] = defaultdict(Counts)
     for rule, counts in per_rule.items():
         per_detector[rule.split(".")[0]].add(counts)
-    return {"per_rule": _rows(per_rule), "per_detector": _rows(per_detector), "total": {},
+    return {"per_rule": _rows(per_rule), "per_detector": _rows(per_detector), "total": _summed(per_rule.values()).row(),
             "per_conversation": _rows(per_conversation), "errors": errors, "conversations": sorted(per_conversation)}
 
 
@@ -239,22 +240,29 @@ def _quality_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
 def _conversation_table(report: dict[str, Any], runs: dict[str, ConversationRun]) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"alerts per conversation ({len(runs)} conversations; '-': no labels)")
+    table = Table(title=f"alerts per conversation ({len(runs)} conversations)",
+                  caption="alerts: severity upgrades included; episodes: distinct alert_ids; '-': no labels")
     table.add_column("conversation", justify="left", no_wrap=True)
-    for column in ("turns", "alerts", "per 100 turns", "support", "tp", "fp", "fn"):
+    for column in ("turns", "alerts", "episodes", "per 100 turns", "support", "tp", "fp", "fn"):
         table.add_column(column, justify="right")
     scored = report.get("per_conversation", {})
     for conversation_id, run in sorted(runs.items()):
         row = scored.get(conversation_id)
         quality = [str(row[k]) for k in ("support", "tp", "fp", "fn")] if row else ["-"] * 4
-        table.add_row(conversation_id, str(run.turns), str(len(run.alerts)),
+        table.add_row(conversation_id, str(run.turns), str(len(run.alerts)), str(_episodes(run)),
                       f"{_per_100(len(run.alerts), run.turns):.1f}", *quality)
     table.add_section()
     turns = sum(run.turns for run in runs.values())
     alerts = sum(len(run.alerts) for run in runs.values())
+    episodes = sum(_episodes(run) for run in runs.values())
     sums = [str(sum(int(row[k]) for row in scored.values())) for k in ("support", "tp", "fp", "fn")]
-    table.add_row("TOTAL", str(turns), str(alerts), f"{_per_100(alerts, turns):.1f}", *sums, style="bold")
+    table.add_row("TOTAL", str(turns), str(alerts), str(episodes), f"{_per_100(alerts, turns):.1f}", *sums,
+                  style="bold")
     return table
+
+
+def _episodes(run: ConversationRun) -> int:
+    return len({alert.alert_id for alert in run.alerts})
 
 
 def report_tables(report: dict[str, Any], runs: dict[str, ConversationRun]) -> list[Table]:
@@ -281,9 +289,9 @@ def _lane_rules(run: ConversationRun, labels: list[Label]) -> list[str]:
     return sorted({alert.rule for alert in run.alerts} | {label.rule for label in labels})
 
 
-def _last_turn(run: ConversationRun, labels: list[Label]) -> int:
-    turns = [run.turns - 1] + [max(a.turns) for a in run.alerts] + [label.last for label in labels]
-    turns += [turn for turn, _ in run.distress]
+def _last_turn(run: ConversationRun) -> int:
+    """The x axis ends with the conversation; labels reaching past it are cut there."""
+    turns = [run.turns - 1] + [max(a.turns) for a in run.alerts] + [turn for turn, _ in run.distress]
     return max(max(turns), 1)
 
 
@@ -296,14 +304,15 @@ def _draw_distress(axis, run: ConversationRun) -> None:
     axis.grid(axis="y", color="#e6e6e6", linewidth=0.6)
 
 
-def _draw_labels(axis, lane: dict[str, int], labels: list[Label], missed: list[Label]) -> None:
+def _draw_labels(axis, lane: dict[str, int], labels: list[Label], missed: list[Label], last_turn: int) -> None:
     for label in labels:
+        first, last = min(label.first, last_turn), min(label.last, last_turn)
         is_missed = any(label is m for m in missed)
-        axis.broken_barh([(label.first - 0.5, label.last - label.first + 1)], (lane[label.rule] - 0.35, 0.7),
+        axis.broken_barh([(first - 0.5, last - first + 1)], (lane[label.rule] - 0.35, 0.7),
                          facecolor=EXPECTED_COLOUR, edgecolor=MISSED_COLOUR if is_missed else "none",
                          hatch="////" if is_missed else None, linewidth=0.6, zorder=1)
         if is_missed:
-            axis.plot((label.first + label.last) / 2, lane[label.rule], marker="x", color=MISSED_COLOUR,
+            axis.plot((first + last) / 2, lane[label.rule], marker="x", color=MISSED_COLOUR,
                       markersize=8, markeredgewidth=2, linestyle="none", zorder=4)
 
 
@@ -367,16 +376,16 @@ def build_figure(run: ConversationRun, labels: list[Label] | None = None) -> Fig
     rules = _lane_rules(run, labels)
     lane = {rule: index for index, rule in enumerate(rules)}
     matching = match_episodes(run.alerts, labels) if scored else Matching()
-    height = 2.6 + LANE_HEIGHT_IN * max(len(rules), 1)
-    figure = Figure(figsize=(11, max(height, 4.2)), layout="constrained")
+    lanes_height = LANE_HEIGHT_IN * max(len(rules), 1) + 0.4  # inches, so that lanes never squeeze their names
+    figure = Figure(figsize=(11, max(2.2 + lanes_height, 4.2)), layout="constrained")
     FigureCanvasAgg(figure)
-    distress_axis, lanes_axis = figure.subplots(2, 1, sharex=True,
-                                                height_ratios=[1.6, LANE_HEIGHT_IN * max(len(rules), 1) + 0.4])
+    distress_axis, lanes_axis = figure.subplots(2, 1, sharex=True, height_ratios=[1.6, lanes_height])
     _draw_distress(distress_axis, run)
-    _draw_labels(lanes_axis, lane, labels, matching.missed)
+    last_turn = _last_turn(run)
+    _draw_labels(lanes_axis, lane, labels, matching.missed, last_turn)
     _draw_alerts(lanes_axis, lane, run.alerts, {a.alert_id for a in matching.false_positives})
     _draw_lanes(lanes_axis, rules)
-    lanes_axis.set_xlim(-0.5, _last_turn(run, labels) + 0.5)
+    lanes_axis.set_xlim(-0.5, last_turn + 0.5)
     lanes_axis.xaxis.get_major_locator().set_params(integer=True)
     for axis in (distress_axis, lanes_axis):
         axis.tick_params(labelsize=FONT_SIZE)

@@ -55,4 +55,9 @@ INGEST_REQUESTS = Counter(
     "turnwatch_ingest_requests_total", "POST /v1/turns requests, by HTTP status class.", ["status"]
 )
 DELIVERIES = Counter("turnwatch_deliveries_total", "Alert deliveries, by sink and outcome.", ["sink", "outcome"])
+DELIVERY_DEAD_LETTERS = Counter(
+    "turnwatch_delivery_dead_letters_total",
+    "Alerts or delivery jobs sent to the delivery dead-letter topic, by reason.",
+    ["reason"],
+)
 DELIVERY_SECONDS = Histogram("turnwatch_delivery_seconds", "Time one delivery attempt takes.", ["sink"])

@@ -9,80 +9,27 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from streams.delivery.models import ReceiverConfig, SecretRef, StrictModel
+from streams.delivery.sinks import NOTIFIERS, SINKS
 from streams.errors import ConfigError
+
+__all__ = ["SEVERITIES", "DeliveryConfig", "Match", "Receiver", "ReceiverConfig", "Redaction", "Route", "SecretRef",
+           "load_delivery_config", "registry_rules"]
 
 SEVERITIES = ("info", "warning", "high", "critical")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Receiver = Annotated[Union[tuple(notifier.config for notifier in NOTIFIERS)], Field(discriminator="kind")]
 
 
-class SecretRef(_Strict):
-    """Where a secret comes from: exactly one of ``env`` or ``file``."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> "SecretRef":
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env or file")
-        return self
-
-    def resolve(self) -> SecretStr:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return SecretStr(value)
-        try:
-            return SecretStr(self.file.read_text().strip())
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror}") from None
-
-
-class _Receiver(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-
-
-class WebhookReceiver(_Receiver):
-    kind: Literal["webhook"]
-    url: str = Field(pattern=r"^https?://")
-    secret: SecretRef
-
-
-class SlackReceiver(_Receiver):
-    kind: Literal["slack"]
-    webhook_url: SecretRef  # Slack incoming-webhook URLs are secrets
-
-
-class PagerDutyReceiver(_Receiver):
-    kind: Literal["pagerduty"]
-    routing_key: SecretRef
-    url: str = Field(default="https://events.pagerduty.com/v2/enqueue", pattern=r"^https?://")
-
-
-class AlertmanagerReceiver(_Receiver):
-    kind: Literal["alertmanager"]
-    url: str = Field(pattern=r"^https?://", description="Alertmanager base URL; alerts go to /api/v2/alerts.")
-
-
-Receiver = Annotated[
-    Union[WebhookReceiver, SlackReceiver, PagerDutyReceiver, AlertmanagerReceiver], Field(discriminator="kind")
-]
-
-
-class Match(_Strict):
+class Match(StrictModel):
     detectors: list[str] | None = None
     rules: list[str] | None = Field(default=None, description="Glob patterns, e.g. therapist.*")
     min_severity: Literal["info", "warning", "high", "critical"] = "info"
@@ -95,13 +42,13 @@ class Match(_Strict):
         return SEVERITIES.index(severity) >= SEVERITIES.index(self.min_severity)
 
 
-class Route(_Strict):
+class Route(StrictModel):
     match: Match = Field(default_factory=Match)
     receivers: list[str] = Field(min_length=1)
     continue_: bool = Field(default=False, alias="continue")
 
 
-class Redaction(_Strict):
+class Redaction(StrictModel):
     emails: bool = True
     phones: bool = True
     patterns: list[str] = Field(default_factory=list)
@@ -117,7 +64,7 @@ class Redaction(_Strict):
         return patterns
 
 
-class DeliveryConfig(_Strict):
+class DeliveryConfig(StrictModel):
     receivers: list[Receiver] = Field(min_length=1)
     routes: list[Route] = Field(min_length=1)
     cooldown_seconds: float = Field(default=900, ge=0)
@@ -140,7 +87,7 @@ class DeliveryConfig(_Strict):
                     raise ValueError(f"routes[{i}].receivers[{j}]: unknown receiver {name!r}")
         return self
 
-    def receiver(self, name: str) -> WebhookReceiver | SlackReceiver | PagerDutyReceiver | AlertmanagerReceiver:
+    def receiver(self, name: str) -> ReceiverConfig:
         return next(r for r in self.receivers if r.name == name)
 
     def route(self, detector: str, rule: str, severity: str) -> list[str]:
@@ -166,7 +113,7 @@ class DeliveryConfig(_Strict):
         resolved: dict[str, SecretStr] = {}
         problems = []
         for index, receiver in enumerate(self.receivers):
-            field = {"webhook": "secret", "slack": "webhook_url", "pagerduty": "routing_key"}.get(receiver.kind)
+            field = receiver.secret_field
             if field is None:
                 continue
             try:
@@ -202,7 +149,7 @@ def _location(loc: tuple) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("webhook", "slack", "pagerduty", "alertmanager"):
+        elif part in SINKS:
             continue  # the discriminator tag pydantic inserts
         else:
             out += f".{part}" if out else str(part)

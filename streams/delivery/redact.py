@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from streams.contracts import Alert
 from streams.delivery.config import Redaction
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(\.[\w-]+)+\b")
@@ -24,12 +24,10 @@ class Redactor:
             value = value[: max(0, limit - 1)].rstrip() + "…"
         return value
 
-    def alert(self, alert: dict[str, Any]) -> dict[str, Any]:
+    def alert(self, alert: Alert) -> Alert:
         """A copy of the alert with every free-text field redacted and quotes shortened."""
-        out = dict(alert)
-        out["summary"] = self.text(alert["summary"])
-        out["evidence"] = [
-            {**item, "quote": self.text(item["quote"], self.excerpt_chars), "why": self.text(item["why"])}
-            for item in alert["evidence"]
+        evidence = [
+            item.model_copy(update={"quote": self.text(item.quote, self.excerpt_chars), "why": self.text(item.why)})
+            for item in alert.evidence
         ]
-        return out
+        return alert.model_copy(update={"summary": self.text(alert.summary), "evidence": evidence})

@@ -1,15 +1,13 @@
-"""The decisions of the delivery path, each a small pure function (the agent does the I/O).
-
-    alert ─> cooldown (per conversation and rule) ─> route ─> per receiver:
-             dedup (delivered set) ─> notify ─> delivered | retry later (backoff) | dead letter
-"""
+"""The decisions of the delivery path, each a small pure function (the agent does the I/O and
+runs them in the order its stage chains give)."""
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from streams.contracts import Alert
 from streams.delivery.config import SEVERITIES
 
 
@@ -33,27 +31,33 @@ def cooldown_decision(
     return True, {"rank": rank, "at": now, "alert_id": alert_id}
 
 
-def cooldown_key(alert: dict[str, Any]) -> str:
-    return f"{alert['conversation_id']}|{alert['rule']}"
+def cooldown_key(alert: Alert) -> str:
+    return f"{alert.conversation_id}|{alert.rule}"
 
 
-def delivered_key(alert: dict[str, Any], receiver: str) -> str:
-    return f"{alert['alert_id']}|{alert['severity']}|{receiver}"
+def delivered_key(alert: Alert, receiver: str) -> str:
+    return f"{alert.alert_id}|{alert.severity}|{receiver}"
 
 
 @dataclass
 class DeliveryJob:
     """One alert for one receiver; travels through the retry topic between attempts."""
 
-    alert: dict[str, Any]
+    alert: Alert
     receiver: str
     attempt: int = 1
     not_before: float = 0.0
     last_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"alert": self.alert.model_dump(mode="json"), "receiver": self.receiver, "attempt": self.attempt,
+                "not_before": self.not_before, "last_error": self.last_error}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DeliveryJob":
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any]) -> DeliveryJob:
+        """Raises ``ValueError`` (pydantic's ``ValidationError`` among them) on a job it cannot read."""
+        if not isinstance(data, dict):
+            raise ValueError("a delivery job is a JSON object")
+        return cls(alert=Alert.model_validate(data["alert"]), receiver=str(data["receiver"]),
+                   attempt=int(data["attempt"]), not_before=float(data["not_before"]),
+                   last_error=str(data.get("last_error", "")))

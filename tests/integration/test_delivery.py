@@ -230,3 +230,21 @@ def test_a_killed_worker_keeps_conversation_state_through_its_changelog(make_sta
     assert stack.metric("turnwatch_turns_total") == 15
     assert stack.metric("turnwatch_turn_gaps_total") == 0
     stack.stop_worker()
+
+
+def test_an_unreadable_alert_is_dead_lettered_and_counted_and_the_next_one_still_delivered(make_stack, receiver):
+    stack = make_stack()
+    stack.start_worker("worker")
+    readable = make_alert(1)
+    producer = KafkaProducer(bootstrap_servers=stack.broker, acks="all")
+    for value in (b"{not json", json.dumps({**make_alert(0), "severity": "urgent"}).encode()):
+        producer.send(stack.topics["alerts"], key=b"conv-1", value=value)
+    producer.send(stack.topics["alerts"], key=b"conv-1", value=json.dumps(readable).encode())
+    producer.flush()
+    producer.close()
+    assert receiver.wait_until(lambda: readable["alert_id"] in receiver.accepted)
+    dead = consume(stack.broker, stack.topics["ddlq"], lambda records: len(records) >= 2)
+    assert [d["reason"] for d in dead] == ["unreadable_alert", "unreadable_alert"]
+    assert "severity" in dead[1]["detail"] and dead[1]["source"]["topic"] == stack.topics["alerts"]
+    assert stack.metric('turnwatch_delivery_dead_letters_total{reason="unreadable_alert"}') == 2
+    stack.stop_worker()

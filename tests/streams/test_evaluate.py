@@ -4,20 +4,30 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
-from streams.contracts import Alert
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
-from streams.evaluate import (SEVERITY_COLOURS, SEVERITY_ORDER, ConversationRun, Label, alerts_per_100_turns,
-                              build_figure, load_labels, plot_conversation, report_tables, score)
+from streams.contracts import Alert
+from streams.evaluate import (
+    SEVERITY_COLOURS,
+    SEVERITY_ORDER,
+    ConversationRun,
+    Label,
+    alerts_per_100_turns,
+    build_figure,
+    load_labels,
+    plot_conversation,
+    report_tables,
+    score,
+)
 from streams.examples import EXAMPLES_DIR, LABELS_DIR
 
 
 def alert(conversation, rule, turns, alert_id=None, severity="warning"):
-    return Alert(alert_id=alert_id or f"{conversation}-{rule}-{turns[0]}", conversation_id=conversation, detector=rule.split(".")[0],
-                 rule=rule, severity=severity, turns=turns, evidence=[], score=0.5, summary="s", suggested_action="a",
-                 created_at=datetime.now(timezone.utc), detector_version="t")
+    return Alert(alert_id=alert_id or f"{conversation}-{rule}-{turns[0]}", conversation_id=conversation,
+                 detector=rule.split(".")[0], rule=rule, severity=severity, turns=turns, evidence=[], score=0.5,
+                 summary="s", suggested_action="a", created_at=datetime.now(timezone.utc), detector_version="t")
 
 
 def test_scoring_matches_overlapping_ranges_and_counts_episodes_once():
@@ -56,6 +66,7 @@ def two_labelled_conversations():
     runs = {
         "a": ConversationRun("a", turns=20, alerts=[
             alert("a", "loop.cycle", [6]),                                  # tp
+            alert("a", "loop.cycle", [6, 7], severity="high"),              # the same episode, upgraded
             alert("a", "crisis.method", [15]),                              # fp: the label is at 10-12
         ]),
         "b": ConversationRun("b", turns=10, alerts=[
@@ -97,14 +108,15 @@ def test_total_row_is_micro_averaged_over_the_summed_counts():
     assert last_row(per_rule) == total_cells and last_row(per_detector) == total_cells
     assert list(per_rule.columns[0].cells)[:-1] == sorted(report["per_rule"])
     assert list(per_detector.columns[0].cells)[:-1] == ["crisis", "distress", "loop", "therapist"]
-    # 34 turns, 7 alerts: 20.6 per 100; the unlabelled conversation counts its alerts but is not scored
-    assert last_row(per_conversation) == ["TOTAL", "34", "7", "20.6", "5", "3", "3", "2"]
-    assert [list(c.cells)[2] for c in per_conversation.columns] == ["unlabelled", "4", "1", "25.0", "-", "-", "-", "-"]
+    # 34 turns, 8 alerts in 7 episodes: 23.5 alerts per 100; the unlabelled conversation counts but is not scored
+    assert last_row(per_conversation) == ["TOTAL", "34", "8", "7", "23.5", "5", "3", "3", "2"]
+    assert [list(c.cells)[2] for c in per_conversation.columns] == ["unlabelled", "4", "1", "1", "25.0",
+                                                                    "-", "-", "-", "-"]
 
 
 def test_alerts_per_100_turns_counts_every_alert_of_every_conversation():
     runs, _ = two_labelled_conversations()
-    assert alerts_per_100_turns(runs) == {"a": 10.0, "b": 40.0, "unlabelled": 25.0}
+    assert alerts_per_100_turns(runs) == {"a": 15.0, "b": 40.0, "unlabelled": 25.0}
 
 
 def test_severity_palette_darkens_with_severity():
@@ -143,7 +155,7 @@ def test_plot_lanes_carry_full_rule_names_and_the_legend_stays_off_the_data(busy
     figure = build_figure(run, labels)
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
-    distress_axis, lanes_axis = figure.axes
+    lanes_axis = figure.axes[1]
     assert [t.get_text() for t in lanes_axis.get_yticklabels()] == RULES
     (legend,) = figure.legends
     legend_box = legend.get_window_extent(renderer)
@@ -176,6 +188,14 @@ def test_plot_marks_matched_false_positive_and_missed_differently(busy_run):
     missed = lane_markers(lanes_axis, "x")
     assert sorted((line.get_xdata()[0], line.get_ydata()[0]) for line in missed) == [
         (2, RULES.index("distress.escalating")), (11, RULES.index("crisis.method"))]
+
+
+def test_plot_cuts_labels_reaching_past_the_conversation(busy_run):
+    run, labels = busy_run
+    lanes_axis = build_figure(run, labels + [Label("loop.patient_refrain", 25, 500)]).axes[1]
+    assert lanes_axis.get_xlim() == (-0.5, 29.5)
+    (missed,) = [line for line in lane_markers(lanes_axis, "x") if line.get_xdata()[0] > 12]
+    assert missed.get_xdata()[0] == 27
 
 
 def test_plot_without_labels_draws_every_alert_filled(busy_run):

@@ -1,16 +1,23 @@
-"""One module per receiver kind, all behind the Notifier interface in ``base``."""
+"""One module per receiver kind (its config model and its notifier), registered here."""
 
-from streams.delivery.sinks.alertmanager import AlertmanagerNotifier
-from streams.delivery.sinks.base import Notifier, Outcome
-from streams.delivery.sinks.pagerduty import PagerDutyNotifier
-from streams.delivery.sinks.slack import SlackNotifier
-from streams.delivery.sinks.webhook import WebhookNotifier
+from __future__ import annotations
 
-__all__ = ["AlertmanagerNotifier", "Notifier", "Outcome", "PagerDutyNotifier", "SlackNotifier", "WebhookNotifier",
-           "build_notifier"]
+from pydantic import SecretStr
+
+from streams.delivery.models import ReceiverConfig
+from streams.delivery.sinks.alertmanager import AlertmanagerNotifier, AlertmanagerReceiver
+from streams.delivery.sinks.base import BaseNotifier, Outcome
+from streams.delivery.sinks.pagerduty import PagerDutyNotifier, PagerDutyReceiver
+from streams.delivery.sinks.slack import SlackNotifier, SlackReceiver
+from streams.delivery.sinks.webhook import WebhookNotifier, WebhookReceiver
+
+# The registration: a new receiver kind is its module plus one entry here.
+NOTIFIERS: tuple[type[BaseNotifier], ...] = (WebhookNotifier, SlackNotifier, PagerDutyNotifier, AlertmanagerNotifier)
+SINKS: dict[str, type[BaseNotifier]] = {notifier.kind: notifier for notifier in NOTIFIERS}
+
+__all__ = ["NOTIFIERS", "SINKS", "AlertmanagerReceiver", "BaseNotifier", "Outcome", "PagerDutyReceiver",
+           "SlackReceiver", "WebhookReceiver", "build_notifier"]
 
 
-def build_notifier(receiver, secret, conversation_url):
-    kinds = {"webhook": WebhookNotifier, "slack": SlackNotifier, "pagerduty": PagerDutyNotifier,
-             "alertmanager": AlertmanagerNotifier}
-    return kinds[receiver.kind](receiver, secret, conversation_url)
+def build_notifier(receiver: ReceiverConfig, secret: SecretStr | None, conversation_url: str | None) -> BaseNotifier:
+    return SINKS[receiver.kind](receiver, secret, conversation_url)

@@ -1,6 +1,8 @@
 """The Notifier interface: send one alert, say whether a failure is worth retrying.
 
 As in Alertmanager, the notifier decides *whether* to retry; the retry stage owns *when*.
+A receiver kind is one module: its config model (a ``ReceiverConfig``) and its notifier, then
+one line in ``streams.delivery.sinks.NOTIFIERS``.
 """
 
 from __future__ import annotations
@@ -8,9 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import aiohttp
+from pydantic import SecretStr
+
+from streams.contracts import Alert
+from streams.delivery.models import ReceiverConfig
 
 
 @dataclass(frozen=True)
@@ -20,27 +26,28 @@ class Outcome:
     detail: str
 
 
-class Notifier(Protocol):
-    kind: str
-    name: str
-
-    async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome: ...
-
-
 class BaseNotifier:
     """What every sink keeps: its receiver config, its secret (if any) and the link template."""
 
-    kind = "base"
+    kind: ClassVar[str]
+    config: ClassVar[type[ReceiverConfig]]
 
-    def __init__(self, receiver: Any, secret: Any, conversation_url: str | None) -> None:
+    def __init__(self, receiver: ReceiverConfig, secret: SecretStr | None, conversation_url: str | None) -> None:
         self.name = receiver.name
         self.receiver = receiver
         self.secret = secret
         self.conversation_url = conversation_url
 
+    async def notify(self, session: aiohttp.ClientSession, alert: Alert) -> Outcome:
+        raise NotImplementedError
+
 
 def conversation_link(template: str | None, conversation_id: str) -> str | None:
     return template.format(conversation_id=conversation_id) if template else None
+
+
+def created_at(alert: Alert) -> str:
+    return alert.created_at.isoformat()
 
 
 async def post_json(

@@ -2,41 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import aiohttp
+from pydantic import Field
 
-from streams.delivery.sinks.base import BaseNotifier, Outcome, conversation_link, post_json
+from streams.contracts import Alert
+from streams.delivery.models import ReceiverConfig, SecretRef
+from streams.delivery.sinks.base import BaseNotifier, Outcome, conversation_link, created_at, post_json
 
 SEVERITY = {"info": "info", "warning": "warning", "high": "error", "critical": "critical"}
 
 
-def pagerduty_event(alert: dict[str, Any], routing_key: str, conversation_url: str | None) -> dict[str, Any]:
+class PagerDutyReceiver(ReceiverConfig):
+    secret_field: ClassVar[str | None] = "routing_key"
+
+    kind: Literal["pagerduty"]
+    routing_key: SecretRef
+    url: str = Field(default="https://events.pagerduty.com/v2/enqueue", pattern=r"^https?://")
+
+
+def pagerduty_event(alert: Alert, routing_key: str, conversation_url: str | None) -> dict[str, Any]:
     event: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": alert["alert_id"],
+        "dedup_key": alert.alert_id,
         "payload": {
-            "summary": f"[{alert['severity']}] {alert['summary']}"[:1024],
+            "summary": f"[{alert.severity}] {alert.summary}"[:1024],
             "source": "turnwatch",
-            "severity": SEVERITY[alert["severity"]],
-            "timestamp": alert["created_at"],
-            "component": alert["detector"],
-            "group": alert["detector"],
-            "class": alert["rule"],
+            "severity": SEVERITY[alert.severity],
+            "timestamp": created_at(alert),
+            "component": alert.detector,
+            "group": alert.detector,
+            "class": alert.rule,
             "custom_details": {
-                "conversation_id": alert["conversation_id"],
-                "rule": alert["rule"],
-                "turns": alert["turns"],
-                "evidence": alert["evidence"],
-                "score": alert["score"],
-                "taxonomy": alert["taxonomy"],
-                "suggested_action": alert["suggested_action"],
-                "detector_version": alert["detector_version"],
+                "conversation_id": alert.conversation_id,
+                "rule": alert.rule,
+                "turns": alert.turns,
+                "evidence": [item.model_dump(mode="json") for item in alert.evidence],
+                "score": alert.score,
+                "taxonomy": alert.taxonomy,
+                "suggested_action": alert.suggested_action,
+                "detector_version": alert.detector_version,
             },
         },
     }
-    link = conversation_link(conversation_url, alert["conversation_id"])
+    link = conversation_link(conversation_url, alert.conversation_id)
     if link:
         event["links"] = [{"href": link, "text": "Open conversation"}]
     return event
@@ -44,7 +55,8 @@ def pagerduty_event(alert: dict[str, Any], routing_key: str, conversation_url: s
 
 class PagerDutyNotifier(BaseNotifier):
     kind = "pagerduty"
+    config = PagerDutyReceiver
 
-    async def notify(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> Outcome:
+    async def notify(self, session: aiohttp.ClientSession, alert: Alert) -> Outcome:
         event = pagerduty_event(alert, self.secret.get_secret_value(), self.conversation_url)
         return await post_json(session, self.receiver.url, event, self.receiver.timeout_seconds)

@@ -1,3 +1,4 @@
+import json
 import random
 
 import pytest
@@ -5,7 +6,9 @@ import pytest
 from streams.delivery.config import load_delivery_config
 from streams.delivery.redact import Redactor
 from streams.delivery.config import Redaction
-from streams.delivery.stages import backoff_seconds, cooldown_decision
+from streams.contracts import Alert
+from streams.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
+from tests.streams.delivery.test_sinks import ALERT_FIELDS
 from streams.errors import ConfigError
 
 GOOD = """
@@ -91,14 +94,22 @@ def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through():
 
 def test_redaction_and_excerpt_length():
     redactor = Redactor(Redaction(patterns=[r"\bNHS ?\d{10}\b"]), excerpt_chars=40)
-    alert = {"summary": "Patient turn 3: call me on +44 7700 900123", "evidence": [
+    alert = Alert.model_validate({**ALERT_FIELDS, "summary": "Patient turn 3: call me on +44 7700 900123", "evidence": [
         {"turn_index": 3, "role": "patient", "quote": "mail me at sam.r@example.org or NHS 9434765919, I really need someone to talk to",
-         "why": "x"}]}
+         "why": "x"}]})
     out = redactor.alert(alert)
-    quote = out["evidence"][0]["quote"]
+    quote = out.evidence[0].quote
     assert "example.org" not in quote and "9434765919" not in quote and len(quote) <= 40
-    assert "7700" not in out["summary"]
-    assert alert["evidence"][0]["quote"].startswith("mail me"), "the original is not modified"
+    assert "7700" not in out.summary
+    assert alert.evidence[0].quote.startswith("mail me"), "the original is not modified"
+
+
+def test_a_delivery_job_round_trips_and_an_unreadable_one_raises():
+    job = DeliveryJob(Alert.model_validate(ALERT_FIELDS), "oncall", attempt=3, not_before=12.5, last_error="HTTP 503")
+    assert DeliveryJob.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+    for broken in ([], {"receiver": "oncall"}, {**job.to_dict(), "alert": {"alert_id": "x"}}):
+        with pytest.raises((ValueError, KeyError)):
+            DeliveryJob.from_dict(broken)
 
 
 def test_the_shipped_example_config_is_valid(monkeypatch, tmp_path):

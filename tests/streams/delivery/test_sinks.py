@@ -1,21 +1,23 @@
+from streams.contracts import Alert
 from streams.delivery.sinks.alertmanager import alertmanager_alerts
 from streams.delivery.sinks.pagerduty import pagerduty_event
 from streams.delivery.sinks.slack import slack_payload
 
-ALERT = {
+ALERT_FIELDS = {
     "alert_id": "abc123", "conversation_id": "conv-9", "detector": "crisis", "rule": "crisis.active_ideation",
     "severity": "critical", "turns": [8], "score": 0.7, "taxonomy": ["kl-000205"],
     "evidence": [{"turn_index": 8, "role": "patient", "quote": "short quote", "why": "active ideation"}],
     "summary": "Patient turn 8: active suicidal thoughts.", "suggested_action": "Review now.",
     "created_at": "2026-01-01T00:00:00+00:00", "detector_version": "crisis/1.0",
 }
+ALERT = Alert.model_validate(ALERT_FIELDS)
 
 
 def test_pagerduty_event_uses_alert_id_as_dedup_key_and_maps_severity():
     event = pagerduty_event(ALERT, "rk", "https://console/c/{conversation_id}")
     assert event["dedup_key"] == "abc123" and event["event_action"] == "trigger" and event["routing_key"] == "rk"
     assert event["payload"]["severity"] == "critical"
-    assert pagerduty_event({**ALERT, "severity": "high"}, "rk", None)["payload"]["severity"] == "error"
+    assert pagerduty_event(ALERT.model_copy(update={"severity": "high"}), "rk", None)["payload"]["severity"] == "error"
     assert event["payload"]["custom_details"]["evidence"][0]["quote"] == "short quote"
     assert event["links"][0]["href"] == "https://console/c/conv-9"
     assert "links" not in pagerduty_event(ALERT, "rk", None)
@@ -33,7 +35,7 @@ def test_slack_blocks_carry_summary_severity_quotes_and_link():
 def test_alertmanager_alert_labels():
     [item] = alertmanager_alerts(ALERT, None)
     assert item["labels"]["alertname"] == "crisis_active_ideation" and item["labels"]["severity"] == "critical"
-    assert item["startsAt"] == ALERT["created_at"]
+    assert item["startsAt"] == ALERT.created_at.isoformat()
 
 
 async def test_the_bundled_receiver_verifies_and_dedups():
@@ -44,7 +46,7 @@ async def test_the_bundled_receiver_verifies_and_dedups():
     from streams.delivery.receiver import make_app
     from streams.delivery.signing import signed_headers
 
-    body = _json.dumps(ALERT).encode()
+    body = _json.dumps(ALERT_FIELDS).encode()
     async with TestClient(TestServer(make_app(b"k"))) as client:
         headers = {**signed_headers(b"k", body), "Idempotency-Key": "abc123", "X-Turnwatch-Severity": "critical"}
         first = await client.post("/hook", data=body, headers=headers)
@@ -62,7 +64,8 @@ async def test_every_sink_posts_to_a_real_server():
     from aiohttp.test_utils import TestServer
     from pydantic import SecretStr
 
-    from streams.delivery.config import AlertmanagerReceiver, PagerDutyReceiver, SecretRef, SlackReceiver, WebhookReceiver
+    from streams.delivery.models import SecretRef
+    from streams.delivery.sinks import AlertmanagerReceiver, PagerDutyReceiver, SlackReceiver, WebhookReceiver
     from streams.delivery.signing import verify_signature
     from streams.delivery.sinks import build_notifier
 
