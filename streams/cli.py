@@ -29,7 +29,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from streams.broker import EmbeddedBroker
+    from streams.runtime.broker import EmbeddedBroker
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -43,9 +43,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.broker_probe import require_broker
+    from streams.runtime.broker_probe import require_broker
     from streams.logs import configure
-    from streams.worker import run_worker
+    from streams.runtime.worker import run_worker
 
     settings = _settings(args, broker=args.broker, web_port=args.web_port)
     configure(settings.log_level, settings.log_format)
@@ -69,7 +69,7 @@ def _start(args: argparse.Namespace) -> datetime | None:
 
 
 def _records(args: argparse.Namespace) -> list:
-    from streams.ingest.files import DEFAULT_START, read_records
+    from streams.runtime.ingest.files import DEFAULT_START, read_records
 
     records = list(read_records(args.paths, start=_start(args) or DEFAULT_START))
     if not records:
@@ -89,9 +89,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from streams.broker_probe import require_broker
-    from streams.kafka_security import kafka_python_options
-    from streams.replay import ensure_topics, replay
+    from streams.runtime.broker_probe import require_broker
+    from streams.runtime.kafka_security import kafka_python_options
+    from streams.runtime.replay import ensure_topics, replay
 
     settings = _settings(args, broker=args.broker)
     if settings.broker is None:
@@ -124,9 +124,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from detectors.findings import Severity
-    from streams.alert_render import print_alert
-    from streams.build import build_pipeline
-    from streams.scan import scan_with_records
+    from streams.tooling.alert_render import print_alert
+    from streams.runtime.build import build_pipeline
+    from streams.tooling.scan import scan_with_records
 
     settings = _settings(args)
     records = _records(args)
@@ -167,14 +167,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.tooling.demo import run_demo
 
     settings = _settings(args, web_port=args.web_port)
     return run_demo(settings, paths=args.paths, duration=args.duration, speed=args.speed)
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from streams.schemas import write_schemas
+    from streams.tooling.schemas import write_schemas
 
     for path in write_schemas(Path(args.out)):
         print(path)
@@ -186,15 +186,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not data.exists():
         raise FileNotFoundError(f"{data}: no such file or directory")
     if args.head == "emotion":
-        from streams.training.emotion import train_emotion
+        from streams.tooling.training.emotion import train_emotion
 
         report = train_emotion(data)
     elif args.head == "crisis-risk":
-        from streams.training.crisis_risk import train_crisis_risk
+        from streams.tooling.training.crisis_risk import train_crisis_risk
 
         report = train_crisis_risk(data)
     else:
-        from streams.training.counselling import train_counselling
+        from streams.tooling.training.counselling import train_counselling
 
         report = train_counselling(data)
     print(json.dumps(report, indent=2))
@@ -202,8 +202,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_behaviours(args: argparse.Namespace) -> int:
-    from streams.behaviour_eval import blind_items, evaluate_behaviours
-    from streams.build import build_pipeline
+    from streams.tooling.behaviour_eval import blind_items, evaluate_behaviours
+    from streams.runtime.build import build_pipeline
 
     items = [item for path in args.paths for item in blind_items(Path(path))]
     report = evaluate_behaviours(build_pipeline(_settings(args)), items)
@@ -219,8 +219,8 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
-    from streams.build import build_pipeline
-    from streams.realdata import evaluate_dataset, read_dataset, severity_columns
+    from streams.runtime.build import build_pipeline
+    from streams.tooling.realdata import evaluate_dataset, read_dataset, severity_columns
 
     settings = _settings(args)
     (path,) = args.paths if len(args.paths) == 1 else (None,)
@@ -267,8 +267,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from streams.build import build_pipeline
-    from streams.evaluate import (alerts_per_100_turns, load_labels, plot_conversation, report_tables,
+    from streams.runtime.build import build_pipeline
+    from streams.tooling.evaluate import (alerts_per_100_turns, load_labels, plot_conversation, report_tables,
                                   run_conversations, score)
     from streams.examples import LABELS_DIR
 
@@ -304,7 +304,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from streams.bench import run_bench
+    from streams.tooling.bench import run_bench
 
     settings = _settings(args)
     console = Console()
@@ -337,7 +337,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_receiver(args: argparse.Namespace) -> int:
-    from streams.delivery.receiver import receiver_secret, run_receiver
+    from streams.runtime.delivery.receiver import receiver_secret, run_receiver
 
     receiver_secret()  # fails with the variables to set before anything is printed
 
@@ -349,9 +349,9 @@ def cmd_receiver(args: argparse.Namespace) -> int:
 def cmd_crashtest(args: argparse.Namespace) -> int:
     import logging
 
-    from streams.crashtest import CrashPlan, run_crashtest
+    from streams.tooling.crashtest import CrashPlan, run_crashtest
     from streams.logs import configure
-    from streams.worker import broker_for
+    from streams.runtime.worker import broker_for
 
     settings = _settings(args, broker=args.broker)
     configure("WARNING", "console")
@@ -370,7 +370,7 @@ def cmd_crashtest(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from streams.config_check import check_config
+    from streams.tooling.config_check import check_config
 
     problems, summary = check_config(getattr(args, "config", None), args.delivery)
     for line in summary:
@@ -384,7 +384,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_routes_test(args: argparse.Namespace) -> int:
     import difflib
 
-    from streams.delivery.config import SEVERITIES, load_delivery_config, registry_rules
+    from streams.runtime.delivery.config import SEVERITIES, load_delivery_config, registry_rules
 
     settings = _settings(args)
     path = args.delivery or settings.delivery_config
@@ -411,7 +411,7 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
-    from streams.dashboards import write_dashboards
+    from streams.tooling.dashboards import write_dashboards
 
     for path in write_dashboards(Path(args.out)):
         print(path)

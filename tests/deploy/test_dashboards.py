@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from streams.dashboards import queries, rendered
+from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_ops_alerting import tool
 
 BOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"

@@ -74,7 +74,7 @@ def test_kubernetes_manifests_fit_together():
 
 
 def test_kubernetes_settings_are_valid_turnwatch_settings(tmp_path, monkeypatch):
-    from streams.delivery.config import DeliveryConfig
+    from streams.runtime.delivery.config import DeliveryConfig
     from streams.settings import load_settings
 
     data = load_all()[("ConfigMap", "turnwatch-config")]["data"]

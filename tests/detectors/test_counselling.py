@@ -96,7 +96,7 @@ def _need_data():
 
 def test_every_real_label_still_points_at_its_sentence():
     _need_data()
-    from streams.training.counselling import load_labelled
+    from streams.tooling.training.counselling import load_labelled
 
     rows = load_labelled(DATA)
     assert sum(r.source == "counsel-chat" for r in rows) >= 1500
@@ -106,8 +106,8 @@ def test_every_real_label_still_points_at_its_sentence():
 def test_therapist_rules_on_the_blind_set():
     """Whole pipeline on the blind written set (never trained on): the shaming rule's precision
     and recall, in role-play too, and false alerts on answers that are good counselling."""
-    from streams.behaviour_eval import evaluate_behaviours
-    from streams.build import build_pipeline
+    from streams.tooling.behaviour_eval import evaluate_behaviours
+    from streams.runtime.build import build_pipeline
     from streams.settings import Settings
 
     report = evaluate_behaviours(build_pipeline(Settings(encoder_backend="onnx")))

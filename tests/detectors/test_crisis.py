@@ -12,7 +12,7 @@ from detectors.crisis_risk import CLASSES, Thresholds, assess_turns, candidate_s
 from detectors.features import CrisisDecision, CrisisSignals, RiskSentence, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
-from streams.episodes import EpisodeBook
+from streams.runtime.episodes import EpisodeBook
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -199,7 +199,7 @@ def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encode
             pytest.fail(f"{DATA} is missing: CI runs with ../shared beside the checkout")
         pytest.skip(f"{DATA} not present")
     from detectors.crisis_language import normalise
-    from streams.training.crisis_risk import load_labelled
+    from streams.tooling.training.crisis_risk import load_labelled
 
     blind = [r for r in load_labelled(DATA) if r.split == "blind"]
     texts = [r.text for r in blind]

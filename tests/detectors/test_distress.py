@@ -5,7 +5,7 @@ from detectors.extractor import distress_score
 from detectors.features import CrisisDecision, CrisisSignals, Cues, Distress, Emotions, RiskSentence, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
-from streams.episodes import EpisodeBook
+from streams.runtime.episodes import EpisodeBook
 
 
 def run(scores, state=None):

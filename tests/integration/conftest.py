@@ -13,10 +13,10 @@ from typing import Callable
 import pytest
 from kafka import KafkaConsumer
 
-from streams.broker import EmbeddedBroker, free_port
-from streams.replay import ensure_topics
-from streams.processes import stop_process
-from streams.worker import spawn_worker, wait_ready
+from streams.runtime.broker import EmbeddedBroker, free_port
+from streams.runtime.replay import ensure_topics
+from streams.runtime.processes import stop_process
+from streams.runtime.worker import spawn_worker, wait_ready
 
 pytestmark = pytest.mark.integration
 

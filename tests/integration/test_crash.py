@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.crashtest import CrashPlan, clean_alerts, run_crashtest, workload
+from streams.tooling.crashtest import CrashPlan, clean_alerts, run_crashtest, workload
 
 pytestmark = pytest.mark.integration
 TURNS = 2000

@@ -14,15 +14,15 @@ import uuid
 
 import pytest
 
-from streams.broker import free_port
-from streams.dashboards import queries, rendered
+from streams.runtime.broker import free_port
+from streams.tooling.dashboards import queries, rendered
 from streams.examples import EXAMPLES_DIR
-from streams.replay import ensure_topics
-from streams.processes import stop_process
-from streams.worker import spawn_worker, wait_ready
+from streams.runtime.replay import ensure_topics
+from streams.runtime.processes import stop_process
+from streams.runtime.worker import spawn_worker, wait_ready
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.deploy.test_ops_alerting import tool
-from streams.delivery.counting_receiver import Receiver
+from streams.runtime.delivery.counting_receiver import Receiver
 from tests.integration.test_delivery import SECRET, config_yaml
 
 pytestmark = pytest.mark.integration

@@ -14,13 +14,13 @@ from datetime import datetime, timezone
 import pytest
 from kafka import KafkaProducer
 
-from streams.broker import free_port
-from streams.delivery.signing import signed_headers
-from streams.replay import ensure_topics
-from streams.processes import stop_process
-from streams.worker import metric_lines, spawn_worker, wait_ready
+from streams.runtime.broker import free_port
+from streams.runtime.delivery.signing import signed_headers
+from streams.runtime.replay import ensure_topics
+from streams.runtime.processes import stop_process
+from streams.runtime.worker import metric_lines, spawn_worker, wait_ready
 from tests.integration.conftest import consume
-from streams.delivery.counting_receiver import Receiver
+from streams.runtime.delivery.counting_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 SECRET = "delivery-test-secret"
@@ -204,9 +204,9 @@ def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(make_sta
 
 
 def test_a_killed_worker_keeps_conversation_state_through_its_changelog(make_stack, receiver):
-    from streams.ingest.files import Record
-    from streams.replay import replay
-    from streams.synthetic import conversations
+    from streams.runtime.ingest.files import Record
+    from streams.runtime.replay import replay
+    from streams.tooling.synthetic import conversations
 
     def publish(turns: list[dict]) -> None:
         records = [Record(key=t["conversation_id"], value=json.dumps(t).encode(), ts=None) for t in turns]

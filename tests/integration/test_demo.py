@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from streams.broker import free_port
+from streams.runtime.broker import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -26,9 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy: an in-tree build leaves build/ behind, whose stale files a later
+    # build would package again.
+    source = tmp_path_factory.mktemp("source") / "turnwatch"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".turnwatch", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "bench"))
     out = tmp_path_factory.mktemp("dist")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                    "--wheel-dir", str(out), str(ROOT)], check=True, timeout=600)
+                    "--wheel-dir", str(out), str(source)], check=True, timeout=600)
     (built,) = out.glob("turnwatch-*.whl")
     return built
 

@@ -1,6 +1,6 @@
 import json
 
-from streams.bench import PLACEHOLDER, Results, _records, percentile, plot, rss_bytes
+from streams.tooling.bench import PLACEHOLDER, Results, _records, percentile, plot, rss_bytes
 
 
 def test_percentiles():
@@ -28,7 +28,7 @@ def test_results_plot(tmp_path):
 
 
 def test_histogram_quantile_between_snapshots():
-    from streams.bench import histogram_quantile
+    from streams.tooling.bench import histogram_quantile
 
     before = {0.1: 5, 0.25: 5, float("inf"): 5}
     after = {0.1: 55, 0.25: 100, float("inf"): 105}
@@ -39,7 +39,7 @@ def test_histogram_quantile_between_snapshots():
 
 
 def test_encoder_throughput_encodes_every_text_once_in_calls_of_call_size():
-    from streams.bench import encoder_throughput
+    from streams.tooling.bench import encoder_throughput
 
     class Recording:
         def __init__(self):
@@ -54,7 +54,7 @@ def test_encoder_throughput_encodes_every_text_once_in_calls_of_call_size():
 
 
 def test_the_latency_workload_yields_one_sample_per_short_conversation():
-    from streams.bench import LATENCY_TURNS_PER_CONVERSATION, MIN_LATENCY_SAMPLES
+    from streams.tooling.bench import LATENCY_TURNS_PER_CONVERSATION, MIN_LATENCY_SAMPLES
 
     records = _records(int(MIN_LATENCY_SAMPLES * 1.1), seed=23, broken_every=1,
                        turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION)

@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from streams.contracts import Alert, parse_turn
 from streams.errors import InvalidTurn
-from streams.schemas import alert_schema, rendered, turn_schema
+from streams.tooling.schemas import alert_schema, rendered, turn_schema
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

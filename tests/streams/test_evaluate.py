@@ -9,7 +9,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
 from streams.contracts import Alert
-from streams.evaluate import (
+from streams.tooling.evaluate import (
     SEVERITY_COLOURS,
     SEVERITY_ORDER,
     ConversationRun,

@@ -1,8 +1,8 @@
 from contextlib import contextmanager
 
 from detectors.registry import discover, select
-from streams.held_writes import HeldWrites
-from streams.pipeline import Pipeline
+from streams.runtime.held_writes import HeldWrites
+from streams.runtime.pipeline import Pipeline
 from tests.streams.test_pipeline import NOW, turn
 
 

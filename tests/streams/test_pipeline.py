@@ -7,9 +7,9 @@ from detectors.features import TurnFeatures
 from detectors.findings import Evidence, Finding, Severity
 from detectors.registry import discover, select
 from detectors.state import Arrival
-from streams.ingest.files import Record
-from streams.pipeline import Pipeline, alert_id
-from streams.scan import scan_records
+from streams.runtime.ingest.files import Record
+from streams.runtime.pipeline import Pipeline, alert_id
+from streams.tooling.scan import scan_records
 
 NOW = datetime(2026, 5, 1, tzinfo=timezone.utc)
 
@@ -127,7 +127,7 @@ def test_building_the_pipeline_scan_and_eval_do_not_import_faust():
     import subprocess
     import sys
 
-    code = ("import sys, streams.build, streams.scan, streams.realdata, streams.evaluate, streams.cli;"
+    code = ("import sys, streams.runtime.build, streams.tooling.scan, streams.tooling.realdata, streams.tooling.evaluate, streams.cli;"
             "print(sorted(m for m in ('faust', 'aiokafka', 'kafka') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -212,7 +212,7 @@ def test_any_input_is_processed_or_dead_lettered_never_raised(raws):
 
 def test_an_event_from_a_newer_producer_is_processed_and_its_unknown_fields_counted():
     from streams import metrics
-    from streams.pipeline import record_metrics
+    from streams.runtime.pipeline import record_metrics
 
     pipeline = Pipeline([], clock=lambda: NOW)
     raw = json.dumps({"event_id": "e-9", "conversation_id": "c-9", "turn_index": 0, "role": "patient", "text": "hello",

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from streams.realdata import evaluate_dataset, read_dataset
+from streams.tooling.realdata import evaluate_dataset, read_dataset
 
 COUNSEL_CHAT_ROWS = [
     ("1", "anxiety", "Nervous before talks", "My hands shake before every presentation at work.",

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
-from streams.ingest.files import Record
-from streams.replay import paced
+from streams.runtime.ingest.files import Record
+from streams.runtime.replay import paced
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

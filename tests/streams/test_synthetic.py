@@ -1,5 +1,5 @@
 from streams.contracts import parse_turn
-from streams.synthetic import conversations
+from streams.tooling.synthetic import conversations
 
 
 def test_synthetic_conversations_have_realistic_sizes_and_valid_events():

@@ -3,11 +3,11 @@ import random
 
 import pytest
 
-from streams.delivery.config import load_delivery_config
-from streams.delivery.redact import Redactor
-from streams.delivery.config import Redaction
+from streams.runtime.delivery.config import load_delivery_config
+from streams.runtime.delivery.redact import Redactor
+from streams.runtime.delivery.config import Redaction
 from streams.contracts import Alert
-from streams.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
+from streams.runtime.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
 from tests.streams.delivery.test_sinks import ALERT_FIELDS
 from streams.errors import ConfigError
 
@@ -128,7 +128,7 @@ def test_the_shipped_example_config_is_valid(monkeypatch, tmp_path):
 
 
 def test_routes_naming_an_unknown_detector_or_rule_fail_at_start_up_with_the_key_named(tmp_path, secrets):
-    from streams.delivery.config import registry_rules
+    from streams.runtime.delivery.config import registry_rules
 
     text = GOOD.replace("detectors: [crisis]", "detectors: [crisiss]").replace('"therapist.*"', '"therapist.harsh"')
     with pytest.raises(ConfigError) as raised:

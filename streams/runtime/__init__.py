@@ -1,0 +1,1 @@
+"""The worker at run time: the monitor pipeline, ingest, delivery, web surface and broker plumbing."""

@@ -1,0 +1,257 @@
+"""One turn's way through turnwatch, without Kafka: validate, update state, detect, alert.
+
+The monitor agent and ``turnwatch scan`` both run this module, so what a scan prints is
+what the worker would have published:
+
+    prepared = pipeline.prepare(raw_events)        # validate + features, batched
+    for item in prepared:
+        result = pipeline.step(states, item)       # states: any MutableMapping (dict, Faust Table)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, MutableMapping, Protocol, Sequence
+
+from detectors.features import TurnFeatures
+from detectors.findings import Finding
+from detectors.registry import Detector
+from detectors.state import Arrival, ConversationState, TurnRecord
+from streams import metrics
+from streams.contracts import Alert, EvidenceItem, TurnEvent, parse_turn
+from streams.runtime.episodes import EpisodeBook, alert_id
+from streams.errors import InvalidTurn
+
+Clock = Callable[[], datetime]
+MAX_ORIGINAL_BYTES = 64 * 1024  # a dead letter's original above this is cut (see DeadLetter.to_record)
+KEPT_ORIGINAL_CHARS = 4096
+log = logging.getLogger(__name__)
+
+
+class FeatureExtractor(Protocol):
+    """Computes features for a batch of turns once; results are kept with each turn."""
+
+    name: str
+
+    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[TurnFeatures]: ...
+
+
+@dataclass
+class DeadLetter:
+    reason: str
+    detail: str
+    raw: Any
+
+    def to_record(self, **source: Any) -> dict[str, Any]:
+        """The dead-letter record; an original over ``MAX_ORIGINAL_BYTES`` is cut to its first
+        ``KEPT_ORIGINAL_CHARS`` characters with its full size and hash, so the record always
+        fits in one message."""
+        raw = self.raw
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        elif isinstance(raw, TurnEvent):
+            raw = raw.model_dump(mode="json")
+        encoded = (raw if isinstance(raw, str) else json.dumps(raw, default=str)).encode("utf-8", errors="replace")
+        if len(encoded) > MAX_ORIGINAL_BYTES:
+            raw = {"truncated": encoded[: KEPT_ORIGINAL_CHARS].decode("utf-8", errors="ignore"),
+                   "bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+        return {"reason": self.reason, "detail": self.detail, "original": raw, "source": source}
+
+
+@dataclass
+class Prepared:
+    """A validated event with its features, or the dead letter it became."""
+
+    event: TurnEvent | None = None
+    features: TurnFeatures = field(default_factory=TurnFeatures)
+    dead_letter: DeadLetter | None = None
+
+
+@dataclass
+class StepResult:
+    event: TurnEvent | None
+    arrival: Arrival | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letter: DeadLetter | None = None
+    detector_seconds: dict[str, float] = field(default_factory=dict)
+    features: TurnFeatures = field(default_factory=TurnFeatures)
+
+    @property
+    def processed(self) -> bool:
+        return self.arrival in (Arrival.NEXT, Arrival.GAP)
+
+
+def _already_processed(stored: dict[str, Any] | None, index: int) -> bool:
+    return stored is not None and index <= stored["last_index"] and index not in stored.get("missing", ())
+
+
+__all__ = ["Pipeline", "Prepared", "StepResult", "DeadLetter", "alert_id", "record_metrics"]
+
+
+class DetectorContractError(RuntimeError):
+    """A detector returned a finding that breaks the contract (wrong name or an undeclared rule)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        *,
+        extractors: Sequence[FeatureExtractor] = (),
+        window_size: int = 24,
+        max_text_bytes: int = 16 * 1024,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.detectors = list(detectors)
+        self.extractors = list(extractors)
+        self.window_size = window_size
+        self.max_text_bytes = max_text_bytes
+        self.clock = clock
+
+    def prepare(self, raws: Sequence[Any], states: MutableMapping[str, Any] | None = None) -> list[Prepared]:
+        """Validate a batch and compute features for its valid events in one pass.
+
+        With ``states``, turns already processed (redeliveries) are not encoded again.
+        """
+        prepared: list[Prepared] = []
+        for raw in raws:
+            try:
+                prepared.append(Prepared(event=parse_turn(raw, self.max_text_bytes)))
+            except InvalidTurn as exc:
+                prepared.append(Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw)))
+        seen: set[tuple[str, int]] = set()
+        valid = []
+        for item in prepared:
+            if item.event is None:
+                continue
+            key = (item.event.conversation_id, item.event.turn_index)
+            if key in seen or (states is not None and _already_processed(states.get(key[0]), key[1])):
+                continue
+            seen.add(key)
+            valid.append(item)
+        for extractor in self.extractors:
+            self._extract(extractor, [item for item in valid if item.event is not None])
+        return prepared
+
+    def _extract(self, extractor: FeatureExtractor, items: list[Prepared]) -> None:
+        """Features for the batch in one call; if that fails, event by event, so that one event
+        that breaks an extractor is dead-lettered alone and the others keep their features."""
+        try:
+            self._extract_batch(extractor, items)
+            return
+        except Exception:
+            log.exception("feature extraction failed for a batch of %d; retrying event by event", len(items))
+        if len(items) == 1:
+            self._fail(items[0])
+            return
+        for item in items:
+            try:
+                self._extract_batch(extractor, [item])
+            except Exception:
+                log.exception("feature extraction failed for one event")
+                self._fail(item)
+
+    @staticmethod
+    def _extract_batch(extractor: FeatureExtractor, batch: list[Prepared]) -> None:
+        found = extractor.extract([p.event.text for p in batch], [p.event.role for p in batch],
+                                  [p.event.meta for p in batch])
+        for item, features in zip(batch, found):
+            item.features.merge(features)
+
+    @staticmethod
+    def _fail(item: Prepared) -> None:
+        item.dead_letter = DeadLetter("processing_error", "feature extraction failed", item.event)
+        item.event = None
+
+    def step(self, states: MutableMapping[str, Any], item: Prepared) -> StepResult:
+        """Apply one prepared event to its conversation's state and run the detectors."""
+        if item.event is None:
+            return StepResult(event=None, dead_letter=item.dead_letter)
+        event = item.event
+        state = self._load(states, event.conversation_id)
+        arrival = state.arrival(event.turn_index)
+        if arrival is Arrival.DUPLICATE:
+            return StepResult(event=event, arrival=arrival)
+        if arrival is Arrival.LATE:
+            state.forget_missing(event.turn_index)
+            states[event.conversation_id] = state.to_dict()
+            detail = f"turn_index: {event.turn_index} arrived after turn {state.last_index} was processed"
+            return StepResult(event=event, arrival=arrival, dead_letter=DeadLetter("out_of_order", detail, event))
+
+        turn = TurnRecord(index=event.turn_index, role=event.role, text=event.text, features=item.features)
+        state.record(turn)
+        result = StepResult(event=event, arrival=arrival, features=item.features)
+        if event.role != "system":
+            for detector in self.detectors:
+                started = time.perf_counter()
+                findings = detector.detect(state, turn)
+                result.detector_seconds[detector.name] = time.perf_counter() - started
+                result.alerts.extend(self._alerts(state, detector, findings))
+        states[event.conversation_id] = state.to_dict()
+        return result
+
+    def _load(self, states: MutableMapping[str, Any], conversation_id: str) -> ConversationState:
+        stored = states.get(conversation_id)
+        if stored is None:
+            return ConversationState(conversation_id, window_size=self.window_size)
+        return ConversationState.from_dict(stored)
+
+    def _alerts(self, state: ConversationState, detector: Detector, findings: list[Finding]) -> list[Alert]:
+        book = EpisodeBook(state.conversation_id, state.episodes)
+        alerts = []
+        for finding in findings:
+            if finding.detector != detector.name or finding.rule not in detector.rules:
+                raise DetectorContractError(
+                    f"detector {detector.name!r} returned {finding.detector!r}/{finding.rule!r}, "
+                    f"which it does not declare in its rules")
+            key = book.admit(finding)
+            if key is not None:
+                alerts.append(self._to_alert(key, state.conversation_id, detector, finding))
+        return alerts
+
+    def _to_alert(self, key: str, conversation_id: str, detector: Detector, finding: Finding) -> Alert:
+        return Alert(
+            alert_id=key,
+            conversation_id=conversation_id,
+            detector=finding.detector,
+            rule=finding.rule,
+            severity=finding.severity.label,
+            turns=list(finding.turns),
+            evidence=[EvidenceItem(turn_index=e.turn_index, role=e.role, quote=e.quote, why=e.why) for e in finding.evidence],
+            score=round(finding.score, 4),
+            taxonomy=list(finding.taxonomy),
+            summary=finding.summary,
+            suggested_action=finding.suggested_action,
+            created_at=self.clock(),
+            detector_version=detector.version,
+        )
+
+
+def record_metrics(result: StepResult) -> None:
+    """Count one step's outcome; shared by the agent and the in-process scan."""
+    if result.dead_letter is not None:
+        metrics.DEAD_LETTERS.labels(result.dead_letter.reason).inc()
+    if result.arrival is Arrival.DUPLICATE:
+        metrics.DUPLICATE_TURNS.inc()
+    if result.arrival is Arrival.GAP:
+        metrics.TURN_GAPS.inc()
+    if result.event is not None and result.event.unknown_fields:
+        metrics.UNKNOWN_FIELDS.inc(len(result.event.unknown_fields))
+    if result.processed and result.event is not None:
+        metrics.TURNS.labels(result.event.role).inc()
+        if result.features.distress is not None:
+            metrics.DISTRESS_SCORE.observe(result.features.distress.score)
+    for name, seconds in result.detector_seconds.items():
+        metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
+    for alert in result.alerts:
+        metrics.ALERTS.labels(alert.detector, alert.severity).inc()
+        metrics.ALERTS_BY_RULE.labels(alert.rule).inc()

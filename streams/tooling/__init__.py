@@ -1,0 +1,1 @@
+"""Tools around the worker: demo, evaluation, benchmarks, crash test, dashboards, schemas, training."""

@@ -1,0 +1,34 @@
+"""``turnwatch scan``: the monitor's state update and detectors, in-process, no broker."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any, Iterable, Iterator, MutableMapping
+
+from streams.runtime.ingest.files import Record
+from streams.runtime.pipeline import Pipeline, StepResult
+
+
+def scan_records(
+    records: Iterable[Record],
+    pipeline: Pipeline,
+    batch_size: int = 64,
+    states: MutableMapping[str, Any] | None = None,
+) -> Iterator[StepResult]:
+    """Run records through the same prepare/step calls the monitor agent makes."""
+    for _, result in scan_with_records(records, pipeline, batch_size, states):
+        yield result
+
+
+def scan_with_records(
+    records: Iterable[Record],
+    pipeline: Pipeline,
+    batch_size: int = 64,
+    states: MutableMapping[str, Any] | None = None,
+) -> Iterator[tuple[Record, StepResult]]:
+    """Each result beside the record it came from (``prepare`` keeps one item per input, in order)."""
+    states = {} if states is None else states
+    iterator = iter(records)
+    while chunk := list(islice(iterator, batch_size)):
+        for record, item in zip(chunk, pipeline.prepare([record.value for record in chunk], states), strict=True):
+            yield record, pipeline.step(states, item)

@@ -1,0 +1,220 @@
+"""``turnwatch train crisis-risk``: fit and calibrate the sentence-level crisis risk head.
+
+Data (``examples/labelled/``):
+- ``crisis_real.jsonl``: real sentences from counsel-chat questions and SDCNL posts, labelled
+  by hand, stored as references (``streams.tooling.training.real_sentences``) and read from the data
+  directory at training time;
+- ``crisis_written.jsonl``: sentences written for turnwatch to cover every stance (first
+  person, someone else, "you", people in general, denial, hypothetical or question, idiom,
+  positive, quote or role-play) for every C-SSRS step, with history.
+Each line has ``topic`` (the risk it is about), ``stance`` and ``when``; the target class is
+the topic when the stance is first person and current, ``history`` when first person and past,
+else ``none``. The ``blind`` split was fixed when the sets were made and is only scored, never
+used for fitting, model choice or thresholds. Sentences from the posts and questions in the
+seeded hold-outs (20 % of SDCNL rows, 25 % of counsel-chat questions: ``sdcnl_split``,
+``counsel_chat_holdout``) are left out of training, so ``turnwatch eval --dataset`` on those
+hold-outs measures text the head never saw.
+
+Steps: embed (frozen encoder) + stance flags → 5-fold cross-validation on the train split over
+a small grid (logistic, one-hidden-layer MLP) → temperature fitted on the out-of-fold logits →
+thresholds from the out-of-fold probabilities → refit on all train → score the blind split.
+
+Thresholds are chosen for real talk: on the cross-validated predictions for the real sentences
+only (counsel-chat and SDCNL), since the written ones are deliberately hard look-alikes and
+positives. The page threshold is the lowest with precision ≥ ``PAGE_PRECISION`` there, the
+review threshold the lowest with precision ≥ ``REVIEW_PRECISION``. Writes ``detectors/heads/crisis_risk.npz``
+(numbers only) and ``crisis_risk.json`` (metrics, thresholds, a precision/recall table).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from detectors.crisis_language import normalise
+from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
+from detectors.heads_io import save_members, softmax
+from streams.tooling.training.ensembles import (
+    SEED, choose_model, ensemble_logits, fit_members, precision_recall, threshold_table,
+)
+from detectors.encoder import Encoder
+from streams.tooling.training.embeddings import cached_embeddings
+from streams.tooling.training.real_sentences import SDCNL, RealText, sentence_digest
+
+from streams.examples import LABELS_DIR
+
+LABELLED = LABELS_DIR
+REAL_SET = LABELLED / "crisis_real.jsonl"
+WRITTEN_SET = LABELLED / "crisis_written.jsonl"
+SDCNL_HOLDOUT = 0.2
+COUNSEL_CHAT_HOLDOUT = 0.25
+PAGE_PRECISION = 0.9
+REVIEW_PRECISION = 0.75
+HISTORY_THRESHOLD = 0.5
+VERSION = "crisis-risk/1"
+
+
+@dataclass(frozen=True)
+class Labelled:
+    text: str
+    target: str
+    topic: str
+    stance: str
+    when: str
+    source: str
+    split: str
+    ref: str = ""
+
+
+def target_class(topic: str, stance: str, when: str) -> str:
+    if topic == "none" or stance != "first_person":
+        return "none"
+    return "history" if when == "past" else topic
+
+
+def sdcnl_split(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train rows, 20 % hold-out rows) of SDCNL, the same for training and eval."""
+    order = np.random.default_rng(SEED).permutation(n_rows)
+    cut = int(n_rows * SDCNL_HOLDOUT)
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def counsel_chat_holdout(question_ids: list[str]) -> set[str]:
+    """Seeded 25 % of counsel-chat question ids, never trained on."""
+    ids = sorted(set(question_ids), key=int)
+    order = np.random.default_rng(SEED).permutation(len(ids))
+    return {ids[i] for i in order[: int(len(ids) * COUNSEL_CHAT_HOLDOUT)]}
+
+
+def held_out_refs(data_dir: Path) -> tuple[set[str], set[str]]:
+    """Prefixes of real-sentence refs in the SDCNL and counsel-chat hold-outs."""
+    _, sdcnl_rows_out = sdcnl_split(sdcnl_rows(data_dir))
+    real = RealText(data_dir)
+    questions = {key.split(":")[1] for key in real.fields if key.startswith("cc:")}
+    return {f"sdcnl:{r}:" for r in sdcnl_rows_out}, {f"cc:{q}:" for q in counsel_chat_holdout(list(questions))}
+
+
+def in_holdout(ref: str, sdcnl_out: set[str], cc_out: set[str]) -> bool:
+    if not ref:
+        return False
+    prefix = ref[: ref.index(":", ref.index(":") + 1) + 1]
+    return prefix in sdcnl_out or prefix in cc_out
+
+
+def load_labelled(data_dir: Path) -> list[Labelled]:
+    """Both labelled sets, real sentences resolved from ``data_dir``; refuses a changed sentence."""
+    real = RealText(data_dir)
+    rows: list[Labelled] = []
+    for line in REAL_SET.read_text().splitlines():
+        item = json.loads(line)
+        text = real.resolve(item["ref"])
+        if sentence_digest(text) != item["digest"]:
+            raise ValueError(f"{REAL_SET.name}: {item['ref']} no longer matches its labelled sentence (data changed?)")
+        rows.append(Labelled(text, target_class(item["topic"], item["stance"], item["when"]), item["topic"],
+                             item["stance"], item["when"], item["source"], item["split"], item["ref"]))
+    for line in WRITTEN_SET.read_text().splitlines():
+        item = json.loads(line)
+        rows.append(Labelled(item["text"], target_class(item["topic"], item["stance"], item["when"]), item["topic"],
+                             item["stance"], item["when"], "written", item["split"]))
+    return rows
+
+
+def sdcnl_rows(data_dir: Path) -> int:
+    csv.field_size_limit(10**8)
+    with open(data_dir / SDCNL, encoding="utf-8", newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
+
+
+def inputs(vectors: np.ndarray, texts: list[str]) -> np.ndarray:
+    return np.hstack([vectors, np.stack([stance_flags(normalise(t)) for t in texts])]).astype(np.float32)
+
+
+def choose_thresholds(table: list[dict[str, float]]) -> dict[str, float]:
+    page = next((r["threshold"] for r in table if r["precision"] >= PAGE_PRECISION), 0.99)
+    review = next((r["threshold"] for r in table if r["precision"] >= REVIEW_PRECISION), page)
+    return {"page": page, "review": min(review, page), "history": HISTORY_THRESHOLD}
+
+
+def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache"), encoder: Encoder | None = None,
+                      out: Path = DEFAULT_HEAD, log: Callable[[str], None] = print) -> dict:
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = load_labelled(data_dir)
+    sdcnl_out, cc_out = held_out_refs(data_dir)
+    held = [in_holdout(r.ref, sdcnl_out, cc_out) for r in rows]
+    train = [r for r, h in zip(rows, held) if r.split == "train" and not h]
+    blind = [r for r in rows if r.split == "blind"]
+    log(f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, "
+        f"{sum(held)} left out (SDCNL and counsel-chat hold-outs)")
+    encoder = encoder or Encoder()
+    vectors = cached_embeddings(encoder, [r.text for r in rows], cache_dir, "crisis-risk")
+    index = {id(r): i for i, r in enumerate(rows)}
+    x_train = inputs(vectors[[index[id(r)] for r in train]], [r.text for r in train])
+    y_train = np.array([CLASSES.index(r.target) for r in train])
+    x_blind = inputs(vectors[[index[id(r)] for r in blind]], [r.text for r in blind])
+    y_blind = np.array([CLASSES.index(r.target) for r in blind])
+
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x_train, y_train))
+    candidates = [("logistic", c) for c in (1.0, 10.0)] + [("mlp", a) for a in (1e-2, 1e-1, 1.0)]
+    best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(CLASSES), log)
+    truth_train = y_train >= 2
+    sources = np.array([r.source for r in train])
+    oof_current = oof[:, 2:].sum(axis=1)
+    tables = {name: threshold_table(oof_current[mask], truth_train[mask]) for name, mask in (
+        ("real", sources != "written"), ("counsel-chat", sources == "counsel-chat"), ("sdcnl", sources == "sdcnl"),
+        ("written", sources == "written"))}
+    thresholds = choose_thresholds(tables["real"])
+    log(f"chosen {best[0]} {best[1]:g}; thresholds {thresholds}")
+
+    members = fit_members(*best, x_train, y_train, len(CLASSES))
+    blind_p = softmax(ensemble_logits(members, x_blind) / temperature)
+    report = _report(blind, blind_p, y_blind, thresholds, oof, truth_train)
+    report.update(version=VERSION, model={"kind": best[0], "strength": best[1]}, temperature=round(temperature, 4),
+                  thresholds=thresholds, classes=list(CLASSES), flags=list(FLAG_NAMES),
+                  cross_validated_thresholds=tables,
+                  counts={"train": len(train), "blind": len(blind), "left_out_holdouts": int(sum(held))},
+                  cv_log_loss={f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_members(out, members, temperature)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    log(json.dumps(report["blind"], indent=2))
+    return report
+
+
+def _report(blind: list[Labelled], p: np.ndarray, y: np.ndarray, thresholds: dict, oof: np.ndarray,
+            truth_train: np.ndarray) -> dict:
+    current = p[:, 2:].sum(axis=1)
+    truth = y >= 2
+    oof_current = oof[:, 2:].sum(axis=1)
+    by_stance = {}
+    for stance in sorted({r.stance for r in blind}):
+        rows = [i for i, r in enumerate(blind) if r.stance == stance and r.topic != "none"] if stance != "none" else \
+            [i for i, r in enumerate(blind) if r.topic == "none"]
+        if rows:
+            by_stance[stance] = {"n": len(rows), "paged": int((current[rows] >= thresholds["page"]).sum()),
+                                 "truly_current": int(truth[rows].sum())}
+    kind_right = [CLASSES[int(p[i, 2:].argmax()) + 2] == CLASSES[y[i]] for i in range(len(y)) if truth[i]]
+    return {
+        "blind": {
+            "n": int(len(y)), "current_risk": int(truth.sum()),
+            "page": precision_recall(truth, current >= thresholds["page"]),
+            "page_or_review": precision_recall(truth, current >= thresholds["review"]),
+            "history": precision_recall(y == 1, (p[:, 1] >= thresholds["history"]) & (current < thresholds["review"])),
+            "kind_accuracy_on_true_current": round(float(np.mean(kind_right)), 4) if kind_right else None,
+            "by_source": {
+                source: precision_recall(truth[idx], current[idx] >= thresholds["page"])
+                for source in ("counsel-chat", "sdcnl", "written")
+                if len(idx := np.array([i for i, r in enumerate(blind) if r.source == source], dtype=int))
+            },
+            "by_stance_paged": by_stance,
+        },
+        "cross_validated_train": {
+            "page": precision_recall(truth_train, oof_current >= thresholds["page"]),
+            "page_or_review": precision_recall(truth_train, oof_current >= thresholds["review"]),
+        },
+    }
