@@ -38,7 +38,9 @@ _IMPERATIVE_START = re.compile(
     r"take|focus on|remember to|consider|plan|keep|put|download|drink|avoid|stop|get|read|limit|exercise)\b",
     re.IGNORECASE,
 )
-_ADVICE = re.compile(r"\b(you (should|need to|must|have to|ought to)|try to|make sure|the key is|the best (thing|way) is)\b")
+_ADVICE = re.compile(
+    r"\b(you (should|need to|must|have to|ought to)|try to|make sure|the key is|the best (thing|way) is)\b"
+)
 FEELING_STATEMENT = re.compile(
     r"\b(i (feel|felt|am feeling|'m feeling|'ve been feeling)|i('m| am)) (so |really |very |just |a bit |pretty )?"
     r"(low|sad|anxious|scared|stressed|overwhelmed|exhausted|lonely|alone|hopeless|worried|afraid|upset|down|awful|terrible|"

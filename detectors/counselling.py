@@ -22,8 +22,8 @@ they asked for, whether a role-play they asked for is running.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -33,8 +33,15 @@ from detectors.features import Behaviours, BehaviourSentence
 from detectors.heads_io import HEADS_DIR, Layers, load_head, member_logits, softmax
 
 CONSISTENT: tuple[str, ...] = (
-    "reflection", "empathy", "affirmation", "open_question", "closed_question", "permission_seeking",
-    "information", "suggestion", "neutral",
+    "reflection",
+    "empathy",
+    "affirmation",
+    "open_question",
+    "closed_question",
+    "permission_seeking",
+    "information",
+    "suggestion",
+    "neutral",
 )
 INCONSISTENT: tuple[str, ...] = ("directing", "confronting", "warning", "moralising", "blaming_shaming", "minimising")
 BEHAVIOURS: tuple[str, ...] = CONSISTENT + INCONSISTENT
@@ -53,13 +60,19 @@ _FLAG_PATTERNS: dict[str, re.Pattern] = {
         r"call|remember|think|focus|give|put|set|find|talk|leave|quit|avoid|never|always)\b"
     ),
     "obligation": re.compile(r"\byou (really )?(should|need to|must|have to|ought to|had better|'d better)\b"),
-    "hedge": re.compile(r"\b(might|may|could|perhaps|maybe|consider|one option|if you('d| would) like|it may help|you can)\b"),
-    "consequence": re.compile(r"\bif you (don't|do not|keep|continue|carry on|never)\b|\b(or else|otherwise|you('ll| will) (end up|lose|regret))\b"),
+    "hedge": re.compile(
+        r"\b(might|may|could|perhaps|maybe|consider|one option|if you('d| would) like|it may help|you can)\b"
+    ),
+    "consequence": re.compile(
+        r"\bif you (don't|do not|keep|continue|carry on|never)\b|\b(or else|otherwise|you('ll| will) (end up|lose|regret))\b"
+    ),
     "reflective_opener": re.compile(
         r"^(it sounds like|sounds like|so you|you said|you called yourself|you('ve| have) been|i hear|it seems|"
         r"what i'm hearing|you're telling me|when you say)\b"
     ),
-    "rhetorical": re.compile(r"^(how could you|what kind of|why would you|who (does|would)|do you (ever|even|really) (think|care))\b"),
+    "rhetorical": re.compile(
+        r"^(how could you|what kind of|why would you|who (does|would)|do you (ever|even|really) (think|care))\b"
+    ),
     "hindsight_blame": re.compile(
         r"\b(if you('d| had)|you should(n't)? have|you could have|you (didn't|couldn't|never|don't) even|you chose|"
         r"your (own )?(choice|fault|doing)|you made (your|this|that|it)|you let (it|this|them|her|him|everyone|us|me)|"
@@ -74,7 +87,9 @@ _FLAG_PATTERNS: dict[str, re.Pattern] = {
         r"\b(some (friend|mother|mom|mum|father|dad|parent|partner|son|daughter|wife|husband)|great job|nice (going|work)|"
         r"well done|congratulations|i suppose|must be nice|good for you|of course you did|typical)\b"
     ),
-    "comparison": re.compile(r"\b(plenty of|other (people|mothers|parents|kids|families)|most people|anyone else|everyone else|at your age)\b"),
+    "comparison": re.compile(
+        r"\b(plenty of|other (people|mothers|parents|kids|families)|most people|anyone else|everyone else|at your age)\b"
+    ),
     "roleplay_marker": re.compile(r"\((as|in character|stepping out)\b|\b(in character|stepping out of|out of role)\b"),
 }
 FLAG_NAMES: tuple[str, ...] = (*_FLAG_PATTERNS, "short")
@@ -107,15 +122,16 @@ class CounsellingModel:
     time (``heads/counselling.json``), for the others ``DEFAULT_BAR``.
     """
 
-    def __init__(self, members: Sequence[Layers], temperature: float, bars: dict[str, float] | None = None,
-                 version: str = "") -> None:
+    def __init__(
+        self, members: Sequence[Layers], temperature: float, bars: dict[str, float] | None = None, version: str = ""
+    ) -> None:
         self.members = list(members)
         self.temperature = float(temperature)
         self.bars = {label: (bars or {}).get(label, DEFAULT_BAR) for label in BEHAVIOURS}
         self.version = version
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "CounsellingModel":
+    def load(cls, path: Path | None = None) -> CounsellingModel:
         members, temperature, meta = load_head(Path(path or DEFAULT_HEAD), BEHAVIOURS, FLAG_NAMES, "counselling")
         return cls(members, temperature, meta.get("bars"), meta.get("version", ""))
 
@@ -134,7 +150,9 @@ _QUOTES = "\"'“”‘’«»*_ "
 def answer_spans(text: str) -> list[tuple[int, int]]:
     """The answer's sentences, without the quote marks around them: a line said in character
     ("\"You never finish anything.\"") is judged by its words."""
-    return [span for start, end in sentence_spans(text)[:MAX_SENTENCES] if (span := unquoted(text, start, end))[1] > span[0]]
+    return [
+        span for start, end in sentence_spans(text)[:MAX_SENTENCES] if (span := unquoted(text, start, end))[1] > span[0]
+    ]
 
 
 def unquoted(text: str, start: int, end: int) -> tuple[int, int]:
@@ -146,23 +164,36 @@ def unquoted(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def sentence_embeddings(
-    texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
-    pooled: Sequence[Sequence[np.ndarray | None]], encode: Callable[[list[str]], np.ndarray],
+    texts: Sequence[str],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    pooled: Sequence[Sequence[np.ndarray | None]],
+    encode: Callable[[list[str]], np.ndarray],
 ) -> list[np.ndarray]:
     """Each text's sentence embeddings: pooled in context where the encoder pass reached them,
     encoded alone where the text ran past the encoder's window."""
-    missing = sorted({text[a:b] for text, found, vectors in zip(texts, spans, pooled)
-                      for (a, b), v in zip(found, vectors) if v is None})
+    missing = sorted(
+        {
+            text[a:b]
+            for text, found, vectors in zip(texts, spans, pooled)
+            for (a, b), v in zip(found, vectors)
+            if v is None
+        }
+    )
     alone = dict(zip(missing, encode(missing))) if missing else {}
     return [
         np.stack([v if v is not None else alone[text[a:b]] for (a, b), v in zip(found, vectors)])
-        if found else np.zeros((0, DIMENSIONS), np.float32)
+        if found
+        else np.zeros((0, DIMENSIONS), np.float32)
         for text, found, vectors in zip(texts, spans, pooled)
     ]
 
 
-def assess_answers(model: CounsellingModel, texts: Sequence[str], embeddings: Sequence[np.ndarray],
-                   spans: Sequence[Sequence[tuple[int, int]]]) -> list[Behaviours]:
+def assess_answers(
+    model: CounsellingModel,
+    texts: Sequence[str],
+    embeddings: Sequence[np.ndarray],
+    spans: Sequence[Sequence[tuple[int, int]]],
+) -> list[Behaviours]:
     """``Behaviours`` of each answer from its sentences' embeddings (one model call for the batch)."""
     sentences = [text[a:b] for text, found in zip(texts, spans) for a, b in found]
     if not sentences:
@@ -183,4 +214,6 @@ def summarise(spans: Sequence[tuple[int, int]], probabilities: np.ndarray, bars:
         for label, p in zip(BEHAVIOURS, row):
             if p >= KEPT_PROBABILITY and (label not in best or p > best[label].p):
                 best[label] = BehaviourSentence(start, end, round(float(p), 3))
-    return Behaviours(best, len(spans), tuple(label for label in BEHAVIOURS if label in best and best[label].p >= bars[label]))
+    return Behaviours(
+        best, len(spans), tuple(label for label in BEHAVIOURS if label in best and best[label].p >= bars[label])
+    )

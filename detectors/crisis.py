@@ -67,19 +67,40 @@ class CrisisDetector:
             return []
         if signals.decision is CrisisDecision.REVIEW:
             # The sentence that made it a review: the most likely current one that is not more likely past.
-            top = max((s for s in signals.sentences if s.current >= s.history), key=lambda s: s.current,
-                      default=signals.sentences[0])
+            top = max(
+                (s for s in signals.sentences if s.current >= s.history),
+                key=lambda s: s.current,
+                default=signals.sentences[0],
+            )
             what = KIND_RULES[top.kind][1]
             severity = Severity.HIGH if top.current >= POSSIBLE_HIGH else Severity.WARNING
             # One review item per conversation, raised again at a higher severity: the reviewer reads
             # the conversation, and ordinary talk can hover just above the review threshold.
-            return [self._finding(turn, POSSIBLE, severity, top, top.current,
-                                  f"possible {what} (P = {top.current:.2f}, below the paging threshold)",
-                                  f"Patient turn {turn.index} may describe {what}; not certain enough to page.",
-                                  REVIEW_ACTION)]
+            return [
+                self._finding(
+                    turn,
+                    POSSIBLE,
+                    severity,
+                    top,
+                    top.current,
+                    f"possible {what} (P = {top.current:.2f}, below the paging threshold)",
+                    f"Patient turn {turn.index} may describe {what}; not certain enough to page.",
+                    REVIEW_ACTION,
+                )
+            ]
         past = max(signals.sentences, key=lambda s: s.history)
-        return [self._finding(turn, HISTORY, Severity.WARNING, past, past.history, f"past risk (P = {past.history:.2f})",
-                              f"Patient turn {turn.index} mentions past risk; not current.", HISTORY_ACTION)]
+        return [
+            self._finding(
+                turn,
+                HISTORY,
+                Severity.WARNING,
+                past,
+                past.history,
+                f"past risk (P = {past.history:.2f})",
+                f"Patient turn {turn.index} mentions past risk; not current.",
+                HISTORY_ACTION,
+            )
+        ]
 
     def _pages(self, turn: TurnRecord, signals: CrisisSignals) -> list[Finding]:
         """One critical finding per paged step: a plan and a method in one turn are two steps."""
@@ -87,13 +108,31 @@ class CrisisDetector:
         for kind in signals.paged_kinds:
             sentence = max((s for s in signals.sentences if s.kind == kind), key=lambda s: s.current)
             rule, what = KIND_RULES[kind]
-            findings.append(self._finding(turn, rule, Severity.CRITICAL, sentence, sentence.current,
-                                          f"{what} (P = {sentence.current:.2f})",
-                                          f"Patient turn {turn.index}: {what}.", PAGE_ACTION))
+            findings.append(
+                self._finding(
+                    turn,
+                    rule,
+                    Severity.CRITICAL,
+                    sentence,
+                    sentence.current,
+                    f"{what} (P = {sentence.current:.2f})",
+                    f"Patient turn {turn.index}: {what}.",
+                    PAGE_ACTION,
+                )
+            )
         return findings
 
-    def _finding(self, turn: TurnRecord, rule: str, severity: Severity, sentence: RiskSentence, score: float,
-                 why: str, summary: str, action: str) -> Finding:
+    def _finding(
+        self,
+        turn: TurnRecord,
+        rule: str,
+        severity: Severity,
+        sentence: RiskSentence,
+        score: float,
+        why: str,
+        summary: str,
+        action: str,
+    ) -> Finding:
         return Finding(
             detector=NAME,
             rule=rule,

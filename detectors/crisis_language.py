@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-
 PATTERNS: dict[str, tuple[str, ...]] = {
     "passive_ideation": (
         r"\bwish (i|i'd) (was|were|could be) dead\b",
@@ -117,8 +116,12 @@ PAST = re.compile(
     r"used to|as a (kid|teen|teenager|child)|in (high )?school|at uni|in college|that's behind me|a long time ago|"
     r"for a while,? after|once,? years)\b"
 )
-HYPERBOLE = re.compile(r"\b(could|gonna|going to) (kill|murder) (him|her|them|you) for\b|\b(lol|lmao|haha|jk|just kidding|joking)\b")
-PRESENT = re.compile(r"\b(now|again|lately|these days|tonight|today|right now|currently|still|recently|this week|anymore)\b")
+HYPERBOLE = re.compile(
+    r"\b(could|gonna|going to) (kill|murder) (him|her|them|you) for\b|\b(lol|lmao|haha|jk|just kidding|joking)\b"
+)
+PRESENT = re.compile(
+    r"\b(now|again|lately|these days|tonight|today|right now|currently|still|recently|this week|anymore)\b"
+)
 
 
 def normalise(text: str) -> str:

@@ -24,15 +24,23 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from detectors.crisis_language import (
-    ANY_OF_KIND, HYPERBOLE, HYPOTHETICAL, PAST, PRESENT, THIRD_PARTY, PATTERNS,
-    RISK_VOCABULARY, normalise, sentence_spans,
+    ANY_OF_KIND,
+    HYPERBOLE,
+    HYPOTHETICAL,
+    PAST,
+    PATTERNS,
+    PRESENT,
+    RISK_VOCABULARY,
+    THIRD_PARTY,
+    normalise,
+    sentence_spans,
 )
 from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.heads_io import HEADS_DIR, Layers, load_head, member_logits, softmax
@@ -56,8 +64,12 @@ _FLAG_PATTERNS: dict[str, re.Pattern] = {
     ),
     "past": PAST,
     "present": PRESENT,
-    "recent": re.compile(r"\b(last (night|week|weekend)|yesterday|this (morning|week|month)|a (few )?(days|weeks) ago|earlier today|again)\b"),
-    "hypothetical": re.compile(HYPOTHETICAL.pattern + r"|\b(what if|if i ever|would it be|is it normal|should i|hypothetically)\b"),
+    "recent": re.compile(
+        r"\b(last (night|week|weekend)|yesterday|this (morning|week|month)|a (few )?(days|weeks) ago|earlier today|again)\b"
+    ),
+    "hypothetical": re.compile(
+        HYPOTHETICAL.pattern + r"|\b(what if|if i ever|would it be|is it normal|should i|hypothetically)\b"
+    ),
     "question": re.compile(r"\?\s*$|^(how|what|why|is|are|should|can|could|do|does|would|will|when)\b"),
     "idiom": re.compile(
         HYPERBOLE.pattern
@@ -102,8 +114,10 @@ def candidate_spans(text: str) -> list[tuple[int, int, str]]:
     for start, end in sentence_spans(text):
         sentence = normalise(text[start:end])
         literal = _IDIOMS.sub(" ", sentence)
-        if RISK_VOCABULARY.search(literal) or _EUPHEMISM.search(literal) or any(
-            rx.search(literal) for rx in ANY_OF_KIND.values()
+        if (
+            RISK_VOCABULARY.search(literal)
+            or _EUPHEMISM.search(literal)
+            or any(rx.search(literal) for rx in ANY_OF_KIND.values())
         ):
             out.append((start, end, sentence))
     return out
@@ -115,7 +129,7 @@ class Thresholds:
     review: float
     history: float
 
-    def validate(self) -> "Thresholds":
+    def validate(self) -> Thresholds:
         for name in ("page", "review", "history"):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:
@@ -128,22 +142,28 @@ class Thresholds:
 class CrisisRiskModel:
     """An ensemble of small MLP (or logistic) heads, logits averaged, temperature-calibrated, in numpy."""
 
-    def __init__(self, members: Sequence[Layers], temperature: float, thresholds: Thresholds,
-                 version: str = "") -> None:
+    def __init__(
+        self, members: Sequence[Layers], temperature: float, thresholds: Thresholds, version: str = ""
+    ) -> None:
         self.members = [[(w.astype(np.float32), b.astype(np.float32)) for w, b in layers] for layers in members]
         self.temperature = float(temperature)
         self.thresholds = thresholds.validate()
         self.version = version
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "CrisisRiskModel":
+    def load(cls, path: Path | None = None) -> CrisisRiskModel:
         members, temperature, meta = load_head(Path(path or DEFAULT_HEAD), CLASSES, FLAG_NAMES, "crisis-risk")
         chosen = meta["thresholds"]
-        return cls(members, temperature, Thresholds(chosen["page"], chosen["review"], chosen["history"]),
-                   meta.get("version", ""))
+        return cls(
+            members,
+            temperature,
+            Thresholds(chosen["page"], chosen["review"], chosen["history"]),
+            meta.get("version", ""),
+        )
 
-    def with_thresholds(self, page: float | None = None, review: float | None = None,
-                        history: float | None = None) -> "CrisisRiskModel":
+    def with_thresholds(
+        self, page: float | None = None, review: float | None = None, history: float | None = None
+    ) -> CrisisRiskModel:
         changes = {k: v for k, v in (("page", page), ("review", review), ("history", history)) if v is not None}
         model = copy.copy(self)
         model.thresholds = replace(self.thresholds, **changes).validate()
@@ -163,8 +183,10 @@ class CrisisRiskModel:
         """The decision for one turn from its candidate sentences' probabilities."""
         limits = self.thresholds
         judged = [_risk_sentence(start, end, row) for (start, end), row in zip(spans, probabilities)]
-        kept = sorted((s for s in judged if s.current >= limits.review or s.history >= limits.history),
-                      key=lambda s: (-s.current, -s.history))
+        kept = sorted(
+            (s for s in judged if s.current >= limits.review or s.history >= limits.history),
+            key=lambda s: (-s.current, -s.history),
+        )
         top_current = max((s.current for s in judged), default=0.0)
         # Review is for possibly-current risk; a sentence that is more likely told as past is history.
         reviewable = any(s.current >= limits.review and s.current >= s.history for s in judged)
@@ -193,7 +215,9 @@ def _risk_sentence(start: int, end: int, row: np.ndarray) -> RiskSentence:
 
 
 def assess_turns(
-    model: CrisisRiskModel, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray],
+    model: CrisisRiskModel,
+    texts: Sequence[str],
+    encode: Callable[[list[str]], np.ndarray],
     known: dict[str, np.ndarray] | None = None,
 ) -> list[CrisisSignals]:
     """Crisis signals for each text, encoding every candidate sentence of the batch in one call.

@@ -65,7 +65,7 @@ class DistressMemory:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DistressMemory":
+    def from_dict(cls, data: dict[str, Any]) -> DistressMemory:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -114,18 +114,35 @@ class DistressDetector:
         latest = path.scores[-1]
         if len(recent) >= 3 and path.slope >= MIN_SLOPE and latest >= HIGH and latest - min(recent) >= MIN_RISE:
             severity = Severity.HIGH if latest >= VERY_HIGH else Severity.WARNING
-            findings.append(self._finding(state, path, "distress.escalating", severity, memory.episode_start,
-                                          f"distress rising over the last {len(recent)} patient turns "
-                                          f"(slope {path.slope:+.2f}/turn, now {latest:.2f})"))
+            findings.append(
+                self._finding(
+                    state,
+                    path,
+                    "distress.escalating",
+                    severity,
+                    memory.episode_start,
+                    f"distress rising over the last {len(recent)} patient turns "
+                    f"(slope {path.slope:+.2f}/turn, now {latest:.2f})",
+                )
+            )
         tail = path.scores[-SUSTAINED_TURNS:]
         if len(tail) == SUSTAINED_TURNS and min(tail) >= HIGH:
             severity = Severity.HIGH if path.level >= VERY_HIGH and min(tail) >= 0.7 else Severity.WARNING
-            findings.append(self._finding(state, path, "distress.sustained_high", severity, memory.episode_start,
-                                          f"distress high for {SUSTAINED_TURNS}+ patient turns (level {path.level:.2f})"))
+            findings.append(
+                self._finding(
+                    state,
+                    path,
+                    "distress.sustained_high",
+                    severity,
+                    memory.episode_start,
+                    f"distress high for {SUSTAINED_TURNS}+ patient turns (level {path.level:.2f})",
+                )
+            )
         return findings
 
-    def _finding(self, state: ConversationState, path: Trajectory, rule: str, severity: Severity,
-                 episode_start: int, what: str) -> Finding:
+    def _finding(
+        self, state: ConversationState, path: Trajectory, rule: str, severity: Severity, episode_start: int, what: str
+    ) -> Finding:
         span = path.indices[-SLOPE_TURNS:]
         by_index = {t.index: t for t in state.window}
         drivers = sorted(span, key=lambda i: -by_index[i].features.distress_score)[:3]

@@ -27,7 +27,7 @@ class EmotionHead:
     thresholds: np.ndarray
 
     @classmethod
-    def load(cls, path: str | Path = DEFAULT_HEAD) -> "EmotionHead":
+    def load(cls, path: str | Path = DEFAULT_HEAD) -> EmotionHead:
         with np.load(path, allow_pickle=False) as data:
             return cls(
                 labels=tuple(str(x) for x in data["labels"]),
@@ -40,8 +40,14 @@ class EmotionHead:
 
     def save(self, path: str | Path, **meta: np.ndarray) -> None:
         np.savez_compressed(
-            path, labels=np.array(self.labels), w1=self.w1.astype(np.float16), b1=self.b1, w2=self.w2.astype(np.float16),
-            b2=self.b2, thresholds=self.thresholds, **meta,
+            path,
+            labels=np.array(self.labels),
+            w1=self.w1.astype(np.float16),
+            b1=self.b1,
+            w2=self.w2.astype(np.float16),
+            b2=self.b2,
+            thresholds=self.thresholds,
+            **meta,
         )
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:

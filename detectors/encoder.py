@@ -22,8 +22,9 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -83,7 +84,9 @@ class Encoder:
         if backend == "torch":
             self._run = self._torch_runner(threads, allow_download)
         elif backend == "onnx":
-            self._run = self._onnx_runner(threads, Path(cache_dir or Path.home() / ".cache" / "turnwatch"), allow_download)
+            self._run = self._onnx_runner(
+                threads, Path(cache_dir or Path.home() / ".cache" / "turnwatch"), allow_download
+            )
         else:
             raise EncoderError(f"unknown encoder backend {backend!r} (torch or onnx)")
 
@@ -123,7 +126,9 @@ class Encoder:
                 out[group] = _unit(_masked_mean(hidden, mask))
                 for row, i in enumerate(group):
                     if spans[i]:
-                        span_vectors[i] = _pool_spans(hidden[row, : len(ids[i])], encoded["offset_mapping"][i], spans[i])
+                        span_vectors[i] = _pool_spans(
+                            hidden[row, : len(ids[i])], encoded["offset_mapping"][i], spans[i]
+                        )
         return out, span_vectors
 
     def _groups(self, lengths: list[int]) -> list[list[int]]:
@@ -177,7 +182,9 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.clip(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12, None)
 
 
-def _pool_spans(hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[np.ndarray | None]:
+def _pool_spans(
+    hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]
+) -> list[np.ndarray | None]:
     starts = np.array([a for a, b in offsets])
     ends = np.array([b for a, b in offsets])
     real = ends > starts  # special tokens have (0, 0)
@@ -190,7 +197,9 @@ def _pool_spans(hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: S
 
 def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False) -> Path:
     """Export the encoder to ONNX and quantise it to int8 (per channel), once per model."""
-    key = hashlib.sha256(str(Path(model_id).resolve() if Path(model_id).exists() else model_id).encode()).hexdigest()[:12]
+    key = hashlib.sha256(str(Path(model_id).resolve() if Path(model_id).exists() else model_id).encode()).hexdigest()[
+        :12
+    ]
     target = cache_dir / f"minilm-{key}-int8.onnx"
     if target.exists():
         return target
@@ -206,8 +215,10 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
             super().__init__()
             self.model = model
 
-        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     fp32 = cache_dir / f"minilm-{key}-fp32-{os.getpid()}.onnx"  # per process: workers may export at once
     dummy = {k: torch.ones(1, 8, dtype=torch.long) for k in ("input_ids", "attention_mask", "token_type_ids")}
@@ -216,10 +227,14 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            LastHiddenState().eval(), tuple(dummy.values()), str(fp32),
-            input_names=list(dummy), output_names=["last_hidden_state"],
+            LastHiddenState().eval(),
+            tuple(dummy.values()),
+            str(fp32),
+            input_names=list(dummy),
+            output_names=["last_hidden_state"],
             dynamic_axes={k: {0: "batch", 1: "tokens"} for k in [*dummy, "last_hidden_state"]},
-            opset_version=17, dynamo=False,
+            opset_version=17,
+            dynamo=False,
         )
     partial = target.with_suffix(f".partial-{os.getpid()}.onnx")
     # Only weight MatMuls are quantised. The feed-forward output projections stay fp32: their
@@ -227,13 +242,21 @@ def quantized_onnx(model_id: str, cache_dir: Path, allow_download: bool = False)
     import onnx
 
     graph = onnx.load(str(fp32)).graph
-    keep_fp32 = [n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense" in n.name and "attention" not in n.name]
+    keep_fp32 = [
+        n.name for n in graph.node if n.op_type == "MatMul" and "/output/dense" in n.name and "attention" not in n.name
+    ]
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(fp32), str(partial), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_exclude=keep_fp32)
+        quantize_dynamic(
+            str(fp32),
+            str(partial),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep_fp32,
+        )
     finally:
         root.setLevel(level)
     partial.rename(target)

@@ -9,7 +9,8 @@ both get the turn embedding; system turns nothing.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,16 +23,37 @@ from detectors.features import CrisisSignals, Cues, Distress, Embedding, Emotion
 from detectors.text import longest_shared_phrase
 
 NEGATIVE_EMOTIONS = {
-    "sadness": 1.0, "fear": 1.0, "nervousness": 0.9, "grief": 1.0, "remorse": 0.6, "disappointment": 0.6,
-    "embarrassment": 0.5, "anger": 0.5, "annoyance": 0.3, "disgust": 0.4,
+    "sadness": 1.0,
+    "fear": 1.0,
+    "nervousness": 0.9,
+    "grief": 1.0,
+    "remorse": 0.6,
+    "disappointment": 0.6,
+    "embarrassment": 0.5,
+    "anger": 0.5,
+    "annoyance": 0.3,
+    "disgust": 0.4,
 }
-POSITIVE_EMOTIONS = ("joy", "optimism", "relief", "gratitude", "pride", "love", "admiration", "amusement", "excitement", "approval")
+POSITIVE_EMOTIONS = (
+    "joy",
+    "optimism",
+    "relief",
+    "gratitude",
+    "pride",
+    "love",
+    "admiration",
+    "amusement",
+    "excitement",
+    "approval",
+)
 REASONING_ECHO_WORDS = 8  # this many words copied from the hidden reasoning into the answer is a leak
 CUE_WEIGHT = 0.3
 CRISIS_FLOOR = 0.9
 HEDGE_DAMPING = 0.88
 MAX_HEDGES = 4
-HEDGES = re.compile(r"\b(i guess|maybe|a bit|a little|kind of|sort of|i suppose|perhaps|when i think about it|i think)\b")
+HEDGES = re.compile(
+    r"\b(i guess|maybe|a bit|a little|kind of|sort of|i suppose|perhaps|when i think about it|i think)\b"
+)
 
 
 def noisy_or(values: Sequence[float]) -> float:
@@ -62,19 +84,28 @@ class TurnFeatureExtractor:
 
     name = "turn-features"
 
-    def __init__(self, encoder: Encoder, emotion_head: EmotionHead, crisis_model: CrisisRiskModel,
-                 counselling_model: CounsellingModel | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        emotion_head: EmotionHead,
+        crisis_model: CrisisRiskModel,
+        counselling_model: CounsellingModel | None = None,
+    ) -> None:
         self.encoder = encoder
         self.emotion_head = emotion_head
         self.crisis_model = crisis_model
         self.counselling_model = counselling_model
 
-    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[TurnFeatures]:
+    def extract(
+        self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]
+    ) -> list[TurnFeatures]:
         judged = [i for i, role in enumerate(roles) if role != "system"]
         features = [TurnFeatures() for _ in texts]
         for i in judged:
             reasoning = metas[i].get("therapist_reasoning") if roles[i] == "therapist" else None
-            if isinstance(reasoning, str) and (echo := longest_shared_phrase(texts[i], reasoning, 16, REASONING_ECHO_WORDS)):
+            if isinstance(reasoning, str) and (
+                echo := longest_shared_phrase(texts[i], reasoning, 16, REASONING_ECHO_WORDS)
+            ):
                 features[i].reasoning_echo = echo
         if not judged:
             return features
@@ -84,15 +115,18 @@ class TurnFeatureExtractor:
         answers = [k for k, found in enumerate(spans) if found]
         if answers:
             answer_texts = [texts[judged[k]] for k in answers]
-            embeddings = sentence_embeddings(answer_texts, [spans[k] for k in answers], [pooled[k] for k in answers],
-                                             self.encoder.encode)
+            embeddings = sentence_embeddings(
+                answer_texts, [spans[k] for k in answers], [pooled[k] for k in answers], self.encoder.encode
+            )
             behaviours = assess_answers(self.counselling_model, answer_texts, embeddings, [spans[k] for k in answers])
             for k, found in zip(answers, behaviours):
                 features[judged[k]].behaviours = found
         probabilities = self.emotion_head.probabilities(vectors)
         patients = [(i, vector) for i, vector in zip(judged, vectors) if roles[i] == "patient"]
         crisis = assess_turns(
-            self.crisis_model, [texts[i] for i, _ in patients], self.encoder.encode,
+            self.crisis_model,
+            [texts[i] for i, _ in patients],
+            self.encoder.encode,
             known={texts[i]: vector for i, vector in patients},
         )
         crisis_of = {i: signals for (i, _), signals in zip(patients, crisis)}
@@ -100,7 +134,9 @@ class TurnFeatureExtractor:
             features[i].embedding = Embedding.of(vector)
             if roles[i] != "patient":
                 continue
-            emotions = Emotions({label: round(float(p), 3) for label, p in zip(self.emotion_head.labels, probs) if p >= 0.05})
+            emotions = Emotions(
+                {label: round(float(p), 3) for label, p in zip(self.emotion_head.labels, probs) if p >= 0.05}
+            )
             cues = Cues(find_cues(texts[i]))
             features[i].emotions, features[i].cues, features[i].crisis = emotions, cues, crisis_of[i]
             features[i].distress = Distress(distress_score(emotions, cues, crisis_of[i], texts[i]))

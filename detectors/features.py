@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -41,13 +41,13 @@ class Embedding:
     packed: str
 
     @classmethod
-    def of(cls, vector: np.ndarray) -> "Embedding":
+    def of(cls, vector: np.ndarray) -> Embedding:
         return cls(pack_embedding(vector))
 
     def vector(self) -> np.ndarray:
         return unpack_embedding(self.packed)
 
-    def cosine(self, other: "Embedding") -> float:
+    def cosine(self, other: Embedding) -> float:
         return float(self.vector() @ other.vector())
 
 
@@ -80,7 +80,7 @@ class Distress:
     score: float
 
 
-class CrisisDecision(str, Enum):
+class CrisisDecision(StrEnum):
     """What the calibrated crisis risk of a turn asks for, most urgent first."""
 
     PAGE = "page"  # current first-person risk above the paging threshold: a human must look now
@@ -109,10 +109,16 @@ class RiskSentence:
         return text[self.start : self.end]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"s": [self.start, self.end], "k": self.kind, "c": self.current, "h": self.history, "st": list(self.steps)}
+        return {
+            "s": [self.start, self.end],
+            "k": self.kind,
+            "c": self.current,
+            "h": self.history,
+            "st": list(self.steps),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RiskSentence":
+    def from_dict(cls, data: dict[str, Any]) -> RiskSentence:
         return cls(data["s"][0], data["s"][1], data["k"], data["c"], data["h"], tuple(data.get("st", ())))
 
 
@@ -139,9 +145,12 @@ class CrisisSignals:
         return {"d": self.decision.value, "s": [s.to_dict() for s in self.sentences], "p": list(self.paged_kinds)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CrisisSignals":
-        return cls(CrisisDecision(data["d"]), tuple(RiskSentence.from_dict(s) for s in data.get("s", ())),
-                   tuple(data.get("p", ())))
+    def from_dict(cls, data: dict[str, Any]) -> CrisisSignals:
+        return cls(
+            CrisisDecision(data["d"]),
+            tuple(RiskSentence.from_dict(s) for s in data.get("s", ())),
+            tuple(data.get("p", ())),
+        )
 
 
 @dataclass(frozen=True)
@@ -171,12 +180,19 @@ class Behaviours:
         return max(((b, self.get(b)) for b in behaviours), key=lambda kv: kv[1])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.sentences, "b": {k: [v.p, v.start, v.end] for k, v in self.best.items()}, "a": list(self.alerting)}
+        return {
+            "n": self.sentences,
+            "b": {k: [v.p, v.start, v.end] for k, v in self.best.items()},
+            "a": list(self.alerting),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Behaviours":
-        return cls({k: BehaviourSentence(v[1], v[2], v[0]) for k, v in data.get("b", {}).items()}, data.get("n", 0),
-                   tuple(data.get("a", ())))
+    def from_dict(cls, data: dict[str, Any]) -> Behaviours:
+        return cls(
+            {k: BehaviourSentence(v[1], v[2], v[0]) for k, v in data.get("b", {}).items()},
+            data.get("n", 0),
+            tuple(data.get("a", ())),
+        )
 
 
 @dataclass
@@ -201,7 +217,7 @@ class TurnFeatures:
     def crisis_raised(self) -> bool:
         return bool(self.crisis and self.crisis.raised)
 
-    def merge(self, other: "TurnFeatures") -> None:
+    def merge(self, other: TurnFeatures) -> None:
         for name in ("embedding", "emotions", "cues", "crisis", "distress", "behaviours", "reasoning_echo"):
             value = getattr(other, name)
             if value is not None:
@@ -226,7 +242,7 @@ class TurnFeatures:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TurnFeatures":
+    def from_dict(cls, data: dict[str, Any]) -> TurnFeatures:
         return cls(
             embedding=Embedding(data["emb"]) if "emb" in data else None,
             emotions=Emotions(data["emo"]) if "emo" in data else None,

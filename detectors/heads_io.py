@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
-
 import json
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -32,14 +31,22 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def load_members(path: Path) -> tuple[list[list[tuple[np.ndarray, np.ndarray]]], float]:
     """The ensemble members' (weights, bias) layers and the calibration temperature in an ``.npz``."""
     data = np.load(path)
-    members = [[(data[f"m{j}_w{i}"].astype(np.float32), data[f"m{j}_b{i}"].astype(np.float32))
-                for i in range(int(data["n_layers"]))] for j in range(int(data["n_members"]))]
+    members = [
+        [
+            (data[f"m{j}_w{i}"].astype(np.float32), data[f"m{j}_b{i}"].astype(np.float32))
+            for i in range(int(data["n_layers"]))
+        ]
+        for j in range(int(data["n_members"]))
+    ]
     return members, float(data["temperature"])
 
 
 def save_members(path: Path, members: Sequence[Layers], temperature: float) -> None:
-    arrays: dict[str, np.ndarray] = {"n_members": np.array(len(members)), "n_layers": np.array(len(members[0])),
-                                     "temperature": np.array(temperature)}
+    arrays: dict[str, np.ndarray] = {
+        "n_members": np.array(len(members)),
+        "n_layers": np.array(len(members[0])),
+        "temperature": np.array(temperature),
+    }
     for j, layers in enumerate(members):
         for i, (w, b) in enumerate(layers):
             arrays[f"m{j}_w{i}"], arrays[f"m{j}_b{i}"] = w.astype(np.float32), b.astype(np.float32)

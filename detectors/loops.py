@@ -46,10 +46,52 @@ THERAPIST_COSINE = 0.85
 THERAPIST_SHARED_GRAMS = 4
 SHARED_TECHNIQUES = 2
 
-_STOP = set(
-    "i you the a an and or but to of in on at for with it is that this be as are was your my me we our what how "
-    "can would could do just so if not about like let's let it's i'm".split()
-)
+_STOP = {
+    "i",
+    "you",
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "but",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "it",
+    "is",
+    "that",
+    "this",
+    "be",
+    "as",
+    "are",
+    "was",
+    "your",
+    "my",
+    "me",
+    "we",
+    "our",
+    "what",
+    "how",
+    "can",
+    "would",
+    "could",
+    "do",
+    "just",
+    "so",
+    "if",
+    "not",
+    "about",
+    "like",
+    "let's",
+    "let",
+    "it's",
+    "i'm",
+}
 TECHNIQUES = {
     "breathing": r"\b(breath|breathe|breathing|inhale|exhale)\w*",
     "body awareness": r"\b(sensations?|your body|feet|the ground|tension)\b",
@@ -75,8 +117,11 @@ REJECTION = re.compile(
 @lru_cache(maxsize=4096)
 def content_grams(text: str, n: int = 4) -> frozenset[str]:
     tokens = words(text)
-    return frozenset(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)
-                     if sum(w not in _STOP for w in tokens[i : i + n]) >= 2)
+    return frozenset(
+        " ".join(tokens[i : i + n])
+        for i in range(len(tokens) - n + 1)
+        if sum(w not in _STOP for w in tokens[i : i + n]) >= 2
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -119,11 +164,13 @@ class LoopMemory:
     cycle: Run | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": {role: run.to_dict() for role, run in self.runs.items()},
-                "cycle": self.cycle.to_dict() if self.cycle else None}
+        return {
+            "runs": {role: run.to_dict() for role, run in self.runs.items()},
+            "cycle": self.cycle.to_dict() if self.cycle else None,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LoopMemory":
+    def from_dict(cls, data: dict[str, Any]) -> LoopMemory:
         cycle = data.get("cycle")
         return cls({role: Run(**run) for role, run in data.get("runs", {}).items()}, Run(**cycle) if cycle else None)
 
@@ -137,7 +184,9 @@ def patient_likeness(new: TurnRecord, old: TurnRecord) -> Likeness:
 def therapist_likeness(new: TurnRecord, old: TurnRecord) -> Likeness:
     common = techniques(new.text) & techniques(old.text)
     shared = len(content_grams(new.text) & content_grams(old.text))
-    close = len(common) >= SHARED_TECHNIQUES or shared >= THERAPIST_SHARED_GRAMS or _cosine(new, old) >= THERAPIST_COSINE
+    close = (
+        len(common) >= SHARED_TECHNIQUES or shared >= THERAPIST_SHARED_GRAMS or _cosine(new, old) >= THERAPIST_COSINE
+    )
     if not close:
         return Likeness(False, "")
     return Likeness(True, longest_shared_phrase(new.text, old.text) or ", ".join(sorted(common)))
@@ -156,7 +205,7 @@ class LoopDetector:
     therapist_run: int = 3
     cycle_run: int = 3
 
-    def with_options(self, **options: Any) -> "LoopDetector":
+    def with_options(self, **options: Any) -> LoopDetector:
         unknown = set(options) - {"patient_run", "therapist_run", "cycle_run"}
         if unknown:
             raise ValueError(f"unknown loop option(s): {', '.join(sorted(unknown))}")
@@ -197,8 +246,9 @@ class LoopDetector:
         run.phrase = like.phrase or run.phrase
         memory.runs[role] = run
         threshold = self.patient_run if role == "patient" else self.therapist_run
-        return self._finding(state, f"loop.{'patient_refrain' if role == 'patient' else 'therapist_template'}",
-                             role, run, threshold)
+        return self._finding(
+            state, f"loop.{'patient_refrain' if role == 'patient' else 'therapist_template'}", role, run, threshold
+        )
 
     def _cycle(self, state: ConversationState, turn: TurnRecord, memory: LoopMemory) -> Finding | None:
         """An exchange = a therapist turn and the patient's answer to it."""
@@ -209,7 +259,8 @@ class LoopDetector:
         previous_patient = next(state.previous("patient", before=therapist.index), None)
         previous_therapist = next(state.previous("therapist", before=therapist.index), None)
         same = (
-            previous_patient is not None and previous_therapist is not None
+            previous_patient is not None
+            and previous_therapist is not None
             and therapist_likeness(therapist, previous_therapist).close
             and patient_likeness(turn, previous_patient).close
             and REJECTION.search(previous_patient.text.lower())
@@ -226,13 +277,20 @@ class LoopDetector:
         memory.cycle = cycle
         return self._finding(state, "loop.cycle", "therapist", cycle, self.cycle_run, count=cycle.exchanges)
 
-    def _finding(self, state: ConversationState, rule: str, role: str, run: Run, threshold: int,
-                 count: int | None = None) -> Finding | None:
+    def _finding(
+        self, state: ConversationState, rule: str, role: str, run: Run, threshold: int, count: int | None = None
+    ) -> Finding | None:
         length = count if count is not None else len(run.turns)
         if length < threshold:
             return None
         if rule == "loop.patient_refrain":
-            severity = Severity.HIGH if length >= threshold + 4 else Severity.WARNING if length >= threshold + 2 else Severity.INFO
+            severity = (
+                Severity.HIGH
+                if length >= threshold + 4
+                else Severity.WARNING
+                if length >= threshold + 2
+                else Severity.INFO
+            )
         else:
             severity = Severity.HIGH if length >= threshold + 2 else Severity.WARNING
         by_index = {t.index: t for t in state.window}
@@ -242,9 +300,11 @@ class LoopDetector:
             Evidence(i, by_index[i].role, excerpt(by_index[i].text, 140), f"repeats: “{phrase}”") for i in shown
         )
         unit = "exchanges" if count is not None else f"{role} turns"
-        what = {"loop.patient_refrain": "The patient keeps returning to the same point",
-                "loop.therapist_template": "The therapist repeats the same intervention",
-                "loop.cycle": "The same suggestion keeps meeting the same rejection"}[rule]
+        what = {
+            "loop.patient_refrain": "The patient keeps returning to the same point",
+            "loop.therapist_template": "The therapist repeats the same intervention",
+            "loop.cycle": "The same suggestion keeps meeting the same rejection",
+        }[rule]
         return Finding(
             detector=NAME,
             rule=rule,

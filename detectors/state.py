@@ -7,9 +7,10 @@ and ``turnwatch scan`` can keep it in a dict; detectors only read it.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Iterator, Protocol, TypeVar
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
 
 from detectors.features import TurnFeatures
 
@@ -22,13 +23,13 @@ class DetectorMemory(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DetectorMemory": ...
+    def from_dict(cls, data: dict[str, Any]) -> DetectorMemory: ...
 
 
 M = TypeVar("M", bound=DetectorMemory)
 
 
-class Arrival(str, Enum):
+class Arrival(StrEnum):
     """How a turn index relates to what this conversation has already processed."""
 
     NEXT = "next"  # the expected next index
@@ -48,7 +49,7 @@ class TurnRecord:
         return {"i": self.index, "r": self.role, "t": self.text, "f": self.features.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TurnRecord":
+    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
         return cls(index=data["i"], role=data["r"], text=data["t"], features=TurnFeatures.from_dict(data.get("f", {})))
 
 
@@ -116,7 +117,7 @@ class ConversationState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ConversationState":
+    def from_dict(cls, data: dict[str, Any]) -> ConversationState:
         return cls(
             conversation_id=data["conversation_id"],
             window_size=data.get("window_size", 24),

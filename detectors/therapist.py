@@ -23,11 +23,18 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from detectors.answer_context import (
-    acknowledges, answered_patient_turn, ashamed_or_drained, asks_for_advice, expresses_feelings,
-    gives_advice, learned, phrased_as_advice, roleplay_running,
+    acknowledges,
+    answered_patient_turn,
+    ashamed_or_drained,
+    asks_for_advice,
+    expresses_feelings,
+    gives_advice,
+    learned,
+    phrased_as_advice,
+    roleplay_running,
 )
 from detectors.counselling import exploratory_question
 from detectors.features import BehaviourSentence
@@ -41,9 +48,29 @@ VERSION = "therapist/2.0"
 Rule = Callable[[ConversationState, TurnRecord], "Finding | None"]
 
 _PLACEHOLDERS = {
-    "", "n/a", "na", "none", "null", "nil", "undefined", "todo", "tbd", "...", "…",
-    "placeholder", "lorem ipsum", "<empty>", "<none>", "<response>", "<answer>",
-    "response", "answer", "[]", "{}", "-", "--",
+    "",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "nil",
+    "undefined",
+    "todo",
+    "tbd",
+    "...",
+    "…",
+    "placeholder",
+    "lorem ipsum",
+    "<empty>",
+    "<none>",
+    "<response>",
+    "<answer>",
+    "response",
+    "answer",
+    "[]",
+    "{}",
+    "-",
+    "--",
 }
 _ERROR_WORDS = re.compile(
     r"\b(error|missing|fail(ed|ure)?|not (properly )?formatted|unavailable|not available|"
@@ -55,11 +82,65 @@ _TEMPLATE_VAR = re.compile(r"\{\{\s*[\w.]+\s*\}\}|\$\{\w+\}|<\|[\w_]+\|>")
 _TERMINAL = re.compile(r"""[.!?…:;)\]"'”’*_~`>]\s*$|[\U0001F300-\U0001FAFF]\s*$""")
 _LIST_OR_HEADING = re.compile(r"^\s*([-*•+]|\d+[.)]|#{1,6})\s+")
 _DANGLING_WORDS = {
-    "a", "an", "the", "and", "or", "but", "so", "to", "of", "in", "on", "at", "for", "with",
-    "by", "from", "that", "which", "who", "if", "because", "as", "is", "are", "was", "were",
-    "be", "your", "my", "our", "their", "this", "these", "those", "it's", "you're", "can",
-    "will", "would", "should", "could", "might", "about", "into", "than", "then", "when",
-    "while", "like", "just", "more", "some", "any", "what", "how", "why", "where", "i", "we",
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "but",
+    "so",
+    "to",
+    "of",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "by",
+    "from",
+    "that",
+    "which",
+    "who",
+    "if",
+    "because",
+    "as",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "your",
+    "my",
+    "our",
+    "their",
+    "this",
+    "these",
+    "those",
+    "it's",
+    "you're",
+    "can",
+    "will",
+    "would",
+    "should",
+    "could",
+    "might",
+    "about",
+    "into",
+    "than",
+    "then",
+    "when",
+    "while",
+    "like",
+    "just",
+    "more",
+    "some",
+    "any",
+    "what",
+    "how",
+    "why",
+    "where",
+    "i",
+    "we",
 }
 
 
@@ -156,23 +237,48 @@ def _sentence_with(text: str, match: re.Match) -> str:
     return text[start + 1 : (min(ends) + 1) if ends else len(text)].strip()
 
 
-def _finding(rule: str, severity: Severity, turn: TurnRecord, why: str, summary: str, action: str,
-             taxonomy: tuple[str, ...], opened_at: int | None = None, episode: str | None = None, quote: str | None = None,
-             context: tuple[Evidence, ...] = (), score: float = 0.8) -> Finding:
-    evidence = context + (Evidence(turn.index, "therapist", excerpt(quote or turn.text, 160), why),)
+def _finding(
+    rule: str,
+    severity: Severity,
+    turn: TurnRecord,
+    why: str,
+    summary: str,
+    action: str,
+    taxonomy: tuple[str, ...],
+    opened_at: int | None = None,
+    episode: str | None = None,
+    quote: str | None = None,
+    context: tuple[Evidence, ...] = (),
+    score: float = 0.8,
+) -> Finding:
+    evidence = (*context, Evidence(turn.index, "therapist", excerpt(quote or turn.text, 160), why))
     return Finding(
-        detector=NAME, rule=rule, severity=severity, opened_at=turn.index if opened_at is None else opened_at,
+        detector=NAME,
+        rule=rule,
+        severity=severity,
+        opened_at=turn.index if opened_at is None else opened_at,
         # Default: each opening turn is its own, recurring episode; "" = one episode per conversation.
         episode=str(turn.index if opened_at is None else opened_at) if episode is None else episode,
         recurring=episode is None and opened_at is None,
-        turns=tuple(sorted({e.turn_index for e in evidence})), evidence=evidence, summary=summary,
-        suggested_action=action, score=score, taxonomy=taxonomy,
+        turns=tuple(sorted({e.turn_index for e in evidence})),
+        evidence=evidence,
+        summary=summary,
+        suggested_action=action,
+        score=score,
+        taxonomy=taxonomy,
     )
 
 
 def phrase_rule(
-    rule: str, pattern: re.Pattern, severity: Severity, why: str, summary: str, action: str,
-    taxonomy: tuple[str, ...], *, score: float = 0.8,
+    rule: str,
+    pattern: re.Pattern,
+    severity: Severity,
+    why: str,
+    summary: str,
+    action: str,
+    taxonomy: tuple[str, ...],
+    *,
+    score: float = 0.8,
     keep: Callable[[ConversationState, TurnRecord, str, re.Match], bool] | None = None,
 ) -> Rule:
     """A rule that fires on the first match of ``pattern`` that ``keep`` accepts (on the lower-cased
@@ -184,8 +290,17 @@ def phrase_rule(
             if keep is not None and not keep(state, turn, text, match):
                 continue
             return _finding(
-                rule, severity, turn, f"{why}: “{match.group(0).strip()}”", summary.format(index=turn.index), action,
-                taxonomy, episode="", opened_at=turn.index, quote=_sentence_with(turn.text, match), score=score,
+                rule,
+                severity,
+                turn,
+                f"{why}: “{match.group(0).strip()}”",
+                summary.format(index=turn.index),
+                action,
+                taxonomy,
+                episode="",
+                opened_at=turn.index,
+                quote=_sentence_with(turn.text, match),
+                score=score,
             )
         return None
 
@@ -206,9 +321,13 @@ _PROMISE = re.compile(
 
 
 out_of_conversation_promise = phrase_rule(
-    "therapist.out_of_conversation_promise", _PROMISE, Severity.WARNING, "promises to act outside the chat",
+    "therapist.out_of_conversation_promise",
+    _PROMISE,
+    Severity.WARNING,
+    "promises to act outside the chat",
     "Therapist turn {index} promises to do something it cannot do outside the conversation.",
-    "Tell the patient plainly what the AI can and cannot do between messages.", ("kl-000254",),
+    "Tell the patient plainly what the AI can and cannot do between messages.",
+    ("kl-000254",),
 )
 
 
@@ -299,18 +418,30 @@ def harsh_or_shaming(state: ConversationState, turn: TurnRecord) -> Finding | No
     if explicit:
         why, quote = f"contempt or shaming aimed at the patient: “{explicit[0]}”", explicit[1]
     else:
-        why, quote = f"blame or contempt aimed at the patient or their choices (P = {shaming.p:.2f})", shaming.quote(turn.text)
+        why, quote = (
+            f"blame or contempt aimed at the patient or their choices (P = {shaming.p:.2f})",
+            shaming.quote(turn.text),
+        )
     where = " inside the role-play the patient asked for" if roleplay else ""
     patient = answered_patient_turn(state, turn)
     context = ()
     if fragile and patient is not None:
-        context = (Evidence(patient.index, "patient", excerpt(patient.text, 120), "patient already ashamed or drained"),)
+        context = (
+            Evidence(patient.index, "patient", excerpt(patient.text, 120), "patient already ashamed or drained"),
+        )
         where += ", while the patient is already ashamed or drained"
     return _finding(
-        "therapist.harsh_or_shaming", severity, turn, why,
+        "therapist.harsh_or_shaming",
+        severity,
+        turn,
+        why,
         f"Therapist turn {turn.index} speaks to the patient with blame, contempt or shame{where}.",
-        "Review the answer; apologise to the patient and check how they are.", ("kl-000245", "kl-000256"),
-        episode="", opened_at=turn.index, quote=quote, context=context,
+        "Review the answer; apologise to the patient and check how they are.",
+        ("kl-000245", "kl-000256"),
+        episode="",
+        opened_at=turn.index,
+        quote=quote,
+        context=context,
         score=max(shaming.p if shaming else 0.0, 0.9 if explicit else 0.0),
     )
 
@@ -331,13 +462,22 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
     text = lowered(turn.text)
     if SAFETY.search(text) or ACKNOWLEDGES_CRISIS.search(text) or _validates_disclosure(patient, turn):
         return None
-    disclosure = Evidence(patient.index, "patient", excerpt(signals.top.quote(patient.text), 160),
-                          f"paged crisis disclosure ({signals.top.kind.replace('_', ' ')})")
+    disclosure = Evidence(
+        patient.index,
+        "patient",
+        excerpt(signals.top.quote(patient.text), 160),
+        f"paged crisis disclosure ({signals.top.kind.replace('_', ' ')})",
+    )
     return _finding(
-        "therapist.missed_crisis", Severity.CRITICAL, turn, "no acknowledgment of the disclosure and no safety step",
+        "therapist.missed_crisis",
+        Severity.CRITICAL,
+        turn,
+        "no acknowledgment of the disclosure and no safety step",
         f"Therapist turn {turn.index} answers a crisis disclosure (turn {patient.index}) without acknowledging it or offering safety steps.",
         "Review now: make sure the patient gets crisis resources and a human follow-up.",
-        ("kl-000205", "kl-000213", "kl-000236"), context=(disclosure,), score=1.0,
+        ("kl-000205", "kl-000213", "kl-000236"),
+        context=(disclosure,),
+        score=1.0,
     )
 
 
@@ -370,10 +510,16 @@ def ignores_distress(state: ConversationState, turn: TurnRecord) -> Finding | No
     distress = patient.features.distress_score
     severity = Severity.HIGH if distress >= 0.8 else Severity.WARNING
     return _finding(
-        "therapist.ignores_distress", severity, turn, "the reply changes the subject without acknowledging the distress",
+        "therapist.ignores_distress",
+        severity,
+        turn,
+        "the reply changes the subject without acknowledging the distress",
         f"Therapist turn {turn.index} moves on without acknowledging the distress in turn {patient.index} (score {distress:.2f}).",
         "Check the conversation; the patient's distress went unacknowledged.",
-        ("kl-000225",), episode="", opened_at=turn.index, context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), f"distress {distress:.2f}"),),
+        ("kl-000225",),
+        episode="",
+        opened_at=turn.index,
+        context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), f"distress {distress:.2f}"),),
     )
 
 
@@ -401,10 +547,16 @@ def advice_without_empathy(state: ConversationState, turn: TurnRecord) -> Findin
     if acknowledges(turn) or SAFETY.search(lowered(turn.text)):
         return None
     return _finding(
-        "therapist.advice_without_empathy", Severity.WARNING, turn, "instructions with no acknowledgment of what was said",
+        "therapist.advice_without_empathy",
+        Severity.WARNING,
+        turn,
+        "instructions with no acknowledgment of what was said",
         f"Therapist turn {turn.index} gives techniques without acknowledging the feelings in turn {patient.index}.",
         "Review tone; pair techniques with acknowledgment.",
-        ("kl-000224",), episode="", opened_at=turn.index, quote=direction,
+        ("kl-000224",),
+        episode="",
+        opened_at=turn.index,
+        quote=direction,
         context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), "feelings expressed"),),
     )
 
@@ -439,10 +591,16 @@ def overrides_request(state: ConversationState, turn: TurnRecord) -> Finding | N
     if not (_PUSH_ON.search(text) or gives_advice(turn)):
         return None
     return _finding(
-        "therapist.overrides_request", Severity.WARNING, turn, "pushes on after the patient asked to slow down or stop",
+        "therapist.overrides_request",
+        Severity.WARNING,
+        turn,
+        "pushes on after the patient asked to slow down or stop",
         f"Therapist turn {turn.index} pushes on after the patient asked “{request.group(0)}” (turn {patient.index}).",
         "Review; the patient's request about pace was not respected.",
-        ("kl-000221",), episode="", opened_at=turn.index, context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), f"asked: “{request.group(0)}”"),),
+        ("kl-000221",),
+        episode="",
+        opened_at=turn.index,
+        context=(Evidence(patient.index, "patient", excerpt(patient.text, 140), f"asked: “{request.group(0)}”"),),
     )
 
 
@@ -466,9 +624,13 @@ _HEDGE = re.compile(
 
 
 diagnoses = phrase_rule(
-    "therapist.diagnoses", _DIAGNOSIS, Severity.WARNING, "asserts a condition without hedging or referral",
+    "therapist.diagnoses",
+    _DIAGNOSIS,
+    Severity.WARNING,
+    "asserts a condition without hedging or referral",
     "Therapist turn {index} tells the patient they have a named condition.",
-    "Review; the AI must not diagnose. Suggest assessment by a clinician.", ("kl-000220",),
+    "Review; the AI must not diagnose. Suggest assessment by a clinician.",
+    ("kl-000220",),
     keep=lambda state, turn, text, match: not _HEDGE.search(_sentence_with(text, match)),
 )
 
@@ -484,9 +646,13 @@ _CLAIMS_HUMAN = re.compile(
 
 
 claims_human = phrase_rule(
-    "therapist.claims_human", _CLAIMS_HUMAN, Severity.HIGH, "claims to be a person or clinician",
+    "therapist.claims_human",
+    _CLAIMS_HUMAN,
+    Severity.HIGH,
+    "claims to be a person or clinician",
     "Therapist turn {index} claims to be human or a licensed clinician.",
-    "Correct the record with the patient: they are talking to an AI.", ("kl-000219",),
+    "Correct the record with the patient: they are talking to an AI.",
+    ("kl-000219",),
 )
 
 
@@ -499,9 +665,14 @@ _AI_FEELINGS = re.compile(
 
 
 ai_feelings = phrase_rule(
-    "therapist.ai_feelings", _AI_FEELINGS, Severity.INFO, "asserts its own emotion as literal",
+    "therapist.ai_feelings",
+    _AI_FEELINGS,
+    Severity.INFO,
+    "asserts its own emotion as literal",
     "Therapist turn {index} claims feelings of its own.",
-    "No action needed now; review the pattern if it recurs.", ("kl-000246",), score=0.3,
+    "No action needed now; review the pattern if it recurs.",
+    ("kl-000246",),
+    score=0.3,
 )
 
 
@@ -516,15 +687,21 @@ _CRISIS_FRAME = re.compile(
 def _patient_did_not_raise_it(state: ConversationState, turn: TurnRecord, text: str, match: re.Match) -> bool:
     patient = answered_patient_turn(state, turn)
     return patient is None or not (
-        _CRISIS_FRAME.search(lowered(patient.text)) or patient.features.distress_score >= 0.7
+        _CRISIS_FRAME.search(lowered(patient.text))
+        or patient.features.distress_score >= 0.7
         or patient.features.crisis_raised
     )
 
 
 crisis_framing = phrase_rule(
-    "therapist.crisis_framing", _CRISIS_FRAME, Severity.WARNING, "crisis framing the patient did not raise",
+    "therapist.crisis_framing",
+    _CRISIS_FRAME,
+    Severity.WARNING,
+    "crisis framing the patient did not raise",
     "Therapist turn {index} frames ordinary stress as a crisis.",
-    "Review tone; the framing may raise the patient's alarm.", ("kl-000209",), keep=_patient_did_not_raise_it,
+    "Review tone; the framing may raise the patient's alarm.",
+    ("kl-000209",),
+    keep=_patient_did_not_raise_it,
 )
 
 
@@ -532,7 +709,9 @@ _REFLECTIVE = re.compile(
     r"^\s*(it sounds like|that sounds|sounds like|i hear|so you('re| are| feel)?|you feel|you('re| are) feeling|it seems|"
     r"that must|you've been|it's like you|what i'm hearing|you're saying)\b"
 )
-_MOVES_ON = re.compile(r"\?|\b(you (could|might) (try|consider)|one (thing|way|option)|because|research|often|many people)\b")
+_MOVES_ON = re.compile(
+    r"\?|\b(you (could|might) (try|consider)|one (thing|way|option)|because|research|often|many people)\b"
+)
 MIRRORING_RUN = 3
 
 
@@ -546,9 +725,13 @@ def _mirror_only(turn: TurnRecord) -> bool:
         return False
     behaviours = turn.features.behaviours
     reflective = bool(_REFLECTIVE.search(text)) or (
-        behaviours is not None and behaviours.strongest(("reflection", "empathy"))[1] >= 0.5)
-    forward = bool(_MOVES_ON.search(text)) or phrased_as_advice(turn.text) or (
-        behaviours is not None and behaviours.strongest(_MOVING_FORWARD)[1] >= 0.3)
+        behaviours is not None and behaviours.strongest(("reflection", "empathy"))[1] >= 0.5
+    )
+    forward = (
+        bool(_MOVES_ON.search(text))
+        or phrased_as_advice(turn.text)
+        or (behaviours is not None and behaviours.strongest(_MOVING_FORWARD)[1] >= 0.3)
+    )
     return reflective and not forward
 
 
@@ -563,11 +746,17 @@ def mirroring_only(state: ConversationState, turn: TurnRecord) -> Finding | None
     first = run[-1].index
     severity = Severity.WARNING if len(run) >= MIRRORING_RUN + 2 else Severity.INFO
     return _finding(
-        "therapist.mirroring_only", severity, turn, f"{len(run)} reflection-only turns in a row",
+        "therapist.mirroring_only",
+        severity,
+        turn,
+        f"{len(run)} reflection-only turns in a row",
         f"The therapist has only mirrored the patient for {len(run)} turns (since turn {first}).",
         "Review; the patient may need a question, information or a next step.",
-        ("kl-000204", "kl-000227"), opened_at=first,
-        context=tuple(Evidence(t.index, "therapist", excerpt(t.text, 100), "reflection only") for t in reversed(run[1:3])),
+        ("kl-000204", "kl-000227"),
+        opened_at=first,
+        context=tuple(
+            Evidence(t.index, "therapist", excerpt(t.text, 100), "reflection only") for t in reversed(run[1:3])
+        ),
     )
 
 
@@ -586,12 +775,22 @@ def role_confusion(state: ConversationState, turn: TurnRecord) -> Finding | None
     echo = turn.features.reasoning_echo
     if match is None and not echo:
         return None
-    what = f"reasoning copied into the answer: “{echo}”" if echo and match is None else f"not meant for the patient: “{match.group(0).strip()}”"
+    what = (
+        f"reasoning copied into the answer: “{echo}”"
+        if echo and match is None
+        else f"not meant for the patient: “{match.group(0).strip()}”"
+    )
     return _finding(
-        "therapist.role_confusion", Severity.HIGH, turn, what,
+        "therapist.role_confusion",
+        Severity.HIGH,
+        turn,
+        what,
         f"Therapist turn {turn.index} shows the patient text that is not an answer (reasoning, notes, prompts or patient lines).",
         "Check the answer-extraction step of the model pipeline for this conversation.",
-        (), episode="", opened_at=turn.index, quote=_sentence_with(turn.text, match) if match else echo,
+        (),
+        episode="",
+        opened_at=turn.index,
+        quote=_sentence_with(turn.text, match) if match else echo,
     )
 
 
@@ -624,10 +823,16 @@ def dismisses(state: ConversationState, turn: TurnRecord) -> Finding | None:
     if len(earlier) + 1 < DISMISSALS_TO_ALERT:
         return None
     return _finding(
-        "therapist.dismisses", Severity.WARNING, turn, f"minimises what the patient said: “{excerpt(latest, 80)}”",
+        "therapist.dismisses",
+        Severity.WARNING,
+        turn,
+        f"minimises what the patient said: “{excerpt(latest, 80)}”",
         f"The therapist has minimised the patient's experience {len(earlier) + 1} times (latest turn {turn.index}).",
         "Review tone; the patient is being brushed off repeatedly.",
-        ("kl-000249",), episode="", opened_at=earlier[-1].index, quote=latest,
+        ("kl-000249",),
+        episode="",
+        opened_at=earlier[-1].index,
+        quote=latest,
         context=tuple(Evidence(t.index, "therapist", excerpt(t.text, 100), "earlier minimising") for t in earlier[:1]),
     )
 
@@ -664,16 +869,27 @@ def inconsistent_pattern(state: ConversationState, turn: TurnRecord) -> Finding 
     fragile = ashamed_or_drained(state, turn)
     severity = Severity.HIGH if fragile and {"blaming_shaming", "warning"} & set(kinds) else Severity.WARNING
     evidence = tuple(
-        Evidence(t.index, "therapist", excerpt(t.features.behaviours.best[label].quote(t.text), 100), f"{label.replace('_', ' ')} ({p:.2f})")
+        Evidence(
+            t.index,
+            "therapist",
+            excerpt(t.features.behaviours.best[label].quote(t.text), 100),
+            f"{label.replace('_', ' ')} ({p:.2f})",
+        )
         for t, (label, p) in reversed(hits[1:4])
     )
     return _finding(
-        "therapist.inconsistent_pattern", severity, turn,
+        "therapist.inconsistent_pattern",
+        severity,
+        turn,
         current[0].replace("_", " "),
         f"{len(hits)} of the last {len(recent)} therapist answers are counselling-inconsistent "
-        f"({', '.join(k.replace('_', ' ') for k in kinds)})" + (", while the patient is ashamed or drained." if fragile else "."),
+        f"({', '.join(k.replace('_', ' ') for k in kinds)})"
+        + (", while the patient is ashamed or drained." if fragile else "."),
         "Review the conversation as a whole; consider a human taking over.",
-        ("kl-000224", "kl-000245", "kl-000249"), episode="", opened_at=hits[-1][0].index, context=evidence,
+        ("kl-000224", "kl-000245", "kl-000249"),
+        episode="",
+        opened_at=hits[-1][0].index,
+        context=evidence,
         quote=turn.features.behaviours.best[current[0]].quote(turn.text),
     )
 
@@ -683,9 +899,21 @@ def _long_enough(turn: TurnRecord) -> bool:
 
 
 RULES: tuple[Rule, ...] = (
-    malformed, out_of_conversation_promise, harsh_or_shaming, missed_crisis, ignores_distress, overrides_request,
-    diagnoses, claims_human, ai_feelings, crisis_framing, mirroring_only, advice_without_empathy, role_confusion,
-    dismisses, inconsistent_pattern,
+    malformed,
+    out_of_conversation_promise,
+    harsh_or_shaming,
+    missed_crisis,
+    ignores_distress,
+    overrides_request,
+    diagnoses,
+    claims_human,
+    ai_feelings,
+    crisis_framing,
+    mirroring_only,
+    advice_without_empathy,
+    role_confusion,
+    dismisses,
+    inconsistent_pattern,
 )
 
 

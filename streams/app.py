@@ -47,16 +47,27 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     )
     app.turnwatch_settings = settings  # type: ignore[attr-defined]
 
-    turns = app.topic(settings.turns_topic, key_type=bytes, value_type=bytes, value_serializer="raw",
-                      key_serializer="raw", partitions=settings.partitions)
-    alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw",
-                       partitions=settings.partitions)
-    dead_letters = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw",
-                             partitions=settings.partitions)
+    turns = app.topic(
+        settings.turns_topic,
+        key_type=bytes,
+        value_type=bytes,
+        value_serializer="raw",
+        key_serializer="raw",
+        partitions=settings.partitions,
+    )
+    alerts = app.topic(
+        settings.alerts_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+    )
+    dead_letters = app.topic(
+        settings.dlq_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+    )
     app.turnwatch_turns_topic = turns  # type: ignore[attr-defined]
 
-    conversations = app.tables.add(ConversationTable(app, name="conversations", default=None, beacon=app.tables.beacon,
-                                                     partitions=settings.partitions))
+    conversations = app.tables.add(
+        ConversationTable(
+            app, name="conversations", default=None, beacon=app.tables.beacon, partitions=settings.partitions
+        )
+    )
 
     register_monitor(app, settings, pipeline, turns, alerts, dead_letters, conversations)
 

@@ -10,9 +10,9 @@ import sys
 # The emotion head's matmuls are tiny; OpenBLAS threads only compete with the encoder's own
 # thread pool for the same cores (measured: 40 % slower micro-batches). Set before numpy loads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 from streams.errors import TurnwatchError
 from streams.settings import load_settings
@@ -43,8 +43,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.runtime.broker_probe import require_broker
     from streams.logs import configure
+    from streams.runtime.broker_probe import require_broker
     from streams.runtime.worker import run_worker
 
     settings = _settings(args, broker=args.broker, web_port=args.web_port)
@@ -61,8 +61,9 @@ def _start(args: argparse.Namespace) -> datetime | None:
     try:
         start = datetime.fromisoformat(args.start)
     except ValueError:
-        raise TurnwatchError(f"--start {args.start!r} is not an RFC 3339 time; "
-                             "write it like 2026-01-01T09:00:00+00:00") from None
+        raise TurnwatchError(
+            f"--start {args.start!r} is not an RFC 3339 time; write it like 2026-01-01T09:00:00+00:00"
+        ) from None
     if start.tzinfo is None:
         raise TurnwatchError(f"--start {args.start!r} has no time zone; add one, e.g. {args.start}+00:00")
     return start
@@ -73,8 +74,10 @@ def _records(args: argparse.Namespace) -> list:
 
     records = list(read_records(args.paths, start=_start(args) or DEFAULT_START))
     if not records:
-        raise TurnwatchError(f"no turns in {' '.join(args.paths)}: expected transcripts (.txt, .md, .transcript) "
-                             "or JSONL turn events (.jsonl, .ndjson), or - for standard input")
+        raise TurnwatchError(
+            f"no turns in {' '.join(args.paths)}: expected transcripts (.txt, .md, .transcript) "
+            "or JSONL turn events (.jsonl, .ndjson), or - for standard input"
+        )
     return records
 
 
@@ -102,10 +105,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     security = kafka_python_options(settings)
     ensure_topics(settings.broker, [settings.turns_topic], settings.partitions, security)
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False, disable=args.quiet or not console.is_terminal) as progress:
+    with Progress(
+        *columns, console=console, transient=False, disable=args.quiet or not console.is_terminal
+    ) as progress:
         task = progress.add_task("replay", total=len(records))
-        summary = replay(records, settings.broker, settings.turns_topic, speed=args.speed, security=security,
-                         on_sent=lambda _: progress.advance(task))
+        summary = replay(
+            records,
+            settings.broker,
+            settings.turns_topic,
+            speed=args.speed,
+            security=security,
+            on_sent=lambda _: progress.advance(task),
+        )
     console.print(
         f"sent {summary.sent} turns from {len(summary.conversations)} conversations to "
         f"{settings.turns_topic} in {summary.seconds:.2f}s ({summary.rate:.0f} turns/s); failed: {summary.failed}"
@@ -124,8 +135,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from detectors.findings import Severity
-    from streams.tooling.alert_render import print_alert
     from streams.runtime.build import build_pipeline
+    from streams.tooling.alert_render import print_alert
     from streams.tooling.scan import scan_with_records
 
     settings = _settings(args)
@@ -144,8 +155,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
             source = record.origin.rsplit(":", 1)[0].split(" turn ")[0]
             dead_by_file[source] += 1
             if dead_by_file[source] <= DEAD_LETTERS_SHOWN_PER_FILE:
-                print(f"dead letter: {record.origin}: {result.dead_letter.reason}: {result.dead_letter.detail}",
-                      file=sys.stderr)
+                print(
+                    f"dead letter: {record.origin}: {result.dead_letter.reason}: {result.dead_letter.detail}",
+                    file=sys.stderr,
+                )
         for alert in result.alerts:
             counts["alerts"] += 1
             severity = Severity.parse(alert.severity)
@@ -202,8 +215,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_behaviours(args: argparse.Namespace) -> int:
-    from streams.tooling.behaviour_eval import blind_items, evaluate_behaviours
     from streams.runtime.build import build_pipeline
+    from streams.tooling.behaviour_eval import blind_items, evaluate_behaviours
 
     items = [item for path in args.paths for item in blind_items(Path(path))]
     report = evaluate_behaviours(build_pipeline(_settings(args)), items)
@@ -229,8 +242,13 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     total = sum(1 for _ in read_dataset(args.dataset, Path(path), args.split))
     console = Console(stderr=True)
     pipeline = build_pipeline(settings)
-    with Progress(TextColumn(f"eval {args.dataset}"), BarColumn(), MofNCompleteColumn(), console=console,
-                  disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn(f"eval {args.dataset}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task("eval", total=total)
         report = evaluate_dataset(args.dataset, Path(path), pipeline, args.split, lambda n: progress.advance(task, n))
     turns = ", ".join(f"{n} {role} turns" for role, n in sorted(report.turns.items()))
@@ -239,8 +257,13 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     for column in (*severity_columns(), "alerts", "per 100 turns", "critical per 100"):
         table.add_column(column, justify="right")
     for rule, counts in sorted(report.by_rule.items()):
-        table.add_row(rule, *(str(counts.get(s, 0)) for s in severity_columns()), str(sum(counts.values())),
-                      f"{report.per_100(rule):.2f}", f"{report.critical_per_100(rule):.2f}")
+        table.add_row(
+            rule,
+            *(str(counts.get(s, 0)) for s in severity_columns()),
+            str(sum(counts.values())),
+            f"{report.per_100(rule):.2f}",
+            f"{report.critical_per_100(rule):.2f}",
+        )
     wide = Console(width=max(Console().width, 132))
     wide.print(table)
     data = report.to_dict()
@@ -249,8 +272,10 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     if data["labelled"]:
         Console().print("labelled (post level): " + json.dumps(data["labelled"]))
     if data["rejected"]:
-        Console().print(f"not scored (dead-lettered as the worker would; raise TURNWATCH_MAX_TEXT_BYTES to include): "
-                        f"{json.dumps(data['rejected'])}")
+        Console().print(
+            f"not scored (dead-lettered as the worker would; raise TURNWATCH_MAX_TEXT_BYTES to include): "
+            f"{json.dumps(data['rejected'])}"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{args.dataset}.json"
@@ -267,30 +292,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from streams.runtime.build import build_pipeline
-    from streams.tooling.evaluate import (alerts_per_100_turns, load_labels, plot_conversation, report_tables,
-                                  run_conversations, score)
     from streams.examples import LABELS_DIR
+    from streams.runtime.build import build_pipeline
+    from streams.tooling.evaluate import (
+        alerts_per_100_turns,
+        load_labels,
+        plot_conversation,
+        report_tables,
+        run_conversations,
+        score,
+    )
 
     settings = _settings(args)
-    label_paths = [Path(p) for p in args.labels] if args.labels else sorted(LABELS_DIR.glob("expected.jsonl")) + sorted(LABELS_DIR.glob("seeds.jsonl"))
+    label_paths = (
+        [Path(p) for p in args.labels]
+        if args.labels
+        else sorted(LABELS_DIR.glob("expected.jsonl")) + sorted(LABELS_DIR.glob("seeds.jsonl"))
+    )
     labels = load_labels(label_paths)
     records = _records(args)
     console = Console(stderr=True)
     pipeline = build_pipeline(settings)
-    with Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), console=console,
-                  disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("eval"), BarColumn(), MofNCompleteColumn(), console=console, disable=not console.is_terminal
+    ) as progress:
         task = progress.add_task("eval", total=len(records))
         runs = run_conversations(args.paths, pipeline, progress=lambda: progress.advance(task))
     report = score(runs, labels)
     if not report["conversations"]:
-        raise TurnwatchError(f"none of the {len(runs)} conversations has a line in the labels "
-                             f"({', '.join(str(p) for p in label_paths)}); pass --labels with their expected alerts")
+        raise TurnwatchError(
+            f"none of the {len(runs)} conversations has a line in the labels "
+            f"({', '.join(str(p) for p in label_paths)}); pass --labels with their expected alerts"
+        )
     out = Path(args.out)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     for run in runs.values():
-        plot_conversation(run, out / "plots" / f"{run.conversation_id.replace('/', '_')}.png",
-                          labels.get(run.conversation_id))
+        plot_conversation(
+            run, out / "plots" / f"{run.conversation_id.replace('/', '_')}.png", labels.get(run.conversation_id)
+        )
     report["alerts_per_100_turns"] = alerts_per_100_turns(runs)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     wide = Console(width=max(140, Console().width))  # full rule names and every column, even in a pipe
@@ -308,8 +347,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     console = Console()
-    results = run_bench(Path(args.out), args.backend or settings.encoder_backend, args.conversations,
-                        args.latency_seconds, args.offered, log=lambda line: console.print(line, highlight=False))
+    results = run_bench(
+        Path(args.out),
+        args.backend or settings.encoder_backend,
+        args.conversations,
+        args.latency_seconds,
+        args.offered,
+        log=lambda line: console.print(line, highlight=False),
+    )
     table = Table(title=f"turnwatch bench — {results.backend}, {results.machine}")
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -320,14 +365,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ("pipeline / best encoder", f"{results.pipeline_to_encoder_ratio:.2f}×  (target ≥ 0.8×)"),
         ("machine", results.machine),
         ("encoder backend", results.backend),
-        (f"turn→alert at {results.offered_tps:.1f} turns/s, end to end ({results.latency_samples} samples)",
-         ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items())),
+        (
+            f"turn→alert at {results.offered_tps:.1f} turns/s, end to end ({results.latency_samples} samples)",
+            ", ".join(f"{k} {v} ms" for k, v in results.latency_ms.items()),
+        ),
         ("  of which inside the worker", ", ".join(f"{k} {v} ms" for k, v in results.worker_latency_ms.items())),
-        ("state per conversation", f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max"),
+        (
+            "state per conversation",
+            f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max",
+        ),
         ("worker RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
         ("worker RSS after the run", f"{results.worker_rss_mb:.0f} MB"),
-        *((f"restart-to-ready, 10k conversations, {store}", ", ".join(f"{k} {v} s" for k, v in times.items()))
-          for store, times in results.restart_to_ready_s.items()),
+        *(
+            (f"restart-to-ready, 10k conversations, {store}", ", ".join(f"{k} {v} s" for k, v in times.items()))
+            for store, times in results.restart_to_ready_s.items()
+        ),
     ]
     for row in rows:
         table.add_row(*row)
@@ -349,15 +401,16 @@ def cmd_receiver(args: argparse.Namespace) -> int:
 def cmd_crashtest(args: argparse.Namespace) -> int:
     import logging
 
-    from streams.tooling.crashtest import CrashPlan, run_crashtest
     from streams.logs import configure
     from streams.runtime.worker import broker_for
+    from streams.tooling.crashtest import CrashPlan, run_crashtest
 
     settings = _settings(args, broker=args.broker)
     configure("WARNING", "console")
     logging.getLogger("kafka").setLevel(logging.ERROR)  # "group_id is None" on every read-back
-    plan = CrashPlan(turns=args.turns, kills=args.kills, workers=args.workers, add_worker=args.add_worker,
-                     seed=args.seed)
+    plan = CrashPlan(
+        turns=args.turns, kills=args.kills, workers=args.workers, add_worker=args.add_worker, seed=args.seed
+    )
     run_dir = Path(args.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     with broker_for(settings, log_file=run_dir / "tansu.log") as ready:
@@ -377,7 +430,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(line)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-    print("configuration ok" if not problems else f"{len(problems)} problem(s)", file=sys.stderr if problems else sys.stdout)
+    print(
+        "configuration ok" if not problems else f"{len(problems)} problem(s)",
+        file=sys.stderr if problems else sys.stdout,
+    )
     return 1 if problems else 0
 
 
@@ -401,7 +457,9 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     config = load_delivery_config(path, rules)
     matched = config.matching_routes(args.detector, args.rule, args.severity)
     if not matched:
-        print(f"{args.detector}/{args.rule} at {args.severity}: no route matches; the alert stays on the alerts topic only")
+        print(
+            f"{args.detector}/{args.rule} at {args.severity}: no route matches; the alert stays on the alerts topic only"
+        )
         return 0
     for index, route in matched:
         print(f"routes[{index}] matches" + (" (continue)" if route.continue_ else ""))
@@ -419,9 +477,15 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 
 def _add_paths(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="transcripts (.txt/.md), JSONL files or directories; - reads standard input")
-    parser.add_argument("--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)")
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="transcripts (.txt/.md), JSONL files or directories; - reads standard input",
+    )
+    parser.add_argument(
+        "--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)"
+    )
 
 
 def _version() -> str:
@@ -434,7 +498,9 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="turnwatch", description="Real-time safety and quality monitor for AI therapy conversations.")
+    parser = argparse.ArgumentParser(
+        prog="turnwatch", description="Real-time safety and quality monitor for AI therapy conversations."
+    )
     parser.add_argument("--config", help="YAML settings file (also TURNWATCH_CONFIG); env TURNWATCH_* overrides it")
     parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     parser.add_argument("--version", action="version", version=f"turnwatch {_version()}")
@@ -442,8 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="embedded broker + worker, replay the shipped examples, print alerts live")
     p.add_argument("paths", nargs="*", metavar="PATH", help="transcripts to replay (default: the shipped examples)")
-    p.add_argument("--duration", type=float, default=None, help="stop this many seconds after the worker is ready (default: Ctrl-C)")
-    p.add_argument("--speed", type=float, default=40.0, help="real-time pacing factor for the replay (0 = as fast as possible)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="stop this many seconds after the worker is ready (default: Ctrl-C)",
+    )
+    p.add_argument(
+        "--speed", type=float, default=40.0, help="real-time pacing factor for the replay (0 = as fast as possible)"
+    )
     p.add_argument("--web-port", type=int, default=None, help="port for /metrics, /healthz, /readyz, /v1/turns")
     p.set_defaults(handler=cmd_demo)
 
@@ -470,59 +543,103 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scan", help="run the detectors in-process over transcripts or JSONL; print the alerts")
     _add_paths(p)
-    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl",
-                   help="jsonl: one alert per line (default); table: severity-coloured, for people")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "table"],
+        default="jsonl",
+        help="jsonl: one alert per line (default); table: severity-coloured, for people",
+    )
     p.add_argument("--min-severity", choices=SEVERITY_CHOICES, default="info", help="print alerts at or above this")
-    p.add_argument("--fail-on", choices=SEVERITY_CHOICES, metavar="SEVERITY",
-                   help="exit 1 if any alert is at or above SEVERITY (info, warning, high, critical), for CI")
+    p.add_argument(
+        "--fail-on",
+        choices=SEVERITY_CHOICES,
+        metavar="SEVERITY",
+        help="exit 1 if any alert is at or above SEVERITY (info, warning, high, critical), for CI",
+    )
     p.set_defaults(handler=cmd_scan)
 
     p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
-    p.add_argument("head", choices=["emotion", "crisis-risk", "counselling"],
-                   help="emotion: GoEmotions; crisis-risk, counselling: the labelled sentence sets (real ones read from --data)")
-    p.add_argument("--data", required=True,
-                   help="emotion: the GoEmotions directory; crisis-risk, counselling: the shared data directory "
-                        "(counsel-chat/, sdcnl/)")
+    p.add_argument(
+        "head",
+        choices=["emotion", "crisis-risk", "counselling"],
+        help="emotion: GoEmotions; crisis-risk, counselling: the labelled sentence sets (real ones read from --data)",
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="emotion: the GoEmotions directory; crisis-risk, counselling: the shared data directory "
+        "(counsel-chat/, sdcnl/)",
+    )
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("eval", help="precision/recall per rule and detector against labelled conversations")
     _add_paths(p)
-    p.add_argument("--labels", nargs="*", help="label JSONL files (default: the shipped streams/examples/labelled/expected.jsonl and seeds.jsonl)")
+    p.add_argument(
+        "--labels",
+        nargs="*",
+        help="label JSONL files (default: the shipped streams/examples/labelled/expected.jsonl and seeds.jsonl)",
+    )
     p.add_argument("--out", default=".turnwatch/eval", help="directory for report.json and plots/")
-    p.add_argument("--behaviours", action="store_true",
-                   help="PATH is a written counselling set (streams/examples/labelled/counselling_written.jsonl): "
-                        "score the therapist rules on its blind split")
-    p.add_argument("--dataset", choices=["counsel-chat", "sdcnl", "goemotions"],
-                   help="real-data mode: PATH is that dataset's file or directory; alerts per 100 real turns per rule")
-    p.add_argument("--split", choices=["holdout", "all"], default="holdout",
-                   help="sdcnl and counsel-chat: the seeded hold-out the crisis head never trained on (default) or all")
+    p.add_argument(
+        "--behaviours",
+        action="store_true",
+        help="PATH is a written counselling set (streams/examples/labelled/counselling_written.jsonl): "
+        "score the therapist rules on its blind split",
+    )
+    p.add_argument(
+        "--dataset",
+        choices=["counsel-chat", "sdcnl", "goemotions"],
+        help="real-data mode: PATH is that dataset's file or directory; alerts per 100 real turns per rule",
+    )
+    p.add_argument(
+        "--split",
+        choices=["holdout", "all"],
+        default="holdout",
+        help="sdcnl and counsel-chat: the seeded hold-out the crisis head never trained on (default) or all",
+    )
     p.set_defaults(handler=cmd_eval)
 
     p = sub.add_parser("bench", help="encoder vs pipeline throughput, turn→alert latency, state size and memory")
     p.add_argument("--out", default="bench", help="directory for results.json and results.png")
     p.add_argument("--backend", choices=["torch", "onnx"], help="encoder backend (default: the configured one)")
     p.add_argument("--conversations", type=int, default=40, help="synthetic conversations for the throughput run")
-    p.add_argument("--latency-seconds", type=float, default=60.0, help="shortest duration of the fixed-load latency run (it runs on until 500 turn→alert samples)")
-    p.add_argument("--offered", type=float, default=None, help="offered load in turns/s (default: half the pipeline rate)")
+    p.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=60.0,
+        help="shortest duration of the fixed-load latency run (it runs on until 500 turn→alert samples)",
+    )
+    p.add_argument(
+        "--offered", type=float, default=None, help="offered load in turns/s (default: half the pipeline rate)"
+    )
     p.set_defaults(handler=cmd_bench)
 
-    p = sub.add_parser("receiver", help="a small webhook receiver that verifies signatures and prints alerts "
-                                        "(needs TURNWATCH_RECEIVER_SECRET or TURNWATCH_RECEIVER_SECRET_FILE)")
+    p = sub.add_parser(
+        "receiver",
+        help="a small webhook receiver that verifies signatures and prints alerts "
+        "(needs TURNWATCH_RECEIVER_SECRET or TURNWATCH_RECEIVER_SECRET_FILE)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8080, help="port to listen on")
     p.set_defaults(handler=cmd_receiver)
 
-    p = sub.add_parser("crashtest", help="replay turns, SIGKILL workers mid-stream, compare alerts and deliveries with a clean run")
+    p = sub.add_parser(
+        "crashtest", help="replay turns, SIGKILL workers mid-stream, compare alerts and deliveries with a clean run"
+    )
     p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (default: start an embedded broker)")
     p.add_argument("--turns", type=int, default=2000, help="turns to replay (example crises cloned, plus small talk)")
     p.add_argument("--kills", type=int, default=3, help="SIGKILLs at spaced points of the run")
     p.add_argument("--workers", type=int, default=1, help="workers in the consumer group")
-    p.add_argument("--add-worker", action="store_true", help="start one more worker half-way (rebalance onto a newcomer)")
+    p.add_argument(
+        "--add-worker", action="store_true", help="start one more worker half-way (rebalance onto a newcomer)"
+    )
     p.add_argument("--seed", type=int, default=7, help="seed for the workload and the kill timing")
     p.add_argument("--out", default=".turnwatch/crashtest", help="directory for report.json and the worker logs")
     p.set_defaults(handler=cmd_crashtest)
 
-    p = sub.add_parser("check-config", help="validate settings, detector options and the delivery config (no models loaded)")
+    p = sub.add_parser(
+        "check-config", help="validate settings, detector options and the delivery config (no models loaded)"
+    )
     p.add_argument("--delivery", help="delivery config YAML (default: TURNWATCH_DELIVERY_CONFIG)")
     p.set_defaults(handler=cmd_check_config)
 

@@ -6,7 +6,16 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
 
 from streams.errors import InvalidTurn
 
@@ -21,7 +30,7 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 Role = Literal["patient", "therapist", "system"]
 SeverityName = Literal["info", "warning", "high", "critical"]
 
-_ID = dict(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$")
+_ID = {"min_length": 1, "max_length": 200, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$"}
 
 
 class TurnEvent(BaseModel):
@@ -36,7 +45,9 @@ class TurnEvent(BaseModel):
 
     event_id: str = Field(description="Unique id of this event, for idempotency.", **_ID)
     conversation_id: str = Field(description="Conversation the turn belongs to; the Kafka key.", **_ID)
-    turn_index: StrictInt = Field(ge=0, le=MAX_TURN_INDEX, description="0-based, strictly increasing within a conversation.")
+    turn_index: StrictInt = Field(
+        ge=0, le=MAX_TURN_INDEX, description="0-based, strictly increasing within a conversation."
+    )
     role: Role = Field(description="Who spoke. `system` turns are kept but not judged.")
     text: str = Field(description="What the speaker said (for the therapist: what the patient saw).")
     ts: AwareDatetime = Field(description="When the turn happened, RFC 3339 with a UTC offset.")
@@ -45,7 +56,8 @@ class TurnEvent(BaseModel):
         description="Free map. Known keys: therapist_reasoning, injected_note, model, locale.",
     )
     schema_version: StrictInt = Field(
-        default=1, description=f"Contract version; supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}. Absent means 1.",
+        default=1,
+        description=f"Contract version; supported: {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))}. Absent means 1.",
     )
     _unknown_fields: tuple[str, ...] = PrivateAttr(default=())
 
@@ -167,8 +179,11 @@ def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_
     version = raw.get("schema_version", 1)
     if type(version) is not int or version not in SUPPORTED_SCHEMA_VERSIONS:
         shown = version if type(version) is int else type(version).__name__
-        raise InvalidTurn("schema_version", f"schema_version: {shown} is not supported "
-                                            f"(this monitor reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})")
+        raise InvalidTurn(
+            "schema_version",
+            f"schema_version: {shown} is not supported "
+            f"(this monitor reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})",
+        )
     try:
         event = TurnEvent.model_validate(raw)
     except ValidationError as exc:

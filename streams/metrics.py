@@ -26,7 +26,9 @@ STALE_STATE_RECORDS = Counter(
 )
 DEAD_LETTERS = Counter("turnwatch_dead_letters_total", "Events sent to the dead-letter topic, by reason.", ["reason"])
 ALERTS = Counter("turnwatch_alerts_total", "Alerts emitted, by detector and severity.", ["detector", "severity"])
-ALERTS_BY_RULE = Counter("turnwatch_alerts_by_rule_total", "Alerts emitted, by rule (a fixed set of rule names).", ["rule"])
+ALERTS_BY_RULE = Counter(
+    "turnwatch_alerts_by_rule_total", "Alerts emitted, by rule (a fixed set of rule names).", ["rule"]
+)
 CONSUMER_LAG = Gauge(
     "turnwatch_consumer_lag", "Turn events on this worker's partitions not yet processed (highwater - next offset)."
 )
@@ -42,10 +44,12 @@ BATCH_SIZE = Histogram(
     "turnwatch_batch_size", "Turns per micro-batch in the monitor agent.", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256)
 )
 STATE_WRITES = Counter(
-    "turnwatch_state_writes_total", "Conversation states written to the table (at most one per conversation per micro-batch)."
+    "turnwatch_state_writes_total",
+    "Conversation states written to the table (at most one per conversation per micro-batch).",
 )
 LAST_TURN_PROCESSED = Gauge(
-    "turnwatch_last_turn_processed_timestamp_seconds", "Unix time this worker last finished a micro-batch of turns (state written)."
+    "turnwatch_last_turn_processed_timestamp_seconds",
+    "Unix time this worker last finished a micro-batch of turns (state written).",
 )
 ACTIVE_CONVERSATIONS = Gauge("turnwatch_active_conversations", "Conversations held in this worker's state table.")
 DISTRESS_SCORE = Histogram(

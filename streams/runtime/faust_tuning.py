@@ -17,7 +17,7 @@ def set_consumer_fetch_max_wait(milliseconds: int) -> None:
     import faust.transport.drivers.aiokafka as driver
 
     class BoundedWaitConsumer(aiokafka.AIOKafkaConsumer):
-        def __init__(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        def __init__(self, *args, **kwargs):
             kwargs["fetch_max_wait_ms"] = milliseconds
             super().__init__(*args, **kwargs)
 
@@ -26,7 +26,6 @@ def set_consumer_fetch_max_wait(milliseconds: int) -> None:
     proxy.AIOKafkaConsumer = BoundedWaitConsumer
     proxy.__wrapped__ = real
     driver.aiokafka = proxy
-
 
 
 OFFSET_JUMP_EXIT_CODE = 3
@@ -57,11 +56,17 @@ def stop_on_offset_jumps(topics: set[str]) -> None:
     original = Consumer._add_gap
     log = logging.getLogger("streams.offsets")
 
-    async def _add_gap(self, tp, offset_from: int, offset_to: int) -> None:  # noqa: ANN001
+    async def _add_gap(self, tp, offset_from: int, offset_to: int) -> None:
         if tp.topic in _GUARDED:
-            log.error("offsets of %s jumped from %d to %d: %d messages would be skipped; exiting with code %d to "
-                      "resume from the committed offset", tp, offset_from - 1, offset_to, offset_to - offset_from,
-                      OFFSET_JUMP_EXIT_CODE)
+            log.error(
+                "offsets of %s jumped from %d to %d: %d messages would be skipped; exiting with code %d to "
+                "resume from the committed offset",
+                tp,
+                offset_from - 1,
+                offset_to,
+                offset_to - offset_from,
+                OFFSET_JUMP_EXIT_CODE,
+            )
             logging.shutdown()
             os._exit(OFFSET_JUMP_EXIT_CODE)
         await original(self, tp, offset_from, offset_to)
@@ -71,7 +76,6 @@ def stop_on_offset_jumps(topics: set[str]) -> None:
 
 
 _GUARDED: set[str] = set()
-
 
 
 def resume_streams_after_seek(topics: set[str]) -> None:
@@ -92,7 +96,7 @@ def resume_streams_after_seek(topics: set[str]) -> None:
     original_resume_partitions = Consumer.resume_partitions
     original_perform_seek = Consumer.perform_seek
 
-    def resume_partitions(self, tps) -> None:  # noqa: ANN001
+    def resume_partitions(self, tps) -> None:
         tps = set(tps)
         held = {tp for tp in tps if tp.topic in _RESUME_AFTER_SEEK}
         self.__dict__.setdefault("_turnwatch_held", set()).update(held)

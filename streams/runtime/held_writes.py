@@ -13,7 +13,9 @@ crash before ``flush()`` replays the batch against the state from before it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ContextManager, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
 
 
 class HeldWrites(MutableMapping[str, Any]):

@@ -28,8 +28,11 @@ def kafka_python_options(settings: Settings) -> dict[str, Any]:
     if protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = ssl_context(settings)
     if protocol.startswith("SASL"):
-        options.update(sasl_mechanism=settings.sasl_mechanism, sasl_plain_username=settings.sasl_username,
-                       sasl_plain_password=settings.kafka_password)
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.kafka_password,
+        )
     return options
 
 
@@ -42,6 +45,10 @@ def faust_credentials(settings: Settings) -> Any:
     if protocol == "SSL":
         return faust.SSLCredentials(context)
     if protocol.startswith("SASL"):
-        return faust.SASLCredentials(username=settings.sasl_username, password=settings.kafka_password,
-                                     mechanism=settings.sasl_mechanism, ssl_context=context)
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.kafka_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
     return None

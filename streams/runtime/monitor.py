@@ -49,21 +49,32 @@ def consumer_diagnostics(app: faust.App, tp: Any, position: int | None) -> str:
     driver = getattr(getattr(consumer, "_thread", None), "_consumer", None)
     paused = driver.paused() if driver is not None else "?"
     acked = sorted(consumer._acked.get(tp, ()))
-    return (f"processed up to {position}, highwater {consumer.highwater(tp)}, read offset {consumer._read_offset.get(tp)}, "
-            f"committed {consumer._committed_offset.get(tp)}, acked not committed {acked[:3]}..{acked[-3:]} "
-            f"({len(acked)}), gaps {consumer._gap.get(tp)}, unacked {len(consumer._unacked_messages)}, "
-            f"paused {paused}, flow active {consumer.flow_active}")
+    return (
+        f"processed up to {position}, highwater {consumer.highwater(tp)}, read offset {consumer._read_offset.get(tp)}, "
+        f"committed {consumer._committed_offset.get(tp)}, acked not committed {acked[:3]}..{acked[-3:]} "
+        f"({len(acked)}), gaps {consumer._gap.get(tp)}, unacked {len(consumer._unacked_messages)}, "
+        f"paused {paused}, flow active {consumer.flow_active}"
+    )
 
 
-def register_monitor(app: faust.App, settings: Settings, pipeline: Pipeline, turns: faust.TopicT,
-                     alerts: faust.TopicT, dead_letters: faust.TopicT, conversations: faust.TableT) -> None:
+def register_monitor(
+    app: faust.App,
+    settings: Settings,
+    pipeline: Pipeline,
+    turns: faust.TopicT,
+    alerts: faust.TopicT,
+    dead_letters: faust.TopicT,
+    conversations: faust.TableT,
+) -> None:
     async def publish(event: faust.EventT, result: StepResult) -> list[Awaitable[Any]]:
         """Send the step's dead letter and alerts; returns the broker acknowledgements to await."""
         record_metrics(result)
         acks = []
         if result.dead_letter is not None:
             message = event.message
-            record = result.dead_letter.to_record(topic=message.topic, partition=message.partition, offset=message.offset)
+            record = result.dead_letter.to_record(
+                topic=message.topic, partition=message.partition, offset=message.offset
+            )
             acks.append(await dead_letters.send(key=message.key, value=json.dumps(record).encode()))
         for alert in result.alerts:
             acks.append(await alerts.send(key=alert.conversation_id.encode(), value=alert.to_json()))
@@ -79,7 +90,9 @@ def register_monitor(app: faust.App, settings: Settings, pipeline: Pipeline, tur
             return pipeline.step(writes, item)
         except Exception as exc:  # a detector bug must not stop the stream or lose the turn
             log.exception("processing failed; turn sent to the dead-letter topic")
-            return StepResult(event=item.event, dead_letter=DeadLetter("processing_error", type(exc).__name__, event.value))
+            return StepResult(
+                event=item.event, dead_letter=DeadLetter("processing_error", type(exc).__name__, event.value)
+            )
 
     async def prepare(events: list[faust.EventT]) -> list[Prepared]:
         raws = [e.value for e in events]
@@ -111,9 +124,13 @@ def register_monitor(app: faust.App, settings: Settings, pipeline: Pipeline, tur
             for event, item in zip(events, await prepare(events)):
                 result = step_safely(event, item)
                 if result.arrival is Arrival.GAP:
-                    log.warning("turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
-                                item.event.conversation_id, item.event.turn_index, event.message.partition,
-                                event.message.offset)
+                    log.warning(
+                        "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
+                        item.event.conversation_id,
+                        item.event.turn_index,
+                        event.message.partition,
+                        event.message.offset,
+                    )
                 acks.extend(await publish(event, result))
                 next_offsets[event.message.tp] = event.message.offset + 1
             await asyncio.gather(*acks)
@@ -141,6 +158,8 @@ def register_monitor(app: faust.App, settings: Settings, pipeline: Pipeline, tur
             if position != seen or (position or 0) >= highwater:
                 progress[tp] = (position, now)
             elif now - since > settings.stall_seconds:
-                log.warning("no progress on %s for %.0f s: %s", tp, now - since, consumer_diagnostics(app, tp, position))
+                log.warning(
+                    "no progress on %s for %.0f s: %s", tp, now - since, consumer_diagnostics(app, tp, position)
+                )
                 progress[tp] = (position, now)
         metrics.CONSUMER_LAG.set(lag)

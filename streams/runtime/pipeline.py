@@ -14,9 +14,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, MutableMapping, Protocol, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from detectors.features import TurnFeatures
 from detectors.findings import Finding
@@ -24,8 +25,8 @@ from detectors.registry import Detector
 from detectors.state import Arrival, ConversationState, TurnRecord
 from streams import metrics
 from streams.contracts import Alert, EvidenceItem, TurnEvent, parse_turn
-from streams.runtime.episodes import EpisodeBook, alert_id
 from streams.errors import InvalidTurn
+from streams.runtime.episodes import EpisodeBook, alert_id
 
 Clock = Callable[[], datetime]
 MAX_ORIGINAL_BYTES = 64 * 1024  # a dead letter's original above this is cut (see DeadLetter.to_record)
@@ -38,7 +39,9 @@ class FeatureExtractor(Protocol):
 
     name: str
 
-    def extract(self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]) -> list[TurnFeatures]: ...
+    def extract(
+        self, texts: Sequence[str], roles: Sequence[str], metas: Sequence[dict[str, Any]]
+    ) -> list[TurnFeatures]: ...
 
 
 @dataclass
@@ -58,8 +61,11 @@ class DeadLetter:
             raw = raw.model_dump(mode="json")
         encoded = (raw if isinstance(raw, str) else json.dumps(raw, default=str)).encode("utf-8", errors="replace")
         if len(encoded) > MAX_ORIGINAL_BYTES:
-            raw = {"truncated": encoded[: KEPT_ORIGINAL_CHARS].decode("utf-8", errors="ignore"),
-                   "bytes": len(encoded), "sha256": hashlib.sha256(encoded).hexdigest()}
+            raw = {
+                "truncated": encoded[:KEPT_ORIGINAL_CHARS].decode("utf-8", errors="ignore"),
+                "bytes": len(encoded),
+                "sha256": hashlib.sha256(encoded).hexdigest(),
+            }
         return {"reason": self.reason, "detail": self.detail, "original": raw, "source": source}
 
 
@@ -90,7 +96,7 @@ def _already_processed(stored: dict[str, Any] | None, index: int) -> bool:
     return stored is not None and index <= stored["last_index"] and index not in stored.get("missing", ())
 
 
-__all__ = ["Pipeline", "Prepared", "StepResult", "DeadLetter", "alert_id", "record_metrics"]
+__all__ = ["DeadLetter", "Pipeline", "Prepared", "StepResult", "alert_id", "record_metrics"]
 
 
 class DetectorContractError(RuntimeError):
@@ -98,7 +104,7 @@ class DetectorContractError(RuntimeError):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Pipeline:
@@ -162,8 +168,9 @@ class Pipeline:
 
     @staticmethod
     def _extract_batch(extractor: FeatureExtractor, batch: list[Prepared]) -> None:
-        found = extractor.extract([p.event.text for p in batch], [p.event.role for p in batch],
-                                  [p.event.meta for p in batch])
+        found = extractor.extract(
+            [p.event.text for p in batch], [p.event.role for p in batch], [p.event.meta for p in batch]
+        )
         for item, features in zip(batch, found):
             item.features.merge(features)
 
@@ -212,7 +219,8 @@ class Pipeline:
             if finding.detector != detector.name or finding.rule not in detector.rules:
                 raise DetectorContractError(
                     f"detector {detector.name!r} returned {finding.detector!r}/{finding.rule!r}, "
-                    f"which it does not declare in its rules")
+                    f"which it does not declare in its rules"
+                )
             key = book.admit(finding)
             if key is not None:
                 alerts.append(self._to_alert(key, state.conversation_id, detector, finding))
@@ -226,7 +234,9 @@ class Pipeline:
             rule=finding.rule,
             severity=finding.severity.label,
             turns=list(finding.turns),
-            evidence=[EvidenceItem(turn_index=e.turn_index, role=e.role, quote=e.quote, why=e.why) for e in finding.evidence],
+            evidence=[
+                EvidenceItem(turn_index=e.turn_index, role=e.role, quote=e.quote, why=e.why) for e in finding.evidence
+            ],
             score=round(finding.score, 4),
             taxonomy=list(finding.taxonomy),
             summary=finding.summary,

@@ -6,7 +6,7 @@ import signal
 import subprocess
 
 
-def stop_process(process: "subprocess.Popen[bytes]", timeout: float = 20.0) -> int:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; return the exit code."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
@@ -28,7 +29,9 @@ class ReplaySummary:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
 
-def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int, security: Mapping[str, Any] | None = None) -> None:
+def ensure_topics(
+    bootstrap: str, names: Sequence[str], partitions: int, security: Mapping[str, Any] | None = None
+) -> None:
     """Create the topics if missing, so a replay never auto-creates them with one partition.
     ``security``: ``streams.runtime.kafka_security.kafka_python_options(settings)``."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="turnwatch-replay-admin", **(security or {}))
@@ -44,7 +47,9 @@ def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int, securit
         admin.close()
 
 
-def paced(records: Sequence[Record], speed: float | None, sleep: Callable[[float], None] = time.sleep) -> Iterable[Record]:
+def paced(
+    records: Sequence[Record], speed: float | None, sleep: Callable[[float], None] = time.sleep
+) -> Iterable[Record]:
     """Records ``speed`` times faster than real time; None = as fast as possible.
 
     Every conversation starts at once and keeps its own rhythm: a turn is due at its
@@ -112,8 +117,9 @@ def _settle(futures: list, summary: ReplaySummary, on_sent: Callable[[Record], N
         try:
             metadata = future.get(timeout=30)
             summary.sent += 1
-            summary.end_offsets[metadata.partition] = max(summary.end_offsets.get(metadata.partition, 0),
-                                                          metadata.offset + 1)
+            summary.end_offsets[metadata.partition] = max(
+                summary.end_offsets.get(metadata.partition, 0), metadata.offset + 1
+            )
         except KafkaError as exc:
             summary.failed += 1
             if len(summary.errors) < 10:

@@ -15,7 +15,8 @@ state. Recovery therefore keeps, per conversation, the record with the highest
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import faust
 from faust.types import EventT

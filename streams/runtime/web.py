@@ -92,9 +92,7 @@ def register_views(app: faust.App, settings: Settings, turns_topic: faust.TopicT
                 return self.json(exc.body, status=exc.status, headers=headers)
             # The forwarded event carries only the fields this version knows: count the rest here.
             metrics.UNKNOWN_FIELDS.inc(sum(len(e.unknown_fields) for e in events))
-            pending = [
-                await turns_topic.send(key=e.conversation_id.encode(), value=e.to_json()) for e in events
-            ]
+            pending = [await turns_topic.send(key=e.conversation_id.encode(), value=e.to_json()) for e in events]
             for future in pending:
                 await future  # accepted means the broker has it
             metrics.INGEST_REQUESTS.labels("2xx").inc()

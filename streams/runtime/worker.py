@@ -8,15 +8,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import faust
 
 from streams.app import create_app
-from streams.runtime.broker import EMBEDDED_PRODUCER_MAX_BATCH_SIZE, EMBEDDED_SESSION_TIMEOUT, EmbeddedBroker
 from streams.logs import logging_config
+from streams.runtime.broker import EMBEDDED_PRODUCER_MAX_BATCH_SIZE, EMBEDDED_SESSION_TIMEOUT, EmbeddedBroker
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,13 @@ def broker_for(settings: Settings, log_file: Path | None = None) -> Iterator[Set
 
 
 def topics_of(settings: Settings) -> list[str]:
-    return [settings.turns_topic, settings.alerts_topic, settings.dlq_topic,
-            settings.delivery_retry_topic, settings.delivery_dlq_topic]
+    return [
+        settings.turns_topic,
+        settings.alerts_topic,
+        settings.dlq_topic,
+        settings.delivery_retry_topic,
+        settings.delivery_dlq_topic,
+    ]
 
 
 def run_worker(settings: Settings) -> None:
@@ -80,7 +85,7 @@ def spawn_worker(
     *,
     tansu: bool = True,
     extra_env: dict[str, str] | None = None,
-) -> "subprocess.Popen[bytes]":
+) -> subprocess.Popen[bytes]:
     """Start ``turnwatch worker`` as a child process (used by the demo and the tests)."""
     env = {**os.environ, **(extra_env or {})}
     if tansu:
@@ -92,7 +97,7 @@ def spawn_worker(
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def wait_ready(web_port: int, timeout: float, process: "subprocess.Popen[bytes] | None" = None) -> None:
+def wait_ready(web_port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     """Block until the worker's /readyz answers 200 (partitions assigned)."""
     import urllib.error
     import urllib.request
@@ -122,5 +127,6 @@ def metric_lines(web_port: int) -> list[str]:
 
 def metric_total(web_port: int, name: str) -> float:
     """The sum of every series of one metric on a worker (all label values)."""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(web_port)
-               if line.startswith(name + "{") or line.startswith(name + " "))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metric_lines(web_port) if line.startswith((name + "{", name + " "))
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,5 +22,9 @@ def print_alert(console: Console, alert: Mapping[str, Any]) -> None:
         markup=True,
     )
     for item in alert["evidence"][:EVIDENCE_SHOWN]:
-        console.print(f"           ↳ turn {item['turn_index']} ({item['role']}): “{item['quote']}”",
-                      highlight=False, markup=False, style="dim")
+        console.print(
+            f"           ↳ turn {item['turn_index']} ({item['role']}): “{item['quote']}”",
+            highlight=False,
+            markup=False,
+            style="dim",
+        )

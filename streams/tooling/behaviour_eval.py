@@ -42,10 +42,15 @@ def conversation_of(number: int, item: dict[str, Any]) -> list[Turn]:
     conversation = f"blind-{number}"
     turns = []
     if item.get("context") == "roleplay" and not roleplay_requested(item["patient"]):
-        turns += [Turn(conversation, "patient", ROLEPLAY_REQUEST, scored=False),
-                  Turn(conversation, "therapist", "Okay, I will play them now.", scored=False)]
-    return turns + [Turn(conversation, "patient", item["patient"], scored=False),
-                    Turn(conversation, "therapist", item["text"], group=item["label"])]
+        turns += [
+            Turn(conversation, "patient", ROLEPLAY_REQUEST, scored=False),
+            Turn(conversation, "therapist", "Okay, I will play them now.", scored=False),
+        ]
+    return [
+        *turns,
+        Turn(conversation, "patient", item["patient"], scored=False),
+        Turn(conversation, "therapist", item["text"], group=item["label"]),
+    ]
 
 
 def evaluate_behaviours(pipeline: Pipeline, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -68,14 +73,17 @@ def evaluate_behaviours(pipeline: Pipeline, items: list[dict[str, Any]] | None =
         if rule == "therapist.harsh_or_shaming":
             roleplay = [item.get("context") == "roleplay" for item in items]
             report["rules"][rule]["recall_in_roleplay"] = precision_recall(
-                _array([t for t, r in zip(truth, roleplay) if r]), _array([f for f, r in zip(fired, roleplay) if r]))["recall"]
+                _array([t for t, r in zip(truth, roleplay) if r]), _array([f for f, r in zip(fired, roleplay) if r])
+            )["recall"]
     consistent = [n for n, label in enumerate(labels) if label in CONSISTENT]
     false_alerts = Counter(rule for n in consistent for rule in raised[n])
     report["consistent_answers"] = len(consistent)
     report["false_alerts_on_consistent_per_100"] = {
         rule: round(100 * count / max(1, len(consistent)), 2) for rule, count in false_alerts.most_common()
     }
-    report["any_alert_on_consistent_per_100"] = round(100 * sum(bool(raised[n]) for n in consistent) / max(1, len(consistent)), 2)
+    report["any_alert_on_consistent_per_100"] = round(
+        100 * sum(bool(raised[n]) for n in consistent) / max(1, len(consistent)), 2
+    )
     return report
 
 

@@ -11,24 +11,25 @@ Synthetic conversations: 20–60 turns of 20–150 words.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
-import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
 from streams.runtime.broker import EmbeddedBroker, free_port
 from streams.runtime.ingest.files import Record
-from streams.runtime.replay import ensure_topics, replay
-from streams.tooling.synthetic import conversations
 from streams.runtime.processes import stop_process
+from streams.runtime.replay import ensure_topics, replay
 from streams.runtime.worker import metric_lines, metric_total, spawn_worker, wait_ready
+from streams.tooling.synthetic import conversations
 
 Log = Callable[[str], None]
 PLACEHOLDER = "[Answer not properly formatted or missing]"
@@ -160,14 +161,33 @@ def _wait_processed(port: int, total: float, worker) -> float:
     return metric_total(port, "turnwatch_last_turn_processed_timestamp_seconds")
 
 
-def measure_worker(results: Results, env: dict[str, str], workdir: Path, records: list[Record], encoder: EncoderRounds,
-                   latency_seconds: float, offered_tps: float | None, log: Log) -> None:
+def measure_worker(
+    results: Results,
+    env: dict[str, str],
+    workdir: Path,
+    records: list[Record],
+    encoder: EncoderRounds,
+    latency_seconds: float,
+    offered_tps: float | None,
+    log: Log,
+) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     with EmbeddedBroker(log_file=workdir / "tansu.log") as broker:
-        ensure_topics(broker.address, ["turnwatch.turns", "turnwatch.alerts", "turnwatch.turns.dlq",
-                                       "turnwatch.deliveries.retry", "turnwatch.deliveries.dlq"], 4)
+        ensure_topics(
+            broker.address,
+            [
+                "turnwatch.turns",
+                "turnwatch.alerts",
+                "turnwatch.turns.dlq",
+                "turnwatch.deliveries.retry",
+                "turnwatch.deliveries.dlq",
+            ],
+            4,
+        )
         port = free_port()
-        worker = spawn_worker(broker.address, port, workdir / "worker.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)})
+        worker = spawn_worker(
+            broker.address, port, workdir / "worker.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)}
+        )
         try:
             wait_ready(port, timeout=180, process=worker)
             # (a) the bare encoder, then (b) the pipeline with everything published at once, then (a) again.
@@ -178,10 +198,14 @@ def measure_worker(results: Results, env: dict[str, str], workdir: Path, records
             results.pipeline_turns = len(records)
             results.pipeline_tps = len(records) / (finished - started)
             encoder.measure()
-            results.encoder_rounds = {f"batch{size}": [round(v, 1) for v in values] for size, values in encoder.rounds.items()}
+            results.encoder_rounds = {
+                f"batch{size}": [round(v, 1) for v in values] for size, values in encoder.rounds.items()
+            }
             results.encoder_batch1_tps, results.encoder_batched_tps = encoder.mean(1), encoder.mean(8)
-            log(f"(a) encoder: batch 1 {results.encoder_batch1_tps:.1f} turns/s, batched {results.encoder_batched_tps:.1f} turns/s"
-                f" (mean of the rounds before and after (b): {results.encoder_rounds})")
+            log(
+                f"(a) encoder: batch 1 {results.encoder_batch1_tps:.1f} turns/s, batched {results.encoder_batched_tps:.1f} turns/s"
+                f" (mean of the rounds before and after (b): {results.encoder_rounds})"
+            )
             log(f"(b) pipeline: {len(records)} turns at {results.pipeline_tps:.1f} turns/s")
             # (c) latency at a fixed offered load.
             results.offered_tps = offered_tps or results.pipeline_tps / 2
@@ -199,14 +223,18 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
     gc.freeze()
     # One sample per conversation (a rule pages once per episode): short conversations, and as
     # many as MIN_LATENCY_SAMPLES need, however long that takes at the offered load.
-    conversations_needed = max(int(results.offered_tps * seconds) // LATENCY_TURNS_PER_CONVERSATION,
-                               int(MIN_LATENCY_SAMPLES * 1.1))
-    records = _records(conversations_needed, seed=23, broken_every=1, turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION)
+    conversations_needed = max(
+        int(results.offered_tps * seconds) // LATENCY_TURNS_PER_CONVERSATION, int(MIN_LATENCY_SAMPLES * 1.1)
+    )
+    records = _records(
+        conversations_needed, seed=23, broken_every=1, turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION
+    )
     sent_at: dict[tuple[str, int], float] = {}
     received: list[float] = []
     stop = threading.Event()
-    consumer = KafkaConsumer("turnwatch.alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=None,
-                             fetch_max_wait_ms=5)
+    consumer = KafkaConsumer(
+        "turnwatch.alerts", bootstrap_servers=bootstrap, auto_offset_reset="latest", group_id=None, fetch_max_wait_ms=5
+    )
     consumer.poll(timeout_ms=500)  # join before publishing
 
     def collect() -> None:
@@ -252,12 +280,15 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
     if milliseconds:
         results.latency_ms = {f"p{q}": round(percentile(milliseconds, q), 1) for q in (50, 95, 99)}
         results.latency_ms["mean"] = round(statistics.fmean(milliseconds), 1)
-    log(f"(c) latency at {results.offered_tps:.1f} turns/s offered: end to end {results.latency_ms} ({len(milliseconds)} alerts); "
-        f"inside the worker (broker timestamp → alert produced, from its histogram) {results.worker_latency_ms}")
+    log(
+        f"(c) latency at {results.offered_tps:.1f} turns/s offered: end to end {results.latency_ms} ({len(milliseconds)} alerts); "
+        f"inside the worker (broker timestamp → alert produced, from its histogram) {results.worker_latency_ms}"
+    )
 
 
-def measure_held_conversations(results: Results, bootstrap: str, env: dict[str, str], workdir: Path, log: Log,
-                               count: int = HELD_CONVERSATIONS) -> None:
+def measure_held_conversations(
+    results: Results, bootstrap: str, env: dict[str, str], workdir: Path, log: Log, count: int = HELD_CONVERSATIONS
+) -> None:
     """(d) state bytes as the worker stored them, and the RSS of a worker holding ``count`` conversations.
 
     The end states the worker wrote to its table's changelog during (b) and (c) are copied under
@@ -274,20 +305,27 @@ def measure_held_conversations(results: Results, bootstrap: str, env: dict[str, 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, batch_size=1, max_request_size=2**21)
     for n in range(count - len(templates)):
         state = {**templates[n % len(templates)], "conversation_id": f"held-{n:05d}"}
-        producer.send(topic, key=json.dumps(state["conversation_id"]).encode(),
-                      value=json.dumps(state, separators=(",", ":")).encode())
+        producer.send(
+            topic,
+            key=json.dumps(state["conversation_id"]).encode(),
+            value=json.dumps(state, separators=(",", ":")).encode(),
+        )
     producer.flush()
     producer.close()
     port = free_port()
-    worker = spawn_worker(bootstrap, port, workdir / "worker-held.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)})
+    worker = spawn_worker(
+        bootstrap, port, workdir / "worker-held.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)}
+    )
     try:
         wait_ready(port, timeout=300, process=worker)
         _wait_for_metric(port, "turnwatch_active_conversations", count, worker, timeout=300)
         results.rss_10k_conversations_mb = rss_bytes(worker.pid) / 2**20
     finally:
         stop_process(worker)
-    log(f"(d) state: mean {results.state_bytes_per_conversation / 1024:.1f} KB, max {results.state_bytes_max / 1024:.1f} KB"
-        f" ({len(stored)} conversations); worker RSS holding {count} conversations {results.rss_10k_conversations_mb:.0f} MB")
+    log(
+        f"(d) state: mean {results.state_bytes_per_conversation / 1024:.1f} KB, max {results.state_bytes_max / 1024:.1f} KB"
+        f" ({len(stored)} conversations); worker RSS holding {count} conversations {results.rss_10k_conversations_mb:.0f} MB"
+    )
 
 
 def _time_to_ready(bootstrap: str, env: dict[str, str], log_path: Path, count: int, kill: bool) -> float:
@@ -308,8 +346,9 @@ def _time_to_ready(bootstrap: str, env: dict[str, str], log_path: Path, count: i
             stop_process(worker, timeout=60)
 
 
-def measure_restarts(results: Results, bootstrap: str, env: dict[str, str], workdir: Path, log: Log,
-                     count: int = HELD_CONVERSATIONS) -> None:
+def measure_restarts(
+    results: Results, bootstrap: str, env: dict[str, str], workdir: Path, log: Log, count: int = HELD_CONVERSATIONS
+) -> None:
     """(e) restart-to-ready holding ``count`` conversations (the changelog (d) filled), for each
     table store: a first start on an empty data dir, a restart after a graceful stop, and one
     after a SIGKILL. Memory rebuilds the whole table every time; RocksDB keeps its files."""
@@ -319,13 +358,17 @@ def measure_restarts(results: Results, bootstrap: str, env: dict[str, str], work
         for step, kill in (("first start", False), ("after a graceful stop", True), ("after SIGKILL", False)):
             times[step] = _time_to_ready(bootstrap, store_env, workdir / f"restart-{store}.log", count, kill)
         results.restart_to_ready_s[store] = times
-        log(f"(e) restart-to-ready with {count} conversations, {store}: " + ", ".join(f"{k} {v} s" for k, v in times.items()))
+        log(
+            f"(e) restart-to-ready with {count} conversations, {store}: "
+            + ", ".join(f"{k} {v} s" for k, v in times.items())
+        )
 
 
 def _latest_values(bootstrap: str, topic: str) -> list[bytes]:
     """The last value of every key in a (changelog) topic."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
-                             consumer_timeout_ms=3000)
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000
+    )
     latest = {message.key: message.value for message in consumer}
     consumer.close()
     return [value for value in latest.values() if value is not None]
@@ -355,32 +398,56 @@ def plot(results: Results, path: Path) -> None:
     plt.close(figure)
 
 
-def run_bench(out: Path, backend: str, conversations_b: int = 40, latency_seconds: float = 60.0,
-              offered_tps: float | None = None, log: Log = print) -> Results:
+def run_bench(
+    out: Path,
+    backend: str,
+    conversations_b: int = 40,
+    latency_seconds: float = 60.0,
+    offered_tps: float | None = None,
+    log: Log = print,
+) -> Results:
     import platform
 
     out.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(".turnwatch/models").resolve()
     import os
 
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
+    machine = (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}"
+    )
     results = Results(backend=backend, machine=machine)
     records = _records(conversations_b, seed=11)
     encoder = EncoderRounds(backend, [json.loads(r.value)["text"] for r in records], cache_dir)
-    env = {"TURNWATCH_ENCODER_BACKEND": backend, "TURNWATCH_MODEL_CACHE_DIR": str(cache_dir), "TURNWATCH_LOG_LEVEL": "WARNING",
-           "TURNWATCH_APP_ID": "turnwatch-bench"}
+    env = {
+        "TURNWATCH_ENCODER_BACKEND": backend,
+        "TURNWATCH_MODEL_CACHE_DIR": str(cache_dir),
+        "TURNWATCH_LOG_LEVEL": "WARNING",
+        "TURNWATCH_APP_ID": "turnwatch-bench",
+    }
     measure_worker(results, env, out / "work", records, encoder, latency_seconds, offered_tps, log)
     best_encoder = max(results.encoder_batch1_tps, results.encoder_batched_tps)
     results.pipeline_to_encoder_ratio = round(results.pipeline_tps / best_encoder, 3)
     results.targets = {
-        "pipeline_vs_encoder": {"target": ">= 0.8", "value": results.pipeline_to_encoder_ratio,
-                                "met": results.pipeline_to_encoder_ratio >= 0.8},
-        "p99_ms_at_half_load": {"target": "<= 250", "value": results.latency_ms.get("p99"),
-                                "met": bool(results.latency_ms) and results.latency_ms["p99"] <= 250},
-        "worker_p99_ms_at_half_load": {"target": "<= 250", "value": results.worker_latency_ms.get("p99"),
-                                       "met": results.worker_latency_ms.get("p99", 1e9) <= 250},
-        "state_kb_per_conversation": {"target": "<= 50", "value": round(results.state_bytes_per_conversation / 1024, 1),
-                                      "met": results.state_bytes_per_conversation <= 50 * 1024},
+        "pipeline_vs_encoder": {
+            "target": ">= 0.8",
+            "value": results.pipeline_to_encoder_ratio,
+            "met": results.pipeline_to_encoder_ratio >= 0.8,
+        },
+        "p99_ms_at_half_load": {
+            "target": "<= 250",
+            "value": results.latency_ms.get("p99"),
+            "met": bool(results.latency_ms) and results.latency_ms["p99"] <= 250,
+        },
+        "worker_p99_ms_at_half_load": {
+            "target": "<= 250",
+            "value": results.worker_latency_ms.get("p99"),
+            "met": results.worker_latency_ms.get("p99", 1e9) <= 250,
+        },
+        "state_kb_per_conversation": {
+            "target": "<= 50",
+            "value": round(results.state_bytes_per_conversation / 1024, 1),
+            "met": results.state_bytes_per_conversation <= 50 * 1024,
+        },
     }
     (out / "results.json").write_text(json.dumps(asdict(results), indent=2) + "\n")
     plot(results, out / "results.png")

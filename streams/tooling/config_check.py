@@ -18,8 +18,10 @@ def check_config(config_file: str | None, delivery: str | None) -> tuple[list[st
     except ConfigError as exc:
         return [str(exc)], []
     problems: list[str] = []
-    summary = [f"settings: broker {settings.broker or 'embedded'}, {settings.partitions} partitions, "
-               f"encoder {settings.encoder_backend}"]
+    summary = [
+        f"settings: broker {settings.broker or 'embedded'}, {settings.partitions} partitions, "
+        f"encoder {settings.encoder_backend}"
+    ]
     available = discover()
     try:
         chosen = select(available, settings.detectors, settings.detector_options)

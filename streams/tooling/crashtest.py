@@ -24,9 +24,9 @@ import subprocess
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from kafka import KafkaAdminClient, KafkaConsumer
 
@@ -75,8 +75,15 @@ class CrashReport:
 
     @property
     def ok(self) -> bool:
-        return (self.caught_up and not self.missing and not self.unexpected and not self.undelivered and not self.turn_gaps
-                and not self.duplicate_deliveries and not self.dead_letters.get("out_of_order"))
+        return (
+            self.caught_up
+            and not self.missing
+            and not self.unexpected
+            and not self.undelivered
+            and not self.turn_gaps
+            and not self.duplicate_deliveries
+            and not self.dead_letters.get("out_of_order")
+        )
 
     def lines(self) -> list[str]:
         return [
@@ -86,7 +93,8 @@ class CrashReport:
             f"missing {len(self.missing)}, unexpected {len(self.unexpected)}, duplicates on the topic {self.topic_duplicates}",
             f"webhook: routed {self.routed}, delivered {self.delivered}, undelivered {self.undelivered}, "
             f"duplicate deliveries {self.duplicate_deliveries}",
-            *(f"  missing: {m}" for m in self.missing), *(f"  unexpected: {u}" for u in self.unexpected),
+            *(f"  missing: {m}" for m in self.missing),
+            *(f"  unexpected: {u}" for u in self.unexpected),
             f"turn gaps seen by workers {self.turn_gaps}; stale changelog records skipped at recovery {self.stale_state_records}",
             f"dead letters: {dict(self.dead_letters) or 'none'} (clean run: {self.expected_dead_letters or 'none'}); caught up: {self.caught_up}; {self.seconds:.0f} s",
             "PASS" if self.ok else "FAIL",
@@ -141,8 +149,8 @@ def _interleaved(chats: list[list[Record]]) -> Iterator[Record]:
 def clean_alerts(records: list[Record]) -> tuple[dict[AlertKey, str], Counter]:
     """The alerts (with what they are about) and dead-letter reasons of an uninterrupted in-process run."""
     from streams.runtime.build import build_pipeline
-    from streams.tooling.scan import scan_records
     from streams.settings import load_settings
+    from streams.tooling.scan import scan_records
 
     alerts: dict[AlertKey, str] = {}
     dead: Counter = Counter()
@@ -192,8 +200,9 @@ class Fleet:
         name = f"worker-{self.started}"
         port = free_port()
         data_dir = self.run_dir / name
-        process = spawn_worker(self.broker, port, self.run_dir / f"{name}.log",
-                               extra_env={**self.env, "TURNWATCH_DATA_DIR": str(data_dir)})
+        process = spawn_worker(
+            self.broker, port, self.run_dir / f"{name}.log", extra_env={**self.env, "TURNWATCH_DATA_DIR": str(data_dir)}
+        )
         try:
             wait_ready(port, timeout=180, process=process)
         except Exception:
@@ -221,8 +230,10 @@ class Fleet:
     def all_working(self) -> bool:
         """Every running worker has processed (or skipped as already done) a turn since it started."""
         try:
-            return all(metric_total(port, "turnwatch_turns_total") + metric_total(port, "turnwatch_duplicate_turns_total") > 0
-                       for _, port in self.running.values())
+            return all(
+                metric_total(port, "turnwatch_turns_total") + metric_total(port, "turnwatch_duplicate_turns_total") > 0
+                for _, port in self.running.values()
+            )
         except OSError:  # one just exited; supervise() restarts it
             return False
 
@@ -266,8 +277,13 @@ class Committed:
 
 def read_topic(broker: str, topic: str, quiet_seconds: float = 3.0, bound: float = 120.0) -> list[dict]:
     """Every record of a topic, read until nothing new arrives for ``quiet_seconds``."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=broker, auto_offset_reset="earliest", group_id=None,
-                             consumer_timeout_ms=int(quiet_seconds * 1000))
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker,
+        auto_offset_reset="earliest",
+        group_id=None,
+        consumer_timeout_ms=int(quiet_seconds * 1000),
+    )
     records: list[dict] = []
     deadline = time.monotonic() + bound
     try:
@@ -290,8 +306,13 @@ def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.5) -
     return condition()
 
 
-def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[str], None] = print,
-                  clean: tuple[dict[AlertKey, str], Counter] | None = None) -> CrashReport:
+def run_crashtest(
+    broker: str,
+    plan: CrashPlan,
+    run_dir: Path,
+    say: Callable[[str], None] = print,
+    clean: tuple[dict[AlertKey, str], Counter] | None = None,
+) -> CrashReport:
     """``clean``: the clean run's result for this plan's workload, when a caller already has it."""
     from streams.runtime.replay import ensure_topics, replay
 
@@ -311,16 +332,25 @@ def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[st
     config = run_dir / "delivery.yaml"
     config.write_text(delivery_config(receiver.url))
     env = {
-        "TURNWATCH_APP_ID": group, "TURNWATCH_PARTITIONS": str(plan.partitions),
-        "TURNWATCH_TURNS_TOPIC": topics["turns"], "TURNWATCH_ALERTS_TOPIC": topics["alerts"],
-        "TURNWATCH_DLQ_TOPIC": topics["dlq"], "TURNWATCH_DELIVERY_RETRY_TOPIC": topics["retry"],
-        "TURNWATCH_DELIVERY_DLQ_TOPIC": topics["ddlq"], "TURNWATCH_DELIVERY_CONFIG": str(config),
+        "TURNWATCH_APP_ID": group,
+        "TURNWATCH_PARTITIONS": str(plan.partitions),
+        "TURNWATCH_TURNS_TOPIC": topics["turns"],
+        "TURNWATCH_ALERTS_TOPIC": topics["alerts"],
+        "TURNWATCH_DLQ_TOPIC": topics["dlq"],
+        "TURNWATCH_DELIVERY_RETRY_TOPIC": topics["retry"],
+        "TURNWATCH_DELIVERY_DLQ_TOPIC": topics["ddlq"],
+        "TURNWATCH_DELIVERY_CONFIG": str(config),
         "TURNWATCH_CRASHTEST_SECRET": SECRET,
     }
     fleet = Fleet(broker, env, run_dir)
     committed = Committed(broker, group, topics["turns"], plan.partitions)
-    report = CrashReport(turns=len(records), conversations=len({r.key for r in records}),
-                         expected_alerts=len(expected), observed_alerts=0, expected_dead_letters=dict(expected_dead))
+    report = CrashReport(
+        turns=len(records),
+        conversations=len({r.key for r in records}),
+        expected_alerts=len(expected),
+        observed_alerts=0,
+        expected_dead_letters=dict(expected_dead),
+    )
     try:
         for _ in range(plan.workers):
             fleet.start()
@@ -358,7 +388,15 @@ def run_crashtest(broker: str, plan: CrashPlan, run_dir: Path, say: Callable[[st
     return report
 
 
-def _inject_faults(fleet: Fleet, plan: CrashPlan, rng: random.Random, committed: Committed, total: int, report: CrashReport, say: Callable[[str], None]) -> None:
+def _inject_faults(
+    fleet: Fleet,
+    plan: CrashPlan,
+    rng: random.Random,
+    committed: Committed,
+    total: int,
+    report: CrashReport,
+    say: Callable[[str], None],
+) -> None:
     """Kill a worker each time another ``1/(kills+1)`` of the turns is committed, after a random
     pause so the kill lands anywhere between commits; restart it (one worker) or, with several,
     restart it only after the fleet has rebalanced without it. Add a newcomer half-way if asked."""
@@ -367,8 +405,10 @@ def _inject_faults(fleet: Fleet, plan: CrashPlan, rng: random.Random, committed:
     if plan.add_worker:
         actions.insert(len(actions) // 2 + 1, "add")
     for point, action in zip(points, actions):
-        if not wait_for(lambda: fleet.supervise() or (committed.total() >= point and fleet.all_working()),
-                        timeout=plan.settle_timeout):
+        if not wait_for(
+            lambda point=point: fleet.supervise() or (committed.total() >= point and fleet.all_working()),
+            timeout=plan.settle_timeout,
+        ):
             report.events.append(f"progress stalled before {point:.0f} committed turns")
             return
         time.sleep(rng.uniform(0.0, 3.0))

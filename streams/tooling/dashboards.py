@@ -32,63 +32,167 @@ def series(title: str, *queries: prometheus.Dataquery, unit: str = "short", widt
 def quantiles(metric: str, by: str, qs: tuple[float, ...]) -> list[prometheus.Dataquery]:
     grouping = f"le, {by}" if by else "le"
     return [
-        query(f"histogram_quantile({q}, sum by ({grouping}) (rate({metric}_bucket[{RATE}])))",
-              f"p{int(q * 100)}" + (f" {{{{{by}}}}}" if by else ""), ref=chr(ord("A") + i))
+        query(
+            f"histogram_quantile({q}, sum by ({grouping}) (rate({metric}_bucket[{RATE}])))",
+            f"p{int(q * 100)}" + (f" {{{{{by}}}}}" if by else ""),
+            ref=chr(ord("A") + i),
+        )
         for i, q in enumerate(qs)
     ]
 
 
 def operations() -> dashboard.Dashboard:
     return (
-        dashboard.Dashboard("turnwatch — operations").uid("turnwatch-operations").tags(["turnwatch"])
-        .refresh("30s").time("now-6h", "now").timezone("utc")
+        dashboard.Dashboard("turnwatch — operations")
+        .uid("turnwatch-operations")
+        .tags(["turnwatch"])
+        .refresh("30s")
+        .time("now-6h", "now")
+        .timezone("utc")
         .with_row(dashboard.Row("Throughput"))
-        .with_panel(series("Turns processed per second, by role",
-                           query(f"sum by (role) (rate(turnwatch_turns_total[{RATE}]))", "{{role}}"), unit="reqps"))
+        .with_panel(
+            series(
+                "Turns processed per second, by role",
+                query(f"sum by (role) (rate(turnwatch_turns_total[{RATE}]))", "{{role}}"),
+                unit="reqps",
+            )
+        )
         .with_panel(series("Consumer lag (turns waiting)", query("sum(turnwatch_consumer_lag)", "lag")))
-        .with_panel(series("Dead letters per second, by reason",
-                           query(f"sum by (reason) (rate(turnwatch_dead_letters_total[{RATE}]))", "{{reason}}"), unit="reqps"))
-        .with_panel(stat.Panel().title("Workers up").height(8).span(6).datasource(DATASOURCE)
-                    .with_target(query('sum(up{job="turnwatch"})', "workers")))
-        .with_panel(stat.Panel().title("Conversations in state").height(8).span(6).datasource(DATASOURCE)
-                    .with_target(query("sum(turnwatch_active_conversations)", "conversations")))
+        .with_panel(
+            series(
+                "Dead letters per second, by reason",
+                query(f"sum by (reason) (rate(turnwatch_dead_letters_total[{RATE}]))", "{{reason}}"),
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Workers up")
+            .height(8)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(query('sum(up{job="turnwatch"})', "workers"))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Conversations in state")
+            .height(8)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(query("sum(turnwatch_active_conversations)", "conversations"))
+        )
         .with_row(dashboard.Row("Latency"))
-        .with_panel(series("Detector latency p50 / p99", *quantiles("turnwatch_detector_seconds", "detector", (0.5, 0.99)), unit="s"))
-        .with_panel(series("Turn → alert latency", *quantiles("turnwatch_turn_to_alert_seconds", "", (0.5, 0.95, 0.99)), unit="s"))
+        .with_panel(
+            series(
+                "Detector latency p50 / p99",
+                *quantiles("turnwatch_detector_seconds", "detector", (0.5, 0.99)),
+                unit="s",
+            )
+        )
+        .with_panel(
+            series(
+                "Turn → alert latency", *quantiles("turnwatch_turn_to_alert_seconds", "", (0.5, 0.95, 0.99)), unit="s"
+            )
+        )
         .with_panel(series("Micro-batch size p50 / p99", *quantiles("turnwatch_batch_size", "", (0.5, 0.99))))
         .with_row(dashboard.Row("Delivery"))
-        .with_panel(series("Deliveries per second, by sink and outcome",
-                           query(f"sum by (sink, outcome) (rate(turnwatch_deliveries_total[{RATE}]))", "{{sink}} {{outcome}}"),
-                           unit="reqps"))
-        .with_panel(series("Delivery latency p99, by sink", *quantiles("turnwatch_delivery_seconds", "sink", (0.99,)), unit="s"))
+        .with_panel(
+            series(
+                "Deliveries per second, by sink and outcome",
+                query(f"sum by (sink, outcome) (rate(turnwatch_deliveries_total[{RATE}]))", "{{sink}} {{outcome}}"),
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            series("Delivery latency p99, by sink", *quantiles("turnwatch_delivery_seconds", "sink", (0.99,)), unit="s")
+        )
     )
 
 
 def safety() -> dashboard.Dashboard:
     return (
-        dashboard.Dashboard("turnwatch — safety").uid("turnwatch-safety").tags(["turnwatch"])
-        .refresh("1m").time("now-24h", "now").timezone("utc")
-        .with_panel(stat.Panel().title("Crisis alerts in range").height(6).span(6).datasource(DATASOURCE)
-                    .with_target(query('sum(increase(turnwatch_alerts_total{detector="crisis"}[$__range]))', "crisis")))
-        .with_panel(stat.Panel().title("Critical alerts in range").height(6).span(6).datasource(DATASOURCE)
-                    .with_target(query('sum(increase(turnwatch_alerts_total{severity="critical"}[$__range]))', "critical")))
-        .with_panel(stat.Panel().title("Alerts per 100 turns").height(6).span(6).datasource(DATASOURCE)
-                    .with_target(query("100 * sum(increase(turnwatch_alerts_total[$__range])) / sum(increase(turnwatch_turns_total[$__range]))",
-                                       "per 100 turns")))
-        .with_panel(stat.Panel().title("Patient turns in range").height(6).span(6).datasource(DATASOURCE)
-                    .with_target(query('sum(increase(turnwatch_turns_total{role="patient"}[$__range]))', "patient turns")))
-        .with_panel(series("Alerts per second, by detector and severity",
-                           query(f"sum by (detector, severity) (rate(turnwatch_alerts_total[{RATE}]))", "{{detector}} {{severity}}"),
-                           unit="reqps", width=24))
-        .with_panel(series("Crisis alerts per second, by severity",
-                           query(f'sum by (severity) (rate(turnwatch_alerts_total{{detector="crisis"}}[{RATE}]))', "{{severity}}"),
-                           unit="reqps"))
-        .with_panel(heatmap.Panel().title("Distress score distribution (patient turns)").height(8).span(12).datasource(DATASOURCE)
-                    .with_target(query(f"sum by (le) (rate(turnwatch_distress_score_bucket[{RATE}]))", "{{le}}")
-                                 .format("heatmap")))
-        .with_panel(bargauge.Panel().title("Top rules in range").height(10).span(24).datasource(DATASOURCE)
-                    .with_target(query("topk(10, sum by (rule) (increase(turnwatch_alerts_by_rule_total[$__range])))", "{{rule}}")
-                                 .instant()))
+        dashboard.Dashboard("turnwatch — safety")
+        .uid("turnwatch-safety")
+        .tags(["turnwatch"])
+        .refresh("1m")
+        .time("now-24h", "now")
+        .timezone("utc")
+        .with_panel(
+            stat.Panel()
+            .title("Crisis alerts in range")
+            .height(6)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(query('sum(increase(turnwatch_alerts_total{detector="crisis"}[$__range]))', "crisis"))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Critical alerts in range")
+            .height(6)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(query('sum(increase(turnwatch_alerts_total{severity="critical"}[$__range]))', "critical"))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Alerts per 100 turns")
+            .height(6)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    "100 * sum(increase(turnwatch_alerts_total[$__range])) / sum(increase(turnwatch_turns_total[$__range]))",
+                    "per 100 turns",
+                )
+            )
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Patient turns in range")
+            .height(6)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(query('sum(increase(turnwatch_turns_total{role="patient"}[$__range]))', "patient turns"))
+        )
+        .with_panel(
+            series(
+                "Alerts per second, by detector and severity",
+                query(
+                    f"sum by (detector, severity) (rate(turnwatch_alerts_total[{RATE}]))", "{{detector}} {{severity}}"
+                ),
+                unit="reqps",
+                width=24,
+            )
+        )
+        .with_panel(
+            series(
+                "Crisis alerts per second, by severity",
+                query(f'sum by (severity) (rate(turnwatch_alerts_total{{detector="crisis"}}[{RATE}]))', "{{severity}}"),
+                unit="reqps",
+            )
+        )
+        .with_panel(
+            heatmap.Panel()
+            .title("Distress score distribution (patient turns)")
+            .height(8)
+            .span(12)
+            .datasource(DATASOURCE)
+            .with_target(
+                query(f"sum by (le) (rate(turnwatch_distress_score_bucket[{RATE}]))", "{{le}}").format("heatmap")
+            )
+        )
+        .with_panel(
+            bargauge.Panel()
+            .title("Top rules in range")
+            .height(10)
+            .span(24)
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    "topk(10, sum by (rule) (increase(turnwatch_alerts_by_rule_total[$__range])))", "{{rule}}"
+                ).instant()
+            )
+        )
     )
 
 

@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from kafka import KafkaConsumer
 from rich.console import Console
 
-from streams.tooling.alert_render import print_alert
-from streams.runtime.broker import EmbeddedBroker, free_port, wait_for_port
 from streams.examples import example_paths
+from streams.runtime.broker import EmbeddedBroker, free_port, wait_for_port
 from streams.runtime.ingest.files import read_records
-from streams.runtime.replay import ensure_topics, replay
-from streams.settings import Settings
 from streams.runtime.processes import stop_process
+from streams.runtime.replay import ensure_topics, replay
 from streams.runtime.worker import metric_total, spawn_worker, wait_ready
+from streams.settings import Settings
+from streams.tooling.alert_render import print_alert
+
 
 class AlertFeed(threading.Thread):
     """Prints alerts from the alerts topic as they arrive."""
@@ -30,8 +31,13 @@ class AlertFeed(threading.Thread):
         self.count = 0
 
     def run(self) -> None:
-        consumer = KafkaConsumer(self.topic, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
-                                 group_id=None, client_id="turnwatch-demo-feed")
+        consumer = KafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            group_id=None,
+            client_id="turnwatch-demo-feed",
+        )
         try:
             while not self.stopping.is_set():
                 for records in consumer.poll(timeout_ms=250).values():
@@ -54,17 +60,26 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
     console.rule("[bold]turnwatch demo")
     with EmbeddedBroker(log_file=data_dir / "tansu.log") as broker:
         console.print(f"embedded broker (tansu) on {broker.address}")
-        ensure_topics(broker.address, [settings.turns_topic, settings.alerts_topic, settings.dlq_topic], settings.partitions)
+        ensure_topics(
+            broker.address, [settings.turns_topic, settings.alerts_topic, settings.dlq_topic], settings.partitions
+        )
         worker = spawn_worker(broker.address, web_port, data_dir / "worker.log")
         feed = AlertFeed(broker.address, settings.alerts_topic, console)
         try:
             wait_ready(web_port, timeout=180, process=worker)
             started = time.monotonic()  # --duration counts from here: the replay, not the start-up
-            console.print(f"worker ready: metrics at http://127.0.0.1:{web_port}/metrics  (logs: {data_dir}/worker.log)")
+            console.print(
+                f"worker ready: metrics at http://127.0.0.1:{web_port}/metrics  (logs: {data_dir}/worker.log)"
+            )
             feed.start()
-            console.print(f"replaying {len(records)} turns at {speed or 'full'}× speed; alerts appear below (Ctrl-C to stop)\n")
+            console.print(
+                f"replaying {len(records)} turns at {speed or 'full'}× speed; alerts appear below (Ctrl-C to stop)\n"
+            )
             sender = threading.Thread(
-                target=replay, args=(records, broker.address, settings.turns_topic), kwargs={"speed": speed or None}, daemon=True
+                target=replay,
+                args=(records, broker.address, settings.turns_topic),
+                kwargs={"speed": speed or None},
+                daemon=True,
             )
             sender.start()
             while duration is None or duration <= 0 or time.monotonic() - started < duration:
@@ -82,5 +97,7 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
             feed.stopping.set()
             stop_process(worker)
         console.rule()
-        console.print(f"turns sent: {len(records)}, processed by the worker: {processed:.0f}, alerts shown: {feed.count}")
+        console.print(
+            f"turns sent: {len(records)}, processed by the worker: {processed:.0f}, alerts shown: {feed.count}"
+        )
     return 0

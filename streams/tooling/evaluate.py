@@ -62,8 +62,9 @@ def load_labels(paths: Iterable[Path]) -> dict[str, list[Label]]:
     return labels
 
 
-def run_conversations(paths: Iterable[str | Path], pipeline: Pipeline,
-                      progress: Callable[[], None] = lambda: None) -> dict[str, ConversationRun]:
+def run_conversations(
+    paths: Iterable[str | Path], pipeline: Pipeline, progress: Callable[[], None] = lambda: None
+) -> dict[str, ConversationRun]:
     runs: dict[str, ConversationRun] = {}
     for result in scan_records(read_records(paths), pipeline):
         progress()
@@ -88,10 +89,10 @@ def _overlaps(alert: Alert, label: Label) -> bool:
 class Matching:
     """How one conversation's alert episodes (first alert of each alert_id) line up with its labels."""
 
-    matched: list[Alert] = field(default_factory=list)          # found a label of their own: true positives
-    repeats: list[Alert] = field(default_factory=list)          # another episode inside an already matched label
+    matched: list[Alert] = field(default_factory=list)  # found a label of their own: true positives
+    repeats: list[Alert] = field(default_factory=list)  # another episode inside an already matched label
     false_positives: list[Alert] = field(default_factory=list)
-    missed: list[Label] = field(default_factory=list)           # never raised: false negatives
+    missed: list[Label] = field(default_factory=list)  # never raised: false negatives
 
     @property
     def episodes(self) -> list[Alert]:
@@ -104,11 +105,11 @@ def match_episodes(alerts: Iterable[Alert], expected: list[Label]) -> Matching:
         episodes.setdefault(alert.alert_id, alert)
     matching = Matching(missed=list(expected))
     for alert in episodes.values():
-        label = next((l for l in matching.missed if l.rule == alert.rule and _overlaps(alert, l)), None)
+        label = next((x for x in matching.missed if x.rule == alert.rule and _overlaps(alert, x)), None)
         if label is not None:
             matching.missed.remove(label)
             matching.matched.append(alert)
-        elif any(l.rule == alert.rule and _overlaps(alert, l) for l in expected):
+        elif any(x.rule == alert.rule and _overlaps(alert, x) for x in expected):
             matching.repeats.append(alert)  # not an extra finding
         else:
             matching.false_positives.append(alert)
@@ -118,7 +119,7 @@ def match_episodes(alerts: Iterable[Alert], expected: list[Label]) -> Matching:
 @dataclass
 class Counts:
     support: int = 0  # expected labels
-    raised: int = 0   # alert episodes
+    raised: int = 0  # alert episodes
     tp: int = 0
     fp: int = 0
     fn: int = 0
@@ -134,8 +135,16 @@ class Counts:
         precision = self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
         recall = self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return {"support": self.support, "raised": self.raised, "tp": self.tp, "fp": self.fp, "fn": self.fn,
-                "precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3)}
+        return {
+            "support": self.support,
+            "raised": self.raised,
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": round(precision, 3),
+            "recall": round(recall, 3),
+            "f1": round(f1, 3),
+        }
 
 
 def _counts_per_rule(expected: list[Label], matching: Matching) -> dict[str, Counts]:
@@ -154,10 +163,19 @@ def _counts_per_rule(expected: list[Label], matching: Matching) -> dict[str, Cou
 
 
 def _errors(conversation_id: str, matching: Matching) -> list[dict[str, Any]]:
-    false_positives = [{"conversation_id": conversation_id, "rule": a.rule, "turns": a.turns, "kind": "false_positive"}
-                       for a in matching.false_positives]
-    false_negatives = [{"conversation_id": conversation_id, "rule": l.rule, "turns": [l.first, l.last],
-                        "kind": "false_negative"} for l in matching.missed]
+    false_positives = [
+        {"conversation_id": conversation_id, "rule": a.rule, "turns": a.turns, "kind": "false_positive"}
+        for a in matching.false_positives
+    ]
+    false_negatives = [
+        {
+            "conversation_id": conversation_id,
+            "rule": label.rule,
+            "turns": [label.first, label.last],
+            "kind": "false_negative",
+        }
+        for label in matching.missed
+    ]
     return false_positives + false_negatives
 
 
@@ -189,8 +207,14 @@ def score(runs: dict[str, ConversationRun], labels: dict[str, list[Label]]) -> d
     per_detector: dict[str, Counts] = defaultdict(Counts)
     for rule, counts in per_rule.items():
         per_detector[rule.split(".")[0]].add(counts)
-    return {"per_rule": _rows(per_rule), "per_detector": _rows(per_detector), "total": _summed(per_rule.values()).row(),
-            "per_conversation": _rows(per_conversation), "errors": errors, "conversations": sorted(per_conversation)}
+    return {
+        "per_rule": _rows(per_rule),
+        "per_detector": _rows(per_detector),
+        "total": _summed(per_rule.values()).row(),
+        "per_conversation": _rows(per_conversation),
+        "errors": errors,
+        "conversations": sorted(per_conversation),
+    }
 
 
 def _rows(counts: dict[str, Counts]) -> dict[str, dict[str, float]]:
@@ -240,8 +264,10 @@ def _quality_table(title: str, rows: dict[str, dict[str, float]]) -> Table:
 def _conversation_table(report: dict[str, Any], runs: dict[str, ConversationRun]) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"alerts per conversation ({len(runs)} conversations)",
-                  caption="alerts: severity upgrades included; episodes: distinct alert_ids; '-': no labels")
+    table = Table(
+        title=f"alerts per conversation ({len(runs)} conversations)",
+        caption="alerts: severity upgrades included; episodes: distinct alert_ids; '-': no labels",
+    )
     table.add_column("conversation", justify="left", no_wrap=True)
     for column in ("turns", "alerts", "episodes", "per 100 turns", "support", "tp", "fp", "fn"):
         table.add_column(column, justify="right")
@@ -249,15 +275,22 @@ def _conversation_table(report: dict[str, Any], runs: dict[str, ConversationRun]
     for conversation_id, run in sorted(runs.items()):
         row = scored.get(conversation_id)
         quality = [str(row[k]) for k in ("support", "tp", "fp", "fn")] if row else ["-"] * 4
-        table.add_row(conversation_id, str(run.turns), str(len(run.alerts)), str(_episodes(run)),
-                      f"{_per_100(len(run.alerts), run.turns):.1f}", *quality)
+        table.add_row(
+            conversation_id,
+            str(run.turns),
+            str(len(run.alerts)),
+            str(_episodes(run)),
+            f"{_per_100(len(run.alerts), run.turns):.1f}",
+            *quality,
+        )
     table.add_section()
     turns = sum(run.turns for run in runs.values())
     alerts = sum(len(run.alerts) for run in runs.values())
     episodes = sum(_episodes(run) for run in runs.values())
     sums = [str(sum(int(row[k]) for row in scored.values())) for k in ("support", "tp", "fp", "fn")]
-    table.add_row("TOTAL", str(turns), str(alerts), str(episodes), f"{_per_100(alerts, turns):.1f}", *sums,
-                  style="bold")
+    table.add_row(
+        "TOTAL", str(turns), str(alerts), str(episodes), f"{_per_100(alerts, turns):.1f}", *sums, style="bold"
+    )
     return table
 
 
@@ -268,9 +301,11 @@ def _episodes(run: ConversationRun) -> int:
 def report_tables(report: dict[str, Any], runs: dict[str, ConversationRun]) -> list[Table]:
     """Per rule and per detector quality (each with a micro-averaged TOTAL row), then alerts per conversation."""
     scored = f"{len(report['conversations'])} labelled conversations"
-    return [_quality_table(f"detection quality, per rule ({scored})", report["per_rule"]),
-            _quality_table(f"detection quality, per detector ({scored})", report["per_detector"]),
-            _conversation_table(report, runs)]
+    return [
+        _quality_table(f"detection quality, per rule ({scored})", report["per_rule"]),
+        _quality_table(f"detection quality, per detector ({scored})", report["per_detector"]),
+        _conversation_table(report, runs),
+    ]
 
 
 # --- plots --------------------------------------------------------------------------------------
@@ -308,12 +343,26 @@ def _draw_labels(axis, lane: dict[str, int], labels: list[Label], missed: list[L
     for label in labels:
         first, last = min(label.first, last_turn), min(label.last, last_turn)
         is_missed = any(label is m for m in missed)
-        axis.broken_barh([(first - 0.5, last - first + 1)], (lane[label.rule] - 0.35, 0.7),
-                         facecolor=EXPECTED_COLOUR, edgecolor=MISSED_COLOUR if is_missed else "none",
-                         hatch="////" if is_missed else None, linewidth=0.6, zorder=1)
+        axis.broken_barh(
+            [(first - 0.5, last - first + 1)],
+            (lane[label.rule] - 0.35, 0.7),
+            facecolor=EXPECTED_COLOUR,
+            edgecolor=MISSED_COLOUR if is_missed else "none",
+            hatch="////" if is_missed else None,
+            linewidth=0.6,
+            zorder=1,
+        )
         if is_missed:
-            axis.plot((first + last) / 2, lane[label.rule], marker="x", color=MISSED_COLOUR,
-                      markersize=8, markeredgewidth=2, linestyle="none", zorder=4)
+            axis.plot(
+                (first + last) / 2,
+                lane[label.rule],
+                marker="x",
+                color=MISSED_COLOUR,
+                markersize=8,
+                markeredgewidth=2,
+                linestyle="none",
+                zorder=4,
+            )
 
 
 def _draw_alerts(axis, lane: dict[str, int], alerts: list[Alert], false_positive_ids: set[str]) -> None:
@@ -321,9 +370,17 @@ def _draw_alerts(axis, lane: dict[str, int], alerts: list[Alert], false_positive
         y, colour = lane[alert.rule], SEVERITY_COLOURS[alert.severity]
         axis.plot([min(alert.turns), max(alert.turns)], [y, y], color=colour, linewidth=2, alpha=0.6, zorder=2)
         hollow = alert.alert_id in false_positive_ids
-        axis.plot(max(alert.turns), y, marker="o", markersize=8, linestyle="none", zorder=3,
-                  markerfacecolor="white" if hollow else colour, markeredgecolor=colour if hollow else "#222222",
-                  markeredgewidth=2 if hollow else 0.8)
+        axis.plot(
+            max(alert.turns),
+            y,
+            marker="o",
+            markersize=8,
+            linestyle="none",
+            zorder=3,
+            markerfacecolor="white" if hollow else colour,
+            markeredgecolor=colour if hollow else "#222222",
+            markeredgewidth=2 if hollow else 0.8,
+        )
 
 
 def _draw_lanes(axis, rules: list[str]) -> None:
@@ -332,8 +389,16 @@ def _draw_lanes(axis, rules: list[str]) -> None:
     for boundary in range(len(rules) + 1):
         axis.axhline(boundary - 0.5, color="#e6e6e6", linewidth=0.6, zorder=0)
     if not rules:
-        axis.text(0.5, 0.5, "no alerts raised, none expected", transform=axis.transAxes, ha="center", va="center",
-                  fontsize=FONT_SIZE, color="#666666")
+        axis.text(
+            0.5,
+            0.5,
+            "no alerts raised, none expected",
+            transform=axis.transAxes,
+            ha="center",
+            va="center",
+            fontsize=FONT_SIZE,
+            color="#666666",
+        )
     axis.set_xlabel("turn", fontsize=FONT_SIZE)
 
 
@@ -345,12 +410,16 @@ def _legend_entries(scored: bool) -> tuple[list, list[str]]:
         return Line2D([], [], marker="o", markersize=7, linestyle="none", **style)
 
     entries = [(Line2D([], [], color=DISTRESS_COLOUR, marker="o", markersize=3), "distress (patient turns)")]
-    entries += [(dot(markerfacecolor=SEVERITY_COLOURS[s], markeredgecolor="#222222", markeredgewidth=0.8), f"{s} alert")
-                for s in SEVERITY_ORDER]
+    entries += [
+        (dot(markerfacecolor=SEVERITY_COLOURS[s], markeredgecolor="#222222", markeredgewidth=0.8), f"{s} alert")
+        for s in SEVERITY_ORDER
+    ]
     entries.append((Line2D([], [], color="#999999", linewidth=2), "turns an alert covers"))
     if scored:
-        missed = (Patch(facecolor=EXPECTED_COLOUR, edgecolor=MISSED_COLOUR, hatch="////", linewidth=0.6),
-                  Line2D([], [], marker="x", color=MISSED_COLOUR, markersize=7, markeredgewidth=2, linestyle="none"))
+        missed = (
+            Patch(facecolor=EXPECTED_COLOUR, edgecolor=MISSED_COLOUR, hatch="////", linewidth=0.6),
+            Line2D([], [], marker="x", color=MISSED_COLOUR, markersize=7, markeredgewidth=2, linestyle="none"),
+        )
         entries += [
             (dot(markerfacecolor="#999999", markeredgecolor="#222222", markeredgewidth=0.8), "alert matched a label"),
             (dot(markerfacecolor="white", markeredgecolor="#999999", markeredgewidth=2), "false positive (hollow)"),

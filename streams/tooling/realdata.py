@@ -25,18 +25,27 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from detectors.findings import SEVERITY_NAMES
 from streams.runtime.pipeline import Pipeline
 
 DATASETS = ("counsel-chat", "sdcnl", "goemotions")
-RISK_TOPICS = {"self-harm", "depression", "trauma", "domestic-violence", "substance-abuse", "addiction",
-               "grief-and-loss", "eating-disorders"}
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+RISK_TOPICS = {
+    "self-harm",
+    "depression",
+    "trauma",
+    "domestic-violence",
+    "substance-abuse",
+    "addiction",
+    "grief-and-loss",
+    "eating-disorders",
+}
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -70,8 +79,13 @@ class DatasetReport:
             "dataset": self.dataset,
             "turns": dict(self.turns),
             "rules": {
-                rule: {"alerts": sum(c.values()), "by_severity": dict(c), "per_100_turns": self.per_100(rule),
-                       "critical_per_100_turns": self.critical_per_100(rule), "role": self.rule_role.get(rule)}
+                rule: {
+                    "alerts": sum(c.values()),
+                    "by_severity": dict(c),
+                    "per_100_turns": self.per_100(rule),
+                    "critical_per_100_turns": self.critical_per_100(rule),
+                    "role": self.rule_role.get(rule),
+                }
                 for rule, c in sorted(self.by_rule.items())
             },
             "groups": {g: dict(c) for g, c in sorted(self.groups.items())},
@@ -129,7 +143,7 @@ def read_dataset(name: str, path: Path, split: str = "holdout") -> Iterator[Turn
         if split == "holdout":
             from streams.tooling.training.crisis_risk import sdcnl_split
 
-            wanted = set(int(i) for i in sdcnl_split(len(rows))[1])
+            wanted = {int(i) for i in sdcnl_split(len(rows))[1]}
         for number, row in enumerate(rows):
             if wanted is None or number in wanted:
                 group = "suicidewatch" if row["is_suicide"] == "1" else "depression"
@@ -146,14 +160,27 @@ def read_dataset(name: str, path: Path, split: str = "holdout") -> Iterator[Turn
 
 
 def _event(turn: Turn, index: int) -> bytes:
-    return json.dumps({
-        "event_id": f"{turn.conversation_id}-{index}", "conversation_id": turn.conversation_id, "turn_index": index,
-        "role": turn.role, "text": turn.text, "ts": START.isoformat(), "meta": {},
-    }).encode()
+    return json.dumps(
+        {
+            "event_id": f"{turn.conversation_id}-{index}",
+            "conversation_id": turn.conversation_id,
+            "turn_index": index,
+            "role": turn.role,
+            "text": turn.text,
+            "ts": START.isoformat(),
+            "meta": {},
+        }
+    ).encode()
 
 
-def evaluate_dataset(name: str, path: Path, pipeline: Pipeline, split: str = "holdout",
-                     progress: Callable[[int], None] = lambda n: None, batch_size: int = 64) -> DatasetReport:
+def evaluate_dataset(
+    name: str,
+    path: Path,
+    pipeline: Pipeline,
+    split: str = "holdout",
+    progress: Callable[[int], None] = lambda n: None,
+    batch_size: int = 64,
+) -> DatasetReport:
     """Run every turn of the dataset through ``pipeline`` and count alerts per rule."""
     report = DatasetReport(name)
     for detector in pipeline.detectors:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, MutableMapping
 from itertools import islice
-from typing import Any, Iterable, Iterator, MutableMapping
+from typing import Any
 
 from streams.runtime.ingest.files import Record
 from streams.runtime.pipeline import Pipeline, StepResult

@@ -36,12 +36,21 @@ def dead_letter_schema() -> dict[str, Any]:
         "properties": {
             "reason": {
                 "type": "string",
-                "enum": ["invalid_json", "schema", "schema_version", "text_too_large", "out_of_order", "processing_error"],
+                "enum": [
+                    "invalid_json",
+                    "schema",
+                    "schema_version",
+                    "text_too_large",
+                    "out_of_order",
+                    "processing_error",
+                ],
             },
             "detail": {"type": "string", "description": "Names the offending field; never contains turn text."},
-            "original": {"description": "The event as received (string if it was not a JSON object). "
-                                        "Over 64 KiB: {truncated: its first 4,096 characters, bytes: its size, "
-                                        "sha256: its hash}."},
+            "original": {
+                "description": "The event as received (string if it was not a JSON object). "
+                "Over 64 KiB: {truncated: its first 4,096 characters, bytes: its size, "
+                "sha256: its hash}."
+            },
             "source": {
                 "type": "object",
                 "properties": {
@@ -83,9 +92,13 @@ def asyncapi() -> dict[str, Any]:
             "description": "Conversation turns in, alerts out. Every topic is keyed by conversation_id.",
         },
         "channels": {
-            "turns": channel(settings.turns_topic, "Every conversation turn (patient, therapist or system).", "TurnEvent"),
+            "turns": channel(
+                settings.turns_topic, "Every conversation turn (patient, therapist or system).", "TurnEvent"
+            ),
             "alerts": channel(settings.alerts_topic, "Alerts for on-call reviewers.", "Alert"),
-            "deadLetters": channel(settings.dlq_topic, "Turn events that failed validation, with the reason.", "DeadLetter"),
+            "deadLetters": channel(
+                settings.dlq_topic, "Turn events that failed validation, with the reason.", "DeadLetter"
+            ),
         },
         "operations": {
             "publishTurn": {"action": "send", "channel": {"$ref": "#/channels/turns"}},

@@ -18,12 +18,24 @@ PANEL_SCHEMA = {
     "properties": {
         "type": {"enum": ["timeseries", "stat", "heatmap", "bargauge", "row"]},
         "title": {"type": "string", "minLength": 1},
-        "gridPos": {"type": "object", "required": ["h", "w"], "properties": {"h": {"type": "integer", "minimum": 1},
-                                                                           "w": {"type": "integer", "minimum": 1, "maximum": 24}}},
+        "gridPos": {
+            "type": "object",
+            "required": ["h", "w"],
+            "properties": {
+                "h": {"type": "integer", "minimum": 1},
+                "w": {"type": "integer", "minimum": 1, "maximum": 24},
+            },
+        },
         "datasource": {"type": "object", "required": ["type", "uid"], "properties": {"uid": {"const": "prometheus"}}},
-        "targets": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["expr", "refId"],
-            "properties": {"expr": {"type": "string", "minLength": 1}, "refId": {"type": "string"}}}},
+        "targets": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["expr", "refId"],
+                "properties": {"expr": {"type": "string", "minLength": 1}, "refId": {"type": "string"}},
+            },
+        },
     },
 }
 DASHBOARD_SCHEMA = {
@@ -32,8 +44,15 @@ DASHBOARD_SCHEMA = {
     "properties": {
         "uid": {"type": "string", "pattern": "^turnwatch-"},
         "schemaVersion": {"type": "integer", "minimum": 36},
-        "panels": {"type": "array", "minItems": 5, "items": {
-            "if": {"properties": {"type": {"const": "row"}}}, "then": {"required": ["type", "title"]}, "else": PANEL_SCHEMA}},
+        "panels": {
+            "type": "array",
+            "minItems": 5,
+            "items": {
+                "if": {"properties": {"type": {"const": "row"}}},
+                "then": {"required": ["type", "title"]},
+                "else": PANEL_SCHEMA,
+            },
+        },
     },
 }
 
@@ -57,8 +76,14 @@ def grafana_to_prometheus(expr: str, rate: str = "30s", window: str = "5m") -> s
 
 def test_every_query_parses_with_promtool(tmp_path):
     exprs = [grafana_to_prometheus(e) for text in rendered().values() for _, e in queries(text)]
-    rules = {"groups": [{"name": "dashboard-queries", "rules": [
-        {"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard-queries",
+                "rules": [{"record": f"dashboard:query_{i}", "expr": e} for i, e in enumerate(exprs)],
+            }
+        ]
+    }
     path = tmp_path / "queries.yml"
     path.write_text(json.dumps(rules))
     done = subprocess.run([tool("promtool"), "check", "rules", str(path)], capture_output=True, text=True)

@@ -13,23 +13,41 @@ K8S = ROOT / "deploy" / "k8s"
 
 
 def test_compose_file_is_valid_for_docker_compose():
-    done = subprocess.run([tool("docker-compose"), "-f", "docker-compose.yml", "config", "-q"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [tool("docker-compose"), "-f", "docker-compose.yml", "config", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_compose_has_the_stack_and_explicit_partitions():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"kafka", "topic-init", "worker", "demo-producer", "prometheus", "alertmanager", "grafana",
-            "webhook-receiver"} <= set(services)
+    assert {
+        "kafka",
+        "topic-init",
+        "worker",
+        "demo-producer",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "webhook-receiver",
+    } <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["worker"]["deploy"]["replicas"] >= 2
     assert services["demo-producer"]["profiles"] == ["demo"]
     init = services["topic-init"]["command"][0]
-    for topic in ("turnwatch.turns", "turnwatch.alerts", "turnwatch.turns.dlq", "turnwatch.deliveries.retry",
-                  "turnwatch.deliveries.dlq"):
+    for topic in (
+        "turnwatch.turns",
+        "turnwatch.alerts",
+        "turnwatch.turns.dlq",
+        "turnwatch.deliveries.retry",
+        "turnwatch.deliveries.dlq",
+    ):
         assert re.search(rf"create {re.escape(topic)} 12\b", init), topic
 
 
@@ -69,7 +87,9 @@ def test_kubernetes_manifests_fit_together():
     config = yaml.safe_load(docs[("ConfigMap", "turnwatch-config")]["data"]["turnwatch.yaml"])
     assert deployment["spec"]["replicas"] <= config["partitions"]
     secret_keys = set(docs[("Secret", "turnwatch-secrets")]["stringData"])
-    referenced = set(re.findall(r"/etc/turnwatch/secrets/([\w-]+)", docs[("ConfigMap", "turnwatch-config")]["data"]["delivery.yaml"]))
+    referenced = set(
+        re.findall(r"/etc/turnwatch/secrets/([\w-]+)", docs[("ConfigMap", "turnwatch-config")]["data"]["delivery.yaml"])
+    )
     assert referenced <= secret_keys
 
 

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from detectors.counselling import (
-    BEHAVIOURS, CounsellingModel, answer_spans, assess_answers, sentence_embeddings, unquoted,
+    BEHAVIOURS,
+    CounsellingModel,
+    answer_spans,
+    assess_answers,
+    sentence_embeddings,
+    unquoted,
 )
 from detectors.features import Behaviours, BehaviourSentence, TurnFeatures
 
@@ -44,35 +49,51 @@ def test_sentences_are_pooled_from_the_turn_pass(encoder):
 
 
 def test_quote_marks_around_a_line_said_in_character_are_not_part_of_it():
-    text = '“You never finish anything, do you?”'
+    text = "“You never finish anything, do you?”"
     assert [text[a:b] for a, b in answer_spans(text)] == ["You never finish anything, do you?"]
     assert unquoted('"ok"', 0, 4) == (1, 3)
 
 
-@pytest.mark.parametrize("behaviour, answers", [
-    ("blaming_shaming", [
-        "After everything this family gave you, you still can't be bothered to call. Typical.",
-        "You chose to ignore every warning, so I'm not sure what you expected to happen.",
-    ]),
-    ("warning", ["If you keep skipping your medication, you will end up back in hospital."]),
-    ("moralising", ["A decent person keeps their promises, whatever it costs them."]),
-    ("directing", ["Delete the app tonight and stop checking your phone after nine."]),
-])
+@pytest.mark.parametrize(
+    "behaviour, answers",
+    [
+        (
+            "blaming_shaming",
+            [
+                "After everything this family gave you, you still can't be bothered to call. Typical.",
+                "You chose to ignore every warning, so I'm not sure what you expected to happen.",
+            ],
+        ),
+        ("warning", ["If you keep skipping your medication, you will end up back in hospital."]),
+        ("moralising", ["A decent person keeps their promises, whatever it costs them."]),
+        ("directing", ["Delete the app tonight and stop checking your phone after nine."]),
+    ],
+)
 def test_inconsistent_behaviours_reach_their_bar(encoder, model, behaviour, answers):
     for found in behaviours_of(encoder, model, answers):
         assert behaviour in found.alerting, (behaviour, found)
 
 
-@pytest.mark.parametrize("answer", [
-    "That sounds like such a heavy week, and it makes sense you're worn out.",
-    "What felt hardest about talking to her?",
-    "Would it be okay if I shared a couple of ideas that some people find useful?",
-    "It took real courage to tell your sister the truth.",
-    "You might consider writing down what you want to say before the call.",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "That sounds like such a heavy week, and it makes sense you're worn out.",
+        "What felt hardest about talking to her?",
+        "Would it be okay if I shared a couple of ideas that some people find useful?",
+        "It took real courage to tell your sister the truth.",
+        "You might consider writing down what you want to say before the call.",
+    ],
+)
 def test_consistent_answers_raise_no_inconsistent_behaviour(encoder, model, answer):
     (found,) = behaviours_of(encoder, model, [answer])
-    assert not set(found.alerting) & {"blaming_shaming", "warning", "moralising", "confronting", "minimising", "directing"}, found
+    assert not set(found.alerting) & {
+        "blaming_shaming",
+        "warning",
+        "moralising",
+        "confronting",
+        "minimising",
+        "directing",
+    }, found
 
 
 def test_behaviours_round_trip_through_the_state_form():
@@ -106,9 +127,9 @@ def test_every_real_label_still_points_at_its_sentence():
 def test_therapist_rules_on_the_blind_set():
     """Whole pipeline on the blind written set (never trained on): the shaming rule's precision
     and recall, in role-play too, and false alerts on answers that are good counselling."""
-    from streams.tooling.behaviour_eval import evaluate_behaviours
     from streams.runtime.build import build_pipeline
     from streams.settings import Settings
+    from streams.tooling.behaviour_eval import evaluate_behaviours
 
     report = evaluate_behaviours(build_pipeline(Settings(encoder_backend="onnx")))
     harsh = report["rules"]["therapist.harsh_or_shaming"]

@@ -46,11 +46,14 @@ def test_current_first_person_risk_pages_with_its_step(judge, text, kind):
     assert kind in signals.paged_kinds
 
 
-@pytest.mark.parametrize("text", [
-    "The pills are counted out in my drawer.",
-    "Last week I took a whole bottle of pills, but I'm still here.",  # a recent attempt told in passing
-    "Cutting is the only way out I have when it gets like this.",  # self-harm as the only way out
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The pills are counted out in my drawer.",
+        "Last week I took a whole bottle of pills, but I'm still here.",  # a recent attempt told in passing
+        "Cutting is the only way out I have when it gets like this.",  # self-harm as the only way out
+    ],
+)
 def test_indirect_disclosures_are_raised_on_the_same_turn(judge, text):
     (signals,) = judge(text)
     assert signals.decision in (CrisisDecision.PAGE, CrisisDecision.REVIEW), signals
@@ -58,8 +61,10 @@ def test_indirect_disclosures_are_raised_on_the_same_turn(judge, text):
 
 # Look-alikes, one or more per stance: none of them may page.
 NOT_A_PAGE = {
-    "someone else": ["My friend once took a lot of pills after a breakup.",
-                     "She told me she wants to kill herself and I'm scared for her."],
+    "someone else": [
+        "My friend once took a lot of pills after a breakup.",
+        "She told me she wants to kill herself and I'm scared for her.",
+    ],
     "you": ["Please don't kill yourself, you matter so much to us."],
     "people in general": ["People who self-harm deserve compassion, not judgement."],
     "denial": ["I'd never hurt myself, that's not where I am.", "I am not going to kill myself."],
@@ -84,11 +89,17 @@ def test_distant_past_is_history_not_a_page(judge, text):
 
 
 def test_a_disclosure_inside_an_ordinary_turn_pages_on_that_turn(judge):
-    (signals,) = judge("Work has been busy and the commute is long. I've started cutting myself again. "
-                       "Anyway, my sister visits on Sunday.")
+    (signals,) = judge(
+        "Work has been busy and the commute is long. I've started cutting myself again. "
+        "Anyway, my sister visits on Sunday."
+    )
     assert signals.paged and signals.top is not None
-    assert "cutting" in "Work has been busy and the commute is long. I've started cutting myself again."[
-        signals.top.start:signals.top.end]
+    assert (
+        "cutting"
+        in "Work has been busy and the commute is long. I've started cutting myself again."[
+            signals.top.start : signals.top.end
+        ]
+    )
 
 
 def test_probabilities_are_a_distribution_and_steps_are_cumulative(judge):
@@ -112,6 +123,7 @@ def test_thresholds_are_validated_and_overridable(crisis_model):
 
 # --- the detector: decisions to findings (no model needed) ------------------------------------
 
+
 def turn_with(signals: CrisisSignals, index: int = 0, text: str = "x" * 40) -> tuple[ConversationState, TurnRecord]:
     state = ConversationState("c")
     turn = TurnRecord(index, "patient", text, TurnFeatures(crisis=signals))
@@ -124,11 +136,14 @@ def sentence(kind: str, current: float, history: float = 0.0) -> RiskSentence:
 
 
 def test_a_page_is_critical_per_step_on_the_same_turn():
-    signals = CrisisSignals(CrisisDecision.PAGE, (sentence("intent_plan", 0.95), sentence("method", 0.9)),
-                            ("intent_plan", "method"))
+    signals = CrisisSignals(
+        CrisisDecision.PAGE, (sentence("intent_plan", 0.95), sentence("method", 0.9)), ("intent_plan", "method")
+    )
     findings = DETECTOR.detect(*turn_with(signals, index=3))
     assert {(f.rule, f.severity) for f in findings} == {
-        ("crisis.intent_or_plan", Severity.CRITICAL), ("crisis.method", Severity.CRITICAL)}
+        ("crisis.intent_or_plan", Severity.CRITICAL),
+        ("crisis.method", Severity.CRITICAL),
+    }
     assert all(f.turns == (3,) and f.evidence[0].turn_index == 3 for f in findings)
 
 
@@ -169,8 +184,14 @@ def test_history_is_a_warning():
 def test_no_decision_no_finding_and_therapist_turns_are_ignored():
     assert DETECTOR.detect(*turn_with(CrisisSignals())) == []
     state = ConversationState("c")
-    turn = TurnRecord(0, "therapist", "I want to die", TurnFeatures(crisis=CrisisSignals(
-        CrisisDecision.PAGE, (sentence("active_ideation", 0.99),), ("active_ideation",))))
+    turn = TurnRecord(
+        0,
+        "therapist",
+        "I want to die",
+        TurnFeatures(
+            crisis=CrisisSignals(CrisisDecision.PAGE, (sentence("active_ideation", 0.99),), ("active_ideation",))
+        ),
+    )
     state.record(turn)
     assert DETECTOR.detect(state, turn) == []
 
@@ -180,14 +201,19 @@ def test_the_ladder_alerts_each_new_step_once():
     book = EpisodeBook("c", state.episodes)
     raised = []
     for index, kind in enumerate(["passive_ideation", "passive_ideation", "method", "passive_ideation"]):
-        turn = TurnRecord(index, "patient", "x" * 30,
-                          TurnFeatures(crisis=CrisisSignals(CrisisDecision.PAGE, (sentence(kind, 0.97),), (kind,))))
+        turn = TurnRecord(
+            index,
+            "patient",
+            "x" * 30,
+            TurnFeatures(crisis=CrisisSignals(CrisisDecision.PAGE, (sentence(kind, 0.97),), (kind,))),
+        )
         state.record(turn)
         raised += [(f.rule, index) for f in DETECTOR.detect(state, turn) if book.admit(f)]
     assert raised == [("crisis.passive_ideation", 0), ("crisis.method", 2)]
 
 
 # --- measured on the blind labelled sentences --------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encoder, backend):
@@ -212,8 +238,11 @@ def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encode
     assert precision >= 0.8 and recall >= 0.5, (precision, recall)
     # Calibration: among sentences given P ≈ x, about x are current risk (expected calibration error).
     bins = np.clip((current * 10).astype(int), 0, 9)
-    ece = sum(abs(truth[bins == b].mean() - current[bins == b].mean()) * (bins == b).mean()
-              for b in range(10) if (bins == b).any())
+    ece = sum(
+        abs(truth[bins == b].mean() - current[bins == b].mean()) * (bins == b).mean()
+        for b in range(10)
+        if (bins == b).any()
+    )
     assert ece <= 0.12, ece
 
 

@@ -15,8 +15,12 @@ def run(scores, state=None):
     start = state.last_index + 1
     for n, score in enumerate(scores):
         index = start + 2 * n
-        turn = TurnRecord(index, "patient", f"turn {index}",
-                          TurnFeatures(distress=Distress(score), cues=Cues({}), emotions=Emotions({})))
+        turn = TurnRecord(
+            index,
+            "patient",
+            f"turn {index}",
+            TurnFeatures(distress=Distress(score), cues=Cues({}), emotions=Emotions({})),
+        )
         state.record(turn)
         out.append(DETECTOR.detect(state, turn))
         state.record(TurnRecord(index + 1, "therapist", "I hear you."))
@@ -71,7 +75,7 @@ def test_an_episode_keeps_its_key_until_calm_and_becomes_one_alert():
 
 
 def test_one_calmer_turn_does_not_end_the_episode():
-    out, state = run([0.7, 0.7, 0.7, 0.2, 0.7, 0.7, 0.7])
+    out, _state = run([0.7, 0.7, 0.7, 0.2, 0.7, 0.7, 0.7])
     assert {f.episode for step in out for f in step} == {"0"}
 
 
@@ -89,7 +93,9 @@ def test_distress_score_combines_emotions_cues_hedges_and_crisis():
     sad = distress_score(sadness, Cues({}), none)
     sad_with_cues = distress_score(sadness, Cues({"exhaustion": "x", "hopelessness": "y"}), none)
     hedged = distress_score(sadness, Cues({}), none, "I guess maybe it's a bit sad, I think")
-    paged = CrisisSignals(CrisisDecision.PAGE, (RiskSentence(0, 5, "passive_ideation", 0.95, 0.0),), ("passive_ideation",))
+    paged = CrisisSignals(
+        CrisisDecision.PAGE, (RiskSentence(0, 5, "passive_ideation", 0.95, 0.0),), ("passive_ideation",)
+    )
     crisis = distress_score(Emotions({}), Cues({}), paged)
     assert calm < 0.1 < sad < sad_with_cues <= 1.0
     assert hedged < sad

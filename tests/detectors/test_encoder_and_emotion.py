@@ -15,7 +15,7 @@ TEXTS = [
 
 
 def test_embeddings_are_unit_vectors_and_paraphrases_are_close(encoder):
-    vectors = encoder.encode(TEXTS + ["I feel so lonely and keep crying at night."])
+    vectors = encoder.encode([*TEXTS, "I feel so lonely and keep crying at night."])
     assert vectors.shape == (6, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     similarity = vectors @ vectors.T
@@ -34,8 +34,10 @@ def test_a_turns_vector_does_not_depend_on_the_turns_encoded_beside_it(backend, 
     # used to scale the whole group together, so a replay that batched differently got other alerts.
     chosen = encoder if backend == "torch" else onnx_encoder
     turn = "I have been sleeping badly since the project started and my manager keeps moving deadlines."
-    neighbours = ["Everything feels heavy lately and I do not know what to do, nothing helps anymore at all.",
-                  "I cooked a proper dinner for the first time in weeks and then my sister called me."]
+    neighbours = [
+        "Everything feels heavy lately and I do not know what to do, nothing helps anymore at all.",
+        "I cooked a proper dinner for the first time in weeks and then my sister called me.",
+    ]
     alone = chosen.encode([turn])[0]
     for batch in ([turn, *neighbours], [*neighbours, turn], [neighbours[0], turn, neighbours[0]]):
         beside = chosen.encode(batch)[batch.index(turn)]
@@ -63,9 +65,20 @@ def test_packed_embeddings_keep_their_direction(encoder):
 def test_emotion_head_reads_clear_emotions(encoder):
     head = EmotionHead.load()
     assert len(head.labels) == 28 and head.labels[-1] == "neutral"
-    probs = dict(zip(head.labels, head.probabilities(encoder.encode([
-        "I'm terrified something awful is going to happen to me.",
-    ]))[0]))
+    probs = dict(
+        zip(
+            head.labels,
+            head.probabilities(
+                encoder.encode(
+                    [
+                        "I'm terrified something awful is going to happen to me.",
+                    ]
+                )
+            )[0],
+        )
+    )
     assert probs["fear"] > 0.5 and probs["fear"] > probs["joy"]
-    probs = dict(zip(head.labels, head.probabilities(encoder.encode(["Thank you so much, I really appreciate it!"]))[0]))
+    probs = dict(
+        zip(head.labels, head.probabilities(encoder.encode(["Thank you so much, I really appreciate it!"]))[0])
+    )
     assert probs["gratitude"] > 0.5 and probs["gratitude"] > probs["sadness"]

@@ -67,17 +67,27 @@ def test_varied_patient_turns_are_not_a_loop(extractor):
         "The neighbours' dog barked all night so I slept badly.",
         "I finally sorted out my tax return, which felt like a relief.",
     ]
-    assert not any(f.rule == "loop.patient_refrain" for step in converse(extractor, interleave(varied, REPLIES)) for f in step)
+    assert not any(
+        f.rule == "loop.patient_refrain" for step in converse(extractor, interleave(varied, REPLIES)) for f in step
+    )
 
 
 def test_short_acknowledgements_are_not_a_loop(extractor):
-    turns = [("patient", "Okay."), ("therapist", "I see."), ("patient", "Okay."), ("therapist", "I see."),
-             ("patient", "Okay."), ("therapist", "I see."), ("patient", "Okay."), ("therapist", "I see.")]
+    turns = [
+        ("patient", "Okay."),
+        ("therapist", "I see."),
+        ("patient", "Okay."),
+        ("therapist", "I see."),
+        ("patient", "Okay."),
+        ("therapist", "I see."),
+        ("patient", "Okay."),
+        ("therapist", "I see."),
+    ]
     assert rules(converse(extractor, turns)) == set()
 
 
 def test_progress_ends_the_patient_run(extractor):
-    patient = FEAR[:3] + ["That actually helped, I feel a bit calmer and I'll try the first slide tonight."] + FEAR[3:4]
+    patient = [*FEAR[:3], "That actually helped, I feel a bit calmer and I'll try the first slide tonight.", *FEAR[3:4]]
     found = converse(extractor, interleave(patient, REPLIES))
     assert not any(f.rule == "loop.patient_refrain" for step in found for f in step)
 
@@ -130,5 +140,8 @@ def test_run_lengths_are_options(extractor):
 
 
 def test_longest_shared_phrase():
-    assert longest_shared_phrase("I will freeze in the meeting today", "tomorrow I will freeze in the meeting") == "i will freeze in the meeting"
+    assert (
+        longest_shared_phrase("I will freeze in the meeting today", "tomorrow I will freeze in the meeting")
+        == "i will freeze in the meeting"
+    )
     assert longest_shared_phrase("okay then", "okay then") == ""

@@ -61,12 +61,23 @@ def test_a_detector_defined_only_here_is_discovered_and_raises_alerts_end_to_end
     assert list(found) == ["pineapple"] and rule_names(found.values()) == {"pineapple.mentioned": "pineapple"}
 
     pipeline = Pipeline([*select(discover(), ["therapist"]), found["pineapple"]])
-    events = [{"event_id": f"e{i}", "conversation_id": "c", "turn_index": i, "role": "patient", "text": text,
-               "ts": "2026-01-01T00:00:00Z"} for i, text in enumerate(["I like pineapple.", "More pineapple!"])]
+    events = [
+        {
+            "event_id": f"e{i}",
+            "conversation_id": "c",
+            "turn_index": i,
+            "role": "patient",
+            "text": text,
+            "ts": "2026-01-01T00:00:00Z",
+        }
+        for i, text in enumerate(["I like pineapple.", "More pineapple!"])
+    ]
     states: dict = {}
     results = [pipeline.step(states, item) for item in pipeline.prepare(events)]
     alerts = [a for r in results for a in r.alerts]
-    assert [(a.detector, a.rule, a.severity, a.turns) for a in alerts] == [("pineapple", "pineapple.mentioned", "warning", [0])]
+    assert [(a.detector, a.rule, a.severity, a.turns) for a in alerts] == [
+        ("pineapple", "pineapple.mentioned", "warning", [0])
+    ]
     before = metrics.ALERTS.labels("pineapple", "warning")._value.get()
     for result in results:
         record_metrics(result)
@@ -79,13 +90,21 @@ def test_a_finding_for_an_undeclared_rule_is_a_contract_error(tmp_path, monkeypa
     package = tmp_path / "tw_badplugins"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "fruit.py").write_text(PLUGIN.replace('rules = ("pineapple.mentioned",)', 'rules = ("pineapple.other",)'))
+    (package / "fruit.py").write_text(
+        PLUGIN.replace('rules = ("pineapple.mentioned",)', 'rules = ("pineapple.other",)')
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     pipeline = Pipeline(list(discover("tw_badplugins").values()))
-    event = {"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "pineapple",
-             "ts": "2026-01-01T00:00:00Z"}
+    event = {
+        "event_id": "e",
+        "conversation_id": "c",
+        "turn_index": 0,
+        "role": "patient",
+        "text": "pineapple",
+        "ts": "2026-01-01T00:00:00Z",
+    }
     (item,) = pipeline.prepare([event])
-    with pytest.raises(DetectorContractError, match="pineapple.mentioned"):
+    with pytest.raises(DetectorContractError, match=r"pineapple\.mentioned"):
         pipeline.step({}, item)
 
 
@@ -93,6 +112,11 @@ def test_rule_names_come_from_the_registry():
     from detectors.registry import rule_names
 
     rules = rule_names(discover().values())
-    assert {"crisis.possible", "crisis.intent_or_plan", "distress.escalating", "loop.cycle",
-            "therapist.missed_crisis"} <= set(rules)
+    assert {
+        "crisis.possible",
+        "crisis.intent_or_plan",
+        "distress.escalating",
+        "loop.cycle",
+        "therapist.missed_crisis",
+    } <= set(rules)
     assert all(rule.startswith(f"{detector}.") for rule, detector in rules.items())

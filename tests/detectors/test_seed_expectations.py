@@ -70,8 +70,10 @@ def test_000_raises_a_patient_loop_and_a_therapist_loop(shared_transcripts, scan
     alerts = scan_alerts(shared_transcripts / "000_84769077cb1426a9.txt")
     assert {"loop.patient_refrain", "loop.therapist_template"} <= rules_in(alerts, "loop")
     template = [a for a in alerts if a.rule == "loop.therapist_template"]
-    assert any(any(word in e.why for e in a.evidence for word in ("breath", "attention", "sensation", "notice", "change"))
-               for a in template)
+    assert any(
+        any(word in e.why for e in a.evidence for word in ("breath", "attention", "sensation", "notice", "change"))
+        for a in template
+    )
 
 
 def test_002_raises_the_promise_and_a_patient_refrain(shared_transcripts, scan_alerts):

@@ -32,7 +32,7 @@ def findings_for(text, role="therapist"):
         ("I hear how exhausting this week was and I want to understand what made it so heavy for", Severity.WARNING),
         ("Here are three things you could try tonight:", Severity.WARNING),
         ("Some ideas:\n1. A short walk\n2.", Severity.WARNING),
-        ("You said it felt like \"everything is", Severity.WARNING),
+        ('You said it felt like "everything is', Severity.WARNING),
     ],
 )
 def test_flags_answers_that_gave_the_patient_nothing(text, severity):
@@ -52,7 +52,7 @@ def test_flags_answers_that_gave_the_patient_nothing(text, severity):
         "I'm here with you :)",
         "That's a lovely idea 🙂",
         "It sounds like you were carrying a lot. [pauses] What felt heaviest?",
-        "You said something important there: \"I can't keep up.\"",
+        'You said something important there: "I can\'t keep up."',
         "## Next steps",
         "Thank you for telling me. Would you like to keep going, or take a break?",
         # complete thoughts without a final full stop: chat style and transcribed speech

@@ -6,16 +6,16 @@ import json
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from kafka import KafkaConsumer
 
 from streams.runtime.broker import EmbeddedBroker, free_port
-from streams.runtime.replay import ensure_topics
 from streams.runtime.processes import stop_process
+from streams.runtime.replay import ensure_topics
 from streams.runtime.worker import spawn_worker, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -98,7 +98,7 @@ def worker(broker, tmp_path_factory, request) -> WorkerHandle:
         wait_ready(port, timeout=90, process=process)
     except Exception:
         stop_process(process)
-        raise AssertionError(f"worker did not become ready:\n{log.read_text()[-4000:]}")
+        raise AssertionError(f"worker did not become ready:\n{log.read_text()[-4000:]}") from None
     yield WorkerHandle(broker.address, port, topics, env, log)
     # A graceful Faust stop waits for its streams; on two busy cores that took over 20 s once in CI.
     code = stop_process(process, timeout=60)

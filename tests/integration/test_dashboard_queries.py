@@ -14,15 +14,15 @@ import uuid
 
 import pytest
 
-from streams.runtime.broker import free_port
-from streams.tooling.dashboards import queries, rendered
 from streams.examples import EXAMPLES_DIR
-from streams.runtime.replay import ensure_topics
+from streams.runtime.broker import free_port
+from streams.runtime.delivery.counting_receiver import Receiver
 from streams.runtime.processes import stop_process
+from streams.runtime.replay import ensure_topics
 from streams.runtime.worker import spawn_worker, wait_ready
+from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.deploy.test_ops_alerting import tool
-from streams.runtime.delivery.counting_receiver import Receiver
 from tests.integration.test_delivery import SECRET, config_yaml
 
 pytestmark = pytest.mark.integration
@@ -47,10 +47,14 @@ def scraped(broker, tmp_path_factory, seed_paths):
     (workdir / "delivery.yaml").write_text(config_yaml(receiver.url))
     suffix = uuid.uuid4().hex[:8]
     env = {
-        "TURNWATCH_APP_ID": f"tw-dash-{suffix}", "TURNWATCH_TURNS_TOPIC": f"turns-{suffix}",
-        "TURNWATCH_ALERTS_TOPIC": f"alerts-{suffix}", "TURNWATCH_DLQ_TOPIC": f"dlq-{suffix}",
-        "TURNWATCH_DELIVERY_RETRY_TOPIC": f"retry-{suffix}", "TURNWATCH_DELIVERY_DLQ_TOPIC": f"ddlq-{suffix}",
-        "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"), "TW_WEBHOOK_SECRET": SECRET,
+        "TURNWATCH_APP_ID": f"tw-dash-{suffix}",
+        "TURNWATCH_TURNS_TOPIC": f"turns-{suffix}",
+        "TURNWATCH_ALERTS_TOPIC": f"alerts-{suffix}",
+        "TURNWATCH_DLQ_TOPIC": f"dlq-{suffix}",
+        "TURNWATCH_DELIVERY_RETRY_TOPIC": f"retry-{suffix}",
+        "TURNWATCH_DELIVERY_DLQ_TOPIC": f"ddlq-{suffix}",
+        "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"),
+        "TW_WEBHOOK_SECRET": SECRET,
         "TURNWATCH_DATA_DIR": str(workdir),
     }
     ensure_topics(broker.address, [v for k, v in env.items() if k.endswith("_TOPIC")], 4)
@@ -61,9 +65,14 @@ def scraped(broker, tmp_path_factory, seed_paths):
         f"scrape_configs:\n  - job_name: turnwatch\n    static_configs: [{{targets: ['127.0.0.1:{worker_port}']}}]\n"
     )
     prometheus = subprocess.Popen(
-        [tool("prometheus"), f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=open(workdir / "prometheus.log", "wb"), stderr=subprocess.STDOUT,
+        [
+            tool("prometheus"),
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=open(workdir / "prometheus.log", "wb"),  # noqa: SIM115 (the child keeps it)
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_ready(worker_port, timeout=90, process=worker)
@@ -71,11 +80,18 @@ def scraped(broker, tmp_path_factory, seed_paths):
         started = time.time()
         # Two bursts a few scrapes apart, so every counter has a rate, not just a value.
         for paths in ([str(p) for p in seed_paths], [str(EXAMPLES_DIR)]):
-            subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--quiet", *paths], env=replay_env,
-                           check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [sys.executable, "-m", "streams.cli", "replay", "--quiet", *paths],
+                env=replay_env,
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             time.sleep(6)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not has_data(prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")):
+        while time.monotonic() < deadline and not has_data(
+            prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
+        ):
             time.sleep(1)
         yield prom_port, started
     finally:

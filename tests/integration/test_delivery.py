@@ -9,18 +9,18 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaProducer
 
 from streams.runtime.broker import free_port
+from streams.runtime.delivery.counting_receiver import Receiver
 from streams.runtime.delivery.signing import signed_headers
-from streams.runtime.replay import ensure_topics
 from streams.runtime.processes import stop_process
+from streams.runtime.replay import ensure_topics
 from streams.runtime.worker import metric_lines, spawn_worker, wait_ready
 from tests.integration.conftest import consume
-from streams.runtime.delivery.counting_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 SECRET = "delivery-test-secret"
@@ -53,10 +53,15 @@ class Stack:
         config = tmp_path / "delivery.yaml"
         config.write_text(config_yaml(receiver.url, cooldown))
         self.env = {
-            "TURNWATCH_APP_ID": f"tw-delivery-{suffix}", "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
-            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"], "TURNWATCH_DLQ_TOPIC": self.topics["dlq"],
-            "TURNWATCH_DELIVERY_RETRY_TOPIC": self.topics["retry"], "TURNWATCH_DELIVERY_DLQ_TOPIC": self.topics["ddlq"],
-            "TURNWATCH_DELIVERY_CONFIG": str(config), "TW_WEBHOOK_SECRET": SECRET, "TURNWATCH_DATA_DIR": str(tmp_path),
+            "TURNWATCH_APP_ID": f"tw-delivery-{suffix}",
+            "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
+            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
+            "TURNWATCH_DLQ_TOPIC": self.topics["dlq"],
+            "TURNWATCH_DELIVERY_RETRY_TOPIC": self.topics["retry"],
+            "TURNWATCH_DELIVERY_DLQ_TOPIC": self.topics["ddlq"],
+            "TURNWATCH_DELIVERY_CONFIG": str(config),
+            "TW_WEBHOOK_SECRET": SECRET,
+            "TURNWATCH_DATA_DIR": str(tmp_path),
         }
         ensure_topics(self.broker, list(self.topics.values()), partitions=4)
         self.tmp_path = tmp_path
@@ -71,7 +76,7 @@ class Stack:
             wait_ready(self.port, timeout=90, process=self.process)
         except Exception:
             stop_process(self.process)
-            raise AssertionError(self.log.read_text()[-4000:])
+            raise AssertionError(self.log.read_text()[-4000:]) from None
 
     def kill_worker(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -88,23 +93,38 @@ class Stack:
     def publish_alerts(self, alerts: list[dict]) -> None:
         producer = KafkaProducer(bootstrap_servers=self.broker, acks="all")
         for alert in alerts:
-            producer.send(self.topics["alerts"], key=alert["conversation_id"].encode(), value=json.dumps(alert).encode())
+            producer.send(
+                self.topics["alerts"], key=alert["conversation_id"].encode(), value=json.dumps(alert).encode()
+            )
         producer.flush()
         producer.close()
 
     def metric(self, series: str) -> float:
         """One exact series, e.g. 'turnwatch_deliveries_total{outcome="delivered",sink="webhook"}'."""
-        return sum(float(l.rsplit(" ", 1)[1]) for l in metric_lines(self.port) if l.startswith(series))
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(self.port) if line.startswith(series))
 
 
-def make_alert(n: int, conversation: str | None = None, rule: str = "therapist.malformed", severity: str = "high",
-               quote: str = "Reach me at sam@example.org if the app fails") -> dict:
+def make_alert(
+    n: int,
+    conversation: str | None = None,
+    rule: str = "therapist.malformed",
+    severity: str = "high",
+    quote: str = "Reach me at sam@example.org if the app fails",
+) -> dict:
     return {
-        "alert_id": f"alert-{uuid.uuid4().hex[:6]}-{n}", "conversation_id": conversation or f"conv-{n}",
-        "detector": rule.split(".")[0], "rule": rule, "severity": severity, "turns": [n],
-        "evidence": [{"turn_index": n, "role": "therapist", "quote": quote, "why": "test"}], "score": 1.0,
-        "taxonomy": [], "summary": f"test alert {n}", "suggested_action": "none",
-        "created_at": datetime.now(timezone.utc).isoformat(), "detector_version": "test/1",
+        "alert_id": f"alert-{uuid.uuid4().hex[:6]}-{n}",
+        "conversation_id": conversation or f"conv-{n}",
+        "detector": rule.split(".")[0],
+        "rule": rule,
+        "severity": severity,
+        "turns": [n],
+        "evidence": [{"turn_index": n, "role": "therapist", "quote": quote, "why": "test"}],
+        "score": 1.0,
+        "taxonomy": [],
+        "summary": f"test alert {n}",
+        "suggested_action": "none",
+        "created_at": datetime.now(UTC).isoformat(),
+        "detector_version": "test/1",
     }
 
 
@@ -180,8 +200,10 @@ def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(
     time.sleep(3)
     lost = {a["alert_id"] for a in alerts} - set(receiver.accepted)
     duplicated = {k: n for k, n in receiver.accepted.items() if n > 1}
-    print(f"delivered={len(receiver.accepted)} lost={len(lost)} duplicated={len(duplicated)} "
-          f"attempts={sum(receiver.attempts.values())}")
+    print(
+        f"delivered={len(receiver.accepted)} lost={len(lost)} duplicated={len(duplicated)} "
+        f"attempts={sum(receiver.attempts.values())}"
+    )
     assert not lost and not duplicated
     dead = consume(stack.broker, stack.topics["ddlq"], lambda records: False, timeout=2)
     assert dead == []
@@ -222,8 +244,10 @@ def test_a_killed_worker_keeps_conversation_state_through_its_changelog(make_sta
     stack.kill_worker()
     stack.start_worker("second")
     publish([t for chat in chats for t in chat[5:15]])
-    assert receiver.wait_until(lambda: stack.metric("turnwatch_turns_total") >= 15
-                               and stack.metric("turnwatch_duplicate_turns_total") >= 15, timeout=60)
+    assert receiver.wait_until(
+        lambda: stack.metric("turnwatch_turns_total") >= 15 and stack.metric("turnwatch_duplicate_turns_total") >= 15,
+        timeout=60,
+    )
     time.sleep(2)
     # Only turns 10–14 are new to a worker that recovered the state; one that lost it would take
     # turn 5 as a first turn after a gap and process every replayed turn again.

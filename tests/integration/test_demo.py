@@ -15,8 +15,22 @@ pytestmark = pytest.mark.integration
 def test_demo_shows_alerts_and_exits_cleanly(tmp_path):
     env = {**os.environ, "TURNWATCH_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
     done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--duration", "30", "--speed", "0", "--web-port", str(free_port())],
-        env=env, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "demo",
+            "--duration",
+            "30",
+            "--speed",
+            "0",
+            "--web-port",
+            str(free_port()),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "therapist.malformed" in done.stdout

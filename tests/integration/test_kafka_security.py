@@ -15,8 +15,8 @@ from streams.runtime.ingest.files import Record
 from streams.runtime.kafka_security import kafka_python_options
 from streams.runtime.processes import stop_process
 from streams.runtime.replay import ensure_topics, replay
-from streams.settings import Settings
 from streams.runtime.worker import spawn_worker, wait_ready
+from streams.settings import Settings
 from tests.integration.tls_proxy import TlsProxy, make_certificates
 
 pytestmark = pytest.mark.integration
@@ -34,8 +34,14 @@ def tls_broker(tmp_path_factory):
 
 
 def turn(conversation: str, index: int, text: str) -> dict:
-    return {"event_id": f"{conversation}:{index}", "conversation_id": conversation, "turn_index": index,
-            "role": "patient" if index % 2 == 0 else "therapist", "text": text, "ts": f"2026-01-01T10:{index:02d}:00Z"}
+    return {
+        "event_id": f"{conversation}:{index}",
+        "conversation_id": conversation,
+        "turn_index": index,
+        "role": "patient" if index % 2 == 0 else "therapist",
+        "text": text,
+        "ts": f"2026-01-01T10:{index:02d}:00Z",
+    }
 
 
 def test_replay_and_admin_connect_over_tls_with_the_ca_from_settings(tls_broker):
@@ -46,8 +52,14 @@ def test_replay_and_admin_connect_over_tls_with_the_ca_from_settings(tls_broker)
     ensure_topics(address, [topic], 2, options)
     records = [Record(key="c1", value=json.dumps(turn("c1", i, "hello")).encode(), ts=None) for i in range(5)]
     assert replay(records, address, topic, security=options).sent == 5
-    consumer = KafkaConsumer(topic, bootstrap_servers=address, auto_offset_reset="earliest", group_id=None,
-                             consumer_timeout_ms=5000, **options)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=address,
+        auto_offset_reset="earliest",
+        group_id=None,
+        consumer_timeout_ms=5000,
+        **options,
+    )
     assert len(list(consumer)) == 5
     consumer.close()
     assert proxy.handshakes >= 2
@@ -66,9 +78,15 @@ def test_a_plaintext_client_cannot_use_the_tls_listener(tls_broker):
 def test_the_worker_consumes_and_alerts_over_tls(tls_broker, tmp_path):
     address, ca, _ = tls_broker
     suffix = uuid.uuid4().hex[:6]
-    env = {"TURNWATCH_SECURITY_PROTOCOL": "SSL", "TURNWATCH_SSL_CAFILE": str(ca), "TURNWATCH_APP_ID": f"tw-tls-{suffix}",
-           "TURNWATCH_TURNS_TOPIC": f"turns-{suffix}", "TURNWATCH_ALERTS_TOPIC": f"alerts-{suffix}",
-           "TURNWATCH_DLQ_TOPIC": f"dlq-{suffix}", "TURNWATCH_DATA_DIR": str(tmp_path)}
+    env = {
+        "TURNWATCH_SECURITY_PROTOCOL": "SSL",
+        "TURNWATCH_SSL_CAFILE": str(ca),
+        "TURNWATCH_APP_ID": f"tw-tls-{suffix}",
+        "TURNWATCH_TURNS_TOPIC": f"turns-{suffix}",
+        "TURNWATCH_ALERTS_TOPIC": f"alerts-{suffix}",
+        "TURNWATCH_DLQ_TOPIC": f"dlq-{suffix}",
+        "TURNWATCH_DATA_DIR": str(tmp_path),
+    }
     port = free_port()
     process = spawn_worker(address, port, tmp_path / "worker.log", extra_env=env)
     try:
@@ -77,8 +95,13 @@ def test_the_worker_consumes_and_alerts_over_tls(tls_broker, tmp_path):
         text = "I have decided to kill myself tonight, I have the pills ready and I have written the notes."
         records = [Record(key="c-tls", value=json.dumps(turn("c-tls", 0, text)).encode(), ts=None)]
         assert replay(records, address, env["TURNWATCH_TURNS_TOPIC"], security=options).sent == 1
-        consumer = KafkaConsumer(env["TURNWATCH_ALERTS_TOPIC"], bootstrap_servers=address, auto_offset_reset="earliest",
-                                 group_id=None, **options)
+        consumer = KafkaConsumer(
+            env["TURNWATCH_ALERTS_TOPIC"],
+            bootstrap_servers=address,
+            auto_offset_reset="earliest",
+            group_id=None,
+            **options,
+        )
         alerts, deadline = [], time.monotonic() + 90
         while not any(a["severity"] == "critical" for a in alerts) and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=500).values():

@@ -24,20 +24,46 @@ SEED_TURNS = sum(sum(roles.values()) for roles in SEEDS.values())
 
 def replay_cli(worker, *paths, extra=()):
     env = {**os.environ, **worker.env, "TURNWATCH_BROKER": worker.broker}
-    return subprocess.run([sys.executable, "-m", "streams.cli", "replay", "--quiet", *extra, *map(str, paths)],
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "replay", "--quiet", *extra, *map(str, paths)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
 def replayed(worker, seed_paths, tmp_path_factory):
     bad = tmp_path_factory.mktemp("bad") / "bad.jsonl"
-    bad.write_text("\n".join([
-        "{this is not json",
-        json.dumps({"event_id": "b1", "conversation_id": "bad-1", "turn_index": 0, "role": "doctor", "text": "hi",
-                    "ts": "2026-01-01T00:00:00Z"}),
-        json.dumps({"event_id": "b2", "conversation_id": "bad-2", "turn_index": 0, "role": "patient",
-                    "text": "y" * 17000, "ts": "2026-01-01T00:00:00Z"}),
-    ]) + "\n")
+    bad.write_text(
+        "\n".join(
+            [
+                "{this is not json",
+                json.dumps(
+                    {
+                        "event_id": "b1",
+                        "conversation_id": "bad-1",
+                        "turn_index": 0,
+                        "role": "doctor",
+                        "text": "hi",
+                        "ts": "2026-01-01T00:00:00Z",
+                    }
+                ),
+                json.dumps(
+                    {
+                        "event_id": "b2",
+                        "conversation_id": "bad-2",
+                        "turn_index": 0,
+                        "role": "patient",
+                        "text": "y" * 17000,
+                        "ts": "2026-01-01T00:00:00Z",
+                    }
+                ),
+            ]
+        )
+        + "\n"
+    )
     first = replay_cli(worker, *seed_paths, bad)
     assert first.returncode == 0, first.stderr
     assert f"sent {SEED_TURNS + 3} turns" in first.stderr
@@ -97,8 +123,9 @@ def test_metrics_show_alerts_and_latency(replayed):
 
 def post(worker, body, token="test-token", raw=None):
     data = raw if raw is not None else json.dumps(body).encode()
-    request = urllib.request.Request(worker.url + "/v1/turns", data=data, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        worker.url + "/v1/turns", data=data, method="POST", headers={"Content-Type": "application/json"}
+    )
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
@@ -109,8 +136,14 @@ def post(worker, body, token="test-token", raw=None):
 
 
 def http_turn(index, role="patient", text="I feel a bit better today."):
-    return {"event_id": f"http-1:{index}", "conversation_id": "http-1", "turn_index": index, "role": role,
-            "text": text, "ts": "2026-01-02T00:00:00Z"}
+    return {
+        "event_id": f"http-1:{index}",
+        "conversation_id": "http-1",
+        "turn_index": index,
+        "role": role,
+        "text": text,
+        "ts": "2026-01-02T00:00:00Z",
+    }
 
 
 def test_http_ingest_accepts_a_batch_and_the_worker_processes_it(replayed):
@@ -118,8 +151,9 @@ def test_http_ingest_accepts_a_batch_and_the_worker_processes_it(replayed):
     status, body = post(replayed, [http_turn(0), http_turn(1, "therapist", "")])
     assert (status, body) == (202, {"accepted": 2})
     assert replayed.wait_for_metric("turnwatch_turns_total", before + 2) == before + 2
-    alerts = consume(replayed.broker, replayed.topics["alerts"],
-                     lambda rs: any(r["conversation_id"] == "http-1" for r in rs))
+    alerts = consume(
+        replayed.broker, replayed.topics["alerts"], lambda rs: any(r["conversation_id"] == "http-1" for r in rs)
+    )
     assert [a["turns"] for a in alerts if a["conversation_id"] == "http-1"] == [[1]]
 
 
@@ -170,15 +204,19 @@ def test_http_ingest_limits_the_body_size(replayed):
 def test_http_ingest_reads_a_body_that_arrives_in_pieces(replayed):
     """A valid batch just under the limit, sent in two pieces with a pause between them (as a
     slow client or a busy network would): all of it is read, not just what had arrived."""
-    batch = [{**http_turn(20 + i, text="w " * 7600), "conversation_id": "http-big", "event_id": f"big:{i}"}
-             for i in range(4)]
+    batch = [
+        {**http_turn(20 + i, text="w " * 7600), "conversation_id": "http-big", "event_id": f"big:{i}"} for i in range(4)
+    ]
     data = json.dumps(batch).encode()
     assert 60_000 < len(data) < 65536
     parsed = urllib.parse.urlsplit(replayed.url)
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
     connection.putrequest("POST", "/v1/turns")
-    for name, value in (("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                        ("Authorization", "Bearer test-token")):
+    for name, value in (
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("Authorization", "Bearer test-token"),
+    ):
         connection.putheader(name, value)
     connection.endheaders()
     connection.send(data[: len(data) // 2])

@@ -20,15 +20,28 @@ TURNS_EACH = 5
 
 def valid(conversation: int, index: int) -> bytes:
     role = "patient" if index % 2 == 0 else "system"
-    return json.dumps({"event_id": f"ok-{conversation}-{index}", "conversation_id": f"ok-{conversation}",
-                       "turn_index": index, "role": role, "text": f"Turn {index}: an ordinary day at work.",
-                       "ts": "2026-01-01T00:00:00Z"}).encode()
+    return json.dumps(
+        {
+            "event_id": f"ok-{conversation}-{index}",
+            "conversation_id": f"ok-{conversation}",
+            "turn_index": index,
+            "role": role,
+            "text": f"Turn {index}: an ordinary day at work.",
+            "ts": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
 
 
 def bad_events(rng: random.Random) -> list[tuple[bytes, str]]:
     """(raw value, expected dead-letter reason); 1,000 of them."""
-    base = {"event_id": "b", "conversation_id": "bad", "turn_index": 0, "role": "patient", "text": "hi",
-            "ts": "2026-01-01T00:00:00Z"}
+    base = {
+        "event_id": "b",
+        "conversation_id": "bad",
+        "turn_index": 0,
+        "role": "patient",
+        "text": "hi",
+        "ts": "2026-01-01T00:00:00Z",
+    }
     kinds = [
         (lambda i: b"\xff\xfe not utf-8 %d" % i, "invalid_json"),
         (lambda i: b"{broken json %d" % i, "invalid_json"),
@@ -70,8 +83,12 @@ def test_a_thousand_bad_events_never_take_a_valid_turn_with_them(worker):
     producer.flush(timeout=60)
     producer.close()
 
-    assert worker.wait_for_metric("turnwatch_turns_total", before_turns + len(good), timeout=180) == before_turns + len(good)
-    assert worker.wait_for_metric("turnwatch_dead_letters_total", before_dead + len(bad), timeout=180) == before_dead + len(bad)
+    assert worker.wait_for_metric("turnwatch_turns_total", before_turns + len(good), timeout=180) == before_turns + len(
+        good
+    )
+    assert worker.wait_for_metric(
+        "turnwatch_dead_letters_total", before_dead + len(bad), timeout=180
+    ) == before_dead + len(bad)
     records = consume(worker.broker, worker.topics["dlq"], lambda rs: len(rs) >= len(bad), timeout=120)
     assert Counter(r["reason"] for r in records) == Counter(reason for _, reason in bad)  # once each, right reason
     assert all(r["source"]["topic"] == worker.topics["turns"] for r in records)

@@ -30,11 +30,30 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Built from a copy: an in-tree build leaves build/ behind, whose stale files a later
     # build would package again.
     source = tmp_path_factory.mktemp("source") / "turnwatch"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".turnwatch", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "bench"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", ".turnwatch", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "bench"
+        ),
+    )
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                    "--wheel-dir", str(out), str(source)], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(out),
+            str(source),
+        ],
+        check=True,
+        timeout=600,
+    )
     (built,) = out.glob("turnwatch-*.whl")
     return built
 
@@ -44,20 +63,31 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     Path(site, "turnwatch-test-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet",
-                    str(wheel)], check=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
+        check=True,
+        timeout=600,
+    )
     return env_dir / "bin"
 
 
 def run(bin_dir: Path, *args: str, cwd: Path, timeout: float = 300, stdin: bytes | None = None):
-    env = {**os.environ, "TURNWATCH_DATA_DIR": str(cwd / ".turnwatch"),
-           "TURNWATCH_MODEL_CACHE_DIR": str(ROOT / ".turnwatch" / "models")}
+    env = {
+        **os.environ,
+        "TURNWATCH_DATA_DIR": str(cwd / ".turnwatch"),
+        "TURNWATCH_MODEL_CACHE_DIR": str(ROOT / ".turnwatch" / "models"),
+    }
     env.pop("TURNWATCH_CONFIG", None)
-    return subprocess.run([str(bin_dir / "turnwatch"), *args], cwd=cwd, env=env, capture_output=True,
-                          timeout=timeout, input=stdin)
+    return subprocess.run(
+        [str(bin_dir / "turnwatch"), *args], cwd=cwd, env=env, capture_output=True, timeout=timeout, input=stdin
+    )
 
 
 def test_the_wheel_carries_the_examples_labels_heads_and_type_marker(wheel: Path):
@@ -70,8 +100,13 @@ def test_the_wheel_carries_the_examples_labels_heads_and_type_marker(wheel: Path
 
 
 def test_installed_commands_resolve_to_the_wheel_not_the_checkout(installed: Path, tmp_path: Path):
-    where = subprocess.run([str(installed / "python"), "-c", "import streams; print(streams.__file__)"],
-                           cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+    where = subprocess.run(
+        [str(installed / "python"), "-c", "import streams; print(streams.__file__)"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert str(ROOT) not in where
     version = run(installed, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.decode().startswith("turnwatch ")
@@ -80,9 +115,13 @@ def test_installed_commands_resolve_to_the_wheel_not_the_checkout(installed: Pat
 def test_scan_from_another_directory_uses_the_shipped_examples(installed: Path, tmp_path: Path):
     from streams.examples import EXAMPLES_DIR  # the checkout's copy names a file to scan
 
-    shipped = subprocess.run([str(installed / "python"), "-c",
-                              "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"],
-                             cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+    shipped = subprocess.run(
+        [str(installed / "python"), "-c", "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert str(ROOT) not in shipped
     name = "01_escalating_distress_crisis.txt"
     done = run(installed, "scan", str(Path(shipped) / name), "--fail-on", "critical", cwd=tmp_path)
@@ -95,11 +134,24 @@ def test_scan_from_another_directory_uses_the_shipped_examples(installed: Path, 
 
 
 def test_eval_from_another_directory_scores_the_shipped_labels(installed: Path, tmp_path: Path):
-    done = run(installed, "eval", "--out", str(tmp_path / "eval"),
-               str(Path(subprocess.run([str(installed / "python"), "-c",
-                                        "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"],
-                                       cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip())),
-               cwd=tmp_path)
+    done = run(
+        installed,
+        "eval",
+        "--out",
+        str(tmp_path / "eval"),
+        str(
+            Path(
+                subprocess.run(
+                    [str(installed / "python"), "-c", "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"],
+                    cwd=tmp_path,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                ).stdout.strip()
+            )
+        ),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert len(report["conversations"]) >= 10

@@ -22,11 +22,39 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-        "-subj", "/CN=turnwatch test CA")
+    run(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=turnwatch test CA",
+    )
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
-    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
-        "-days", "2", "-extfile", str(ext))
+    run(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(cert),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
     return ca, cert, key
 
 
@@ -53,13 +81,14 @@ class TlsProxy:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
 
-    def start(self) -> "TlsProxy":
+    def start(self) -> TlsProxy:
         ready = threading.Event()
 
         def serve() -> None:
             self.loop = asyncio.new_event_loop()
             server = self.loop.run_until_complete(
-                asyncio.start_server(self._client, "127.0.0.1", self.listen_port, ssl=self.context))
+                asyncio.start_server(self._client, "127.0.0.1", self.listen_port, ssl=self.context)
+            )
             ready.set()
             self.loop.run_forever()
             server.close()

@@ -1,4 +1,6 @@
+import functools
 import json
+import operator
 
 from streams.tooling.bench import PLACEHOLDER, Results, _records, percentile, plot, rss_bytes
 
@@ -12,7 +14,9 @@ def test_percentiles():
 def test_latency_records_carry_an_alert_trigger_per_conversation():
     records = _records(3, seed=2, broken_every=1)
     broken = [json.loads(r.value) for r in records if json.loads(r.value)["text"] == PLACEHOLDER]
-    assert len(broken) == 3 and {t["turn_index"] for t in broken} == {5} and {t["role"] for t in broken} == {"therapist"}
+    assert (
+        len(broken) == 3 and {t["turn_index"] for t in broken} == {5} and {t["role"] for t in broken} == {"therapist"}
+    )
     assert not any(json.loads(r.value)["text"] == PLACEHOLDER for r in _records(3, seed=2))
 
 
@@ -21,8 +25,15 @@ def test_rss_is_read_from_proc():
 
 
 def test_results_plot(tmp_path):
-    results = Results(backend="onnx", machine="test", encoder_batch1_tps=100, encoder_batched_tps=120, pipeline_tps=90,
-                      offered_tps=45, latency_ms={"p50": 80, "p95": 150, "p99": 200})
+    results = Results(
+        backend="onnx",
+        machine="test",
+        encoder_batch1_tps=100,
+        encoder_batched_tps=120,
+        pipeline_tps=90,
+        offered_tps=45,
+        latency_ms={"p50": 80, "p95": 150, "p99": 200},
+    )
     plot(results, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
 
@@ -50,14 +61,17 @@ def test_encoder_throughput_encodes_every_text_once_in_calls_of_call_size():
 
     encoder, texts = Recording(), [f"t{i}" for i in range(150)]
     assert encoder_throughput(encoder, texts, call_size=64) > 0
-    assert [len(c) for c in encoder.calls] == [64, 64, 22] and sum(encoder.calls, []) == texts
+    assert [len(c) for c in encoder.calls] == [64, 64, 22] and functools.reduce(
+        operator.iadd, encoder.calls, []
+    ) == texts
 
 
 def test_the_latency_workload_yields_one_sample_per_short_conversation():
     from streams.tooling.bench import LATENCY_TURNS_PER_CONVERSATION, MIN_LATENCY_SAMPLES
 
-    records = _records(int(MIN_LATENCY_SAMPLES * 1.1), seed=23, broken_every=1,
-                       turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION)
+    records = _records(
+        int(MIN_LATENCY_SAMPLES * 1.1), seed=23, broken_every=1, turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION
+    )
     turns = [json.loads(r.value) for r in records]
     triggers = [t for t in turns if t["text"] == PLACEHOLDER]
     assert len(triggers) >= MIN_LATENCY_SAMPLES

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from streams.cli import main
+from streams.errors import ConfigError
 from streams.examples import EXAMPLES_DIR
 from streams.settings import load_settings, warn_on_misspelt_env
-from streams.errors import ConfigError
 
 
 def refused_address() -> str:
@@ -60,11 +60,17 @@ def test_an_unreachable_broker_is_one_line_and_quick(capsys):
 def test_the_worker_waits_for_its_broker_then_gives_up_in_one_line(monkeypatch):
     monkeypatch.setenv("TURNWATCH_BROKER_WAIT_SECONDS", "1")
     # In a child process: the worker configures logging for the whole process.
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "worker", "--broker", refused_address()],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "worker", "--broker", refused_address()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
-    assert done.stderr.endswith("(connection refused after waiting 1s); start one (`turnwatch broker`) or pass "
-                                "--broker HOST:PORT / set TURNWATCH_BROKER\n"), done.stderr
+    assert done.stderr.endswith(
+        "(connection refused after waiting 1s); start one (`turnwatch broker`) or pass "
+        "--broker HOST:PORT / set TURNWATCH_BROKER\n"
+    ), done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -88,11 +94,16 @@ def test_version(capsys):
 
 def test_parse_reads_a_transcript_from_stdin():
     text = (EXAMPLES_DIR / "04_ordinary_sadness.txt").read_bytes()
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "parse", "-"], input=text, capture_output=True,
-                          timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "parse", "-"], input=text, capture_output=True, timeout=120, check=True
+    )
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    from_file = subprocess.run([sys.executable, "-m", "streams.cli", "parse", str(EXAMPLES_DIR / "04_ordinary_sadness.txt")],
-                               capture_output=True, timeout=120, check=True)
+    from_file = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "parse", str(EXAMPLES_DIR / "04_ordinary_sadness.txt")],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     assert [e["text"] for e in events] == [json.loads(line)["text"] for line in from_file.stdout.splitlines()]
     assert len(events) > 3
 
@@ -116,25 +127,46 @@ def test_scan_filters_by_severity_renders_a_table_and_fails_on_a_page(tmp_path):
     assert every.returncode == 0
     severities = {json.loads(line)["severity"] for line in every.stdout.splitlines()}
     assert {"critical", "high"} <= severities
-    critical = subprocess.run([*command, "--min-severity", "critical", "--fail-on", "critical"],
-                              capture_output=True, timeout=300)
+    critical = subprocess.run(
+        [*command, "--min-severity", "critical", "--fail-on", "critical"], capture_output=True, timeout=300
+    )
     assert critical.returncode == 1
     assert {json.loads(line)["severity"] for line in critical.stdout.splitlines()} == {"critical"}
-    table = subprocess.run([*command, "--format", "table", "--fail-on", "critical", "--min-severity", "high"],
-                           capture_output=True, timeout=300)
+    table = subprocess.run(
+        [*command, "--format", "table", "--fail-on", "critical", "--min-severity", "high"],
+        capture_output=True,
+        timeout=300,
+    )
     lines = table.stdout.decode().splitlines()
     assert table.returncode == 1
     assert any(line.startswith("CRITICAL ") for line in lines) and any(line.startswith("HIGH ") for line in lines)
     assert not any(line.startswith(("INFO ", "WARNING ")) for line in lines)
-    quiet = subprocess.run([sys.executable, "-m", "streams.cli", "scan", str(EXAMPLES_DIR / "04_ordinary_sadness.txt"),
-                            "--fail-on", "high"], capture_output=True, timeout=300)
+    quiet = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "scan",
+            str(EXAMPLES_DIR / "04_ordinary_sadness.txt"),
+            "--fail-on",
+            "high",
+        ],
+        capture_output=True,
+        timeout=300,
+    )
     assert quiet.returncode == 0
 
 
 def test_scan_dead_letters_name_file_and_line(tmp_path):
     events = tmp_path / "events.jsonl"
-    good = {"event_id": "a:0", "conversation_id": "a", "turn_index": 0, "role": "patient", "text": "hello",
-            "ts": "2026-01-01T00:00:00Z"}
+    good = {
+        "event_id": "a:0",
+        "conversation_id": "a",
+        "turn_index": 0,
+        "role": "patient",
+        "text": "hello",
+        "ts": "2026-01-01T00:00:00Z",
+    }
     events.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "role": "nurse"}) + "\n")
     done = subprocess.run([sys.executable, "-m", "streams.cli", "scan", str(events)], capture_output=True, timeout=300)
     err = done.stderr.decode()

@@ -1,10 +1,11 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.contracts import Alert, parse_turn
 from streams.errors import InvalidTurn
@@ -14,15 +15,22 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def event(**overrides):
-    base = {"event_id": "e-1", "conversation_id": "c-1", "turn_index": 0, "role": "patient",
-            "text": "I feel tired.", "ts": "2026-01-01T10:00:00Z", "meta": {"locale": "en"}}
+    base = {
+        "event_id": "e-1",
+        "conversation_id": "c-1",
+        "turn_index": 0,
+        "role": "patient",
+        "text": "I feel tired.",
+        "ts": "2026-01-01T10:00:00Z",
+        "meta": {"locale": "en"},
+    }
     base.update(overrides)
     return base
 
 
 def test_valid_event_round_trips():
     parsed = parse_turn(json.dumps(event()).encode())
-    assert parsed.ts == datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    assert parsed.ts == datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert parse_turn(parsed.to_json()) == parsed
 
 
@@ -76,7 +84,12 @@ def test_non_objects_are_invalid_json(raw):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.dictionaries(st.sampled_from(list(event())), st.none() | st.integers() | st.text(max_size=30))))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.dictionaries(st.sampled_from(list(event())), st.none() | st.integers() | st.text(max_size=30)),
+    )
+)
 def test_parse_turn_never_raises_anything_but_invalid_turn(raw):
     try:
         parse_turn(raw)
@@ -91,9 +104,20 @@ def test_events_validate_against_the_published_schema():
 
 
 def test_alerts_validate_against_the_published_schema():
-    alert = Alert(alert_id="a", conversation_id="c", detector="therapist", rule="therapist.malformed", severity="high",
-                  turns=[3], evidence=[{"turn_index": 3, "role": "therapist", "quote": "", "why": "empty"}], score=1.0,
-                  summary="s", suggested_action="a", created_at=datetime.now(timezone.utc), detector_version="v")
+    alert = Alert(
+        alert_id="a",
+        conversation_id="c",
+        detector="therapist",
+        rule="therapist.malformed",
+        severity="high",
+        turns=[3],
+        evidence=[{"turn_index": 3, "role": "therapist", "quote": "", "why": "empty"}],
+        score=1.0,
+        summary="s",
+        suggested_action="a",
+        created_at=datetime.now(UTC),
+        detector_version="v",
+    )
     jsonschema.validate(json.loads(alert.to_json()), alert_schema())
 
 
@@ -103,11 +127,23 @@ def test_committed_schemas_match_the_code(name):
     assert committed == rendered()[name], f"schemas/{name} drifted from the code: run `make schemas`"
 
 
-@pytest.mark.parametrize("raw, field", [
-    (b'{"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "hi \\udc80", "ts": "2026-01-01T00:00:00Z"}', "text"),
-    (b'{"event_id": "e", "conversation_id": "\\ud800", "turn_index": 0, "role": "patient", "text": "hi", "ts": "2026-01-01T00:00:00Z"}', "conversation_id"),
-    (b'{"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "hi", "ts": "2026-01-01T00:00:00Z", "meta": {"a": ["\\ud800"]}}', "meta.a[0]"),
-])
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        (
+            b'{"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "hi \\udc80", "ts": "2026-01-01T00:00:00Z"}',
+            "text",
+        ),
+        (
+            b'{"event_id": "e", "conversation_id": "\\ud800", "turn_index": 0, "role": "patient", "text": "hi", "ts": "2026-01-01T00:00:00Z"}',
+            "conversation_id",
+        ),
+        (
+            b'{"event_id": "e", "conversation_id": "c", "turn_index": 0, "role": "patient", "text": "hi", "ts": "2026-01-01T00:00:00Z", "meta": {"a": ["\\ud800"]}}',
+            "meta.a[0]",
+        ),
+    ],
+)
 def test_lone_surrogates_are_rejected_naming_the_field(raw, field):
     with pytest.raises(InvalidTurn) as caught:
         parse_turn(raw)

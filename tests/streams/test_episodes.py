@@ -3,8 +3,18 @@ from streams.runtime.episodes import EpisodeBook, alert_id
 
 
 def finding(severity, episode="", opened_at=0, rule="loop.cycle", recurring=False):
-    return Finding("loop", rule, severity, opened_at, (opened_at,), (Evidence(opened_at, "patient", "q", "w"),), "s", "a",
-                   episode=episode, recurring=recurring)
+    return Finding(
+        "loop",
+        rule,
+        severity,
+        opened_at,
+        (opened_at,),
+        (Evidence(opened_at, "patient", "q", "w"),),
+        "s",
+        "a",
+        episode=episode,
+        recurring=recurring,
+    )
 
 
 def test_one_alert_per_episode_and_again_only_at_a_higher_severity():

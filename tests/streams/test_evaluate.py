@@ -2,13 +2,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
 from streams.contracts import Alert
+from streams.examples import EXAMPLES_DIR, LABELS_DIR
 from streams.tooling.evaluate import (
     SEVERITY_COLOURS,
     SEVERITY_ORDER,
@@ -21,27 +22,54 @@ from streams.tooling.evaluate import (
     report_tables,
     score,
 )
-from streams.examples import EXAMPLES_DIR, LABELS_DIR
 
 
 def alert(conversation, rule, turns, alert_id=None, severity="warning"):
-    return Alert(alert_id=alert_id or f"{conversation}-{rule}-{turns[0]}", conversation_id=conversation,
-                 detector=rule.split(".")[0], rule=rule, severity=severity, turns=turns, evidence=[], score=0.5,
-                 summary="s", suggested_action="a", created_at=datetime.now(timezone.utc), detector_version="t")
+    return Alert(
+        alert_id=alert_id or f"{conversation}-{rule}-{turns[0]}",
+        conversation_id=conversation,
+        detector=rule.split(".")[0],
+        rule=rule,
+        severity=severity,
+        turns=turns,
+        evidence=[],
+        score=0.5,
+        summary="s",
+        suggested_action="a",
+        created_at=datetime.now(UTC),
+        detector_version="t",
+    )
 
 
 def test_scoring_matches_overlapping_ranges_and_counts_episodes_once():
-    runs = {"c": ConversationRun("c", alerts=[
-        alert("c", "loop.cycle", [3, 4, 5]),
-        alert("c", "loop.cycle", [3, 4, 5, 6], alert_id="c-loop.cycle-3", severity="high"),  # same episode, upgraded
-        alert("c", "therapist.malformed", [9]),                                              # not expected
-        alert("c", "crisis.method", [20]),                                                    # outside the range
-    ], turns=30), "unlabelled": ConversationRun("unlabelled", alerts=[alert("unlabelled", "loop.cycle", [1])])}
+    runs = {
+        "c": ConversationRun(
+            "c",
+            alerts=[
+                alert("c", "loop.cycle", [3, 4, 5]),
+                alert(
+                    "c", "loop.cycle", [3, 4, 5, 6], alert_id="c-loop.cycle-3", severity="high"
+                ),  # same episode, upgraded
+                alert("c", "therapist.malformed", [9]),  # not expected
+                alert("c", "crisis.method", [20]),  # outside the range
+            ],
+            turns=30,
+        ),
+        "unlabelled": ConversationRun("unlabelled", alerts=[alert("unlabelled", "loop.cycle", [1])]),
+    }
     labels = {"c": [Label("loop.cycle", 5, 8), Label("crisis.method", 10, 12), Label("distress.escalating", 0, 4)]}
     report = score(runs, labels)
     rules = report["per_rule"]
-    assert rules["loop.cycle"] == {"support": 1, "raised": 1, "tp": 1, "fp": 0, "fn": 0,
-                                   "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert rules["loop.cycle"] == {
+        "support": 1,
+        "raised": 1,
+        "tp": 1,
+        "fp": 0,
+        "fn": 0,
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+    }
     assert (rules["therapist.malformed"]["fp"], rules["crisis.method"]["fp"], rules["crisis.method"]["fn"]) == (1, 1, 1)
     assert rules["distress.escalating"]["fn"] == 1
     assert report["per_detector"]["loop"]["tp"] == 1 and report["conversations"] == ["c"]
@@ -53,8 +81,13 @@ def test_shipped_labels_load_and_cover_every_example():
 
 
 def test_eval_command_writes_a_report_and_plots(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "eval", str(EXAMPLES_DIR), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "160"})
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "eval", str(EXAMPLES_DIR), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "160"},
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["per_detector"]["crisis"]["recall"] >= 0.8
@@ -64,21 +97,31 @@ def test_eval_command_writes_a_report_and_plots(tmp_path):
 
 def two_labelled_conversations():
     runs = {
-        "a": ConversationRun("a", turns=20, alerts=[
-            alert("a", "loop.cycle", [6]),                                  # tp
-            alert("a", "loop.cycle", [6, 7], severity="high"),              # the same episode, upgraded
-            alert("a", "crisis.method", [15]),                              # fp: the label is at 10-12
-        ]),
-        "b": ConversationRun("b", turns=10, alerts=[
-            alert("b", "crisis.method", [3], severity="critical"),          # tp
-            alert("b", "loop.cycle", [7]),                                  # tp
-            alert("b", "therapist.malformed", [8]),                         # fp
-            alert("b", "therapist.malformed", [9], alert_id="b-second"),    # fp, a second episode
-        ]),
+        "a": ConversationRun(
+            "a",
+            turns=20,
+            alerts=[
+                alert("a", "loop.cycle", [6]),  # tp
+                alert("a", "loop.cycle", [6, 7], severity="high"),  # the same episode, upgraded
+                alert("a", "crisis.method", [15]),  # fp: the label is at 10-12
+            ],
+        ),
+        "b": ConversationRun(
+            "b",
+            turns=10,
+            alerts=[
+                alert("b", "crisis.method", [3], severity="critical"),  # tp
+                alert("b", "loop.cycle", [7]),  # tp
+                alert("b", "therapist.malformed", [8]),  # fp
+                alert("b", "therapist.malformed", [9], alert_id="b-second"),  # fp, a second episode
+            ],
+        ),
         "unlabelled": ConversationRun("unlabelled", turns=4, alerts=[alert("unlabelled", "loop.cycle", [1])]),
     }
-    labels = {"a": [Label("loop.cycle", 5, 8), Label("crisis.method", 10, 12)],
-              "b": [Label("crisis.method", 2, 3), Label("distress.escalating", 0, 4), Label("loop.cycle", 7, 7)]}
+    labels = {
+        "a": [Label("loop.cycle", 5, 8), Label("crisis.method", 10, 12)],
+        "b": [Label("crisis.method", 2, 3), Label("distress.escalating", 0, 4), Label("loop.cycle", 7, 7)],
+    }
     return runs, labels
 
 
@@ -90,7 +133,11 @@ def test_support_counts_expected_labels_and_raised_counts_episodes():
     runs, labels = two_labelled_conversations()
     rules = score(runs, labels)["per_rule"]
     assert {rule: (row["support"], row["raised"]) for rule, row in rules.items()} == {
-        "crisis.method": (2, 2), "distress.escalating": (1, 0), "loop.cycle": (2, 2), "therapist.malformed": (0, 2)}
+        "crisis.method": (2, 2),
+        "distress.escalating": (1, 0),
+        "loop.cycle": (2, 2),
+        "therapist.malformed": (0, 2),
+    }
 
 
 def test_total_row_is_micro_averaged_over_the_summed_counts():
@@ -99,19 +146,45 @@ def test_total_row_is_micro_averaged_over_the_summed_counts():
     # macro-averaged precision over the rules would be (1 + 0.5 + 0 + 0) / 4; micro is 3 / 6
     expected = {"support": 5, "raised": 6, "tp": 3, "fp": 3, "fn": 2, "precision": 0.5, "recall": 0.6, "f1": 0.545}
     assert report["total"] == expected
-    assert report["per_conversation"]["a"] == {"support": 2, "raised": 2, "tp": 1, "fp": 1, "fn": 1,
-                                               "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    assert report["per_conversation"]["a"] == {
+        "support": 2,
+        "raised": 2,
+        "tp": 1,
+        "fp": 1,
+        "fn": 1,
+        "precision": 0.5,
+        "recall": 0.5,
+        "f1": 0.5,
+    }
     per_rule, per_detector, per_conversation = report_tables(report, runs)
     total_cells = ["TOTAL", "5", "6", "3", "3", "2", "0.500", "0.600", "0.545"]
-    assert [c.header for c in per_rule.columns] == ["name", "support", "raised", "tp", "fp", "fn",
-                                                   "precision", "recall", "f1"]
+    assert [c.header for c in per_rule.columns] == [
+        "name",
+        "support",
+        "raised",
+        "tp",
+        "fp",
+        "fn",
+        "precision",
+        "recall",
+        "f1",
+    ]
     assert last_row(per_rule) == total_cells and last_row(per_detector) == total_cells
     assert list(per_rule.columns[0].cells)[:-1] == sorted(report["per_rule"])
     assert list(per_detector.columns[0].cells)[:-1] == ["crisis", "distress", "loop", "therapist"]
     # 34 turns, 8 alerts in 7 episodes: 23.5 alerts per 100; the unlabelled conversation counts but is not scored
     assert last_row(per_conversation) == ["TOTAL", "34", "8", "7", "23.5", "5", "3", "3", "2"]
-    assert [list(c.cells)[2] for c in per_conversation.columns] == ["unlabelled", "4", "1", "1", "25.0",
-                                                                    "-", "-", "-", "-"]
+    assert [list(c.cells)[2] for c in per_conversation.columns] == [
+        "unlabelled",
+        "4",
+        "1",
+        "1",
+        "25.0",
+        "-",
+        "-",
+        "-",
+        "-",
+    ]
 
 
 def test_alerts_per_100_turns_counts_every_alert_of_every_conversation():
@@ -125,28 +198,48 @@ def test_severity_palette_darkens_with_severity():
     assert lightness == sorted(lightness, reverse=True) and len(set(lightness)) == len(lightness)
 
 
-RULES = ["crisis.intent_or_plan", "crisis.method", "distress.escalating", "loop.cycle",
-         "therapist.out_of_conversation_promise"]
+RULES = [
+    "crisis.intent_or_plan",
+    "crisis.method",
+    "distress.escalating",
+    "loop.cycle",
+    "therapist.out_of_conversation_promise",
+]
 
 
 @pytest.fixture
 def busy_run():
-    run = ConversationRun("c", turns=30, distress=[(t, (t % 7) / 7) for t in range(0, 30, 2)], alerts=[
-        alert("c", "loop.cycle", [3, 4, 5], severity="info"),
-        alert("c", "loop.cycle", [3, 4, 5, 6], alert_id="c-loop.cycle-3", severity="high"),  # upgrade, matched
-        alert("c", "therapist.out_of_conversation_promise", [9]),                             # false positive
-        alert("c", "crisis.intent_or_plan", [20], severity="critical"),                       # matched
-        alert("c", "crisis.method", [21], severity="critical"),                               # false positive
-    ])
-    labels = [Label("loop.cycle", 5, 8), Label("crisis.method", 10, 12), Label("distress.escalating", 0, 4),
-              Label("crisis.intent_or_plan", 19, 22)]
+    run = ConversationRun(
+        "c",
+        turns=30,
+        distress=[(t, (t % 7) / 7) for t in range(0, 30, 2)],
+        alerts=[
+            alert("c", "loop.cycle", [3, 4, 5], severity="info"),
+            alert("c", "loop.cycle", [3, 4, 5, 6], alert_id="c-loop.cycle-3", severity="high"),  # upgrade, matched
+            alert("c", "therapist.out_of_conversation_promise", [9]),  # false positive
+            alert("c", "crisis.intent_or_plan", [20], severity="critical"),  # matched
+            alert("c", "crisis.method", [21], severity="critical"),  # false positive
+        ],
+    )
+    labels = [
+        Label("loop.cycle", 5, 8),
+        Label("crisis.method", 10, 12),
+        Label("distress.escalating", 0, 4),
+        Label("crisis.intent_or_plan", 19, 22),
+    ]
     return run, labels
 
 
 def visible_texts(figure):
     renderer = figure.canvas.get_renderer()
-    texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text() and t.figure is figure
-             and not any(t is inner for legend in figure.legends for inner in legend.get_texts())]
+    texts = [
+        t
+        for t in figure.findobj(Text)
+        if t.get_visible()
+        and t.get_text()
+        and t.figure is figure
+        and not any(t is inner for legend in figure.legends for inner in legend.get_texts())
+    ]
     return [(t.get_text(), t.get_window_extent(renderer)) for t in texts]
 
 
@@ -167,7 +260,7 @@ def test_plot_lanes_carry_full_rule_names_and_the_legend_stays_off_the_data(busy
         assert not legend_box.overlaps(box), name
         assert figure.bbox.x0 <= box.x0 and box.x1 <= figure.bbox.x1, f"{name} cut at the figure edge"
     for index, (first, first_box) in enumerate(boxes):
-        for second, second_box in boxes[index + 1:]:
+        for second, second_box in boxes[index + 1 :]:
             assert not first_box.overlaps(second_box), (first, second)
 
 
@@ -184,15 +277,18 @@ def test_plot_marks_matched_false_positive_and_missed_differently(busy_run):
     assert sorted(line.get_xdata()[0] for line in hollow) == [9, 21]
     assert sorted(line.get_xdata()[0] for line in filled) == [5, 6, 20]
     assert {to_rgb(line.get_markerfacecolor()) for line in filled} == {
-        to_rgb(SEVERITY_COLOURS[s]) for s in ("info", "high", "critical")}
+        to_rgb(SEVERITY_COLOURS[s]) for s in ("info", "high", "critical")
+    }
     missed = lane_markers(lanes_axis, "x")
     assert sorted((line.get_xdata()[0], line.get_ydata()[0]) for line in missed) == [
-        (2, RULES.index("distress.escalating")), (11, RULES.index("crisis.method"))]
+        (2, RULES.index("distress.escalating")),
+        (11, RULES.index("crisis.method")),
+    ]
 
 
 def test_plot_cuts_labels_reaching_past_the_conversation(busy_run):
     run, labels = busy_run
-    lanes_axis = build_figure(run, labels + [Label("loop.patient_refrain", 25, 500)]).axes[1]
+    lanes_axis = build_figure(run, [*labels, Label("loop.patient_refrain", 25, 500)]).axes[1]
     assert lanes_axis.get_xlim() == (-0.5, 29.5)
     (missed,) = [line for line in lane_markers(lanes_axis, "x") if line.get_xdata()[0] > 12]
     assert missed.get_xdata()[0] == 27

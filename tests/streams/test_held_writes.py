@@ -64,8 +64,13 @@ def test_delete_flushes_first_so_nothing_held_is_lost():
 
 def test_pipeline_over_held_writes_matches_direct_writes():
     lines = {"patient": "Nothing I try ever changes anything at all, it is always the same.", "therapist": ""}
-    raws = [turn(i, "patient" if i % 2 == 0 else "therapist", lines["patient" if i % 2 == 0 else "therapist"],
-                 conversation=c) for i in range(8) for c in ("a", "b")]
+    raws = [
+        turn(
+            i, "patient" if i % 2 == 0 else "therapist", lines["patient" if i % 2 == 0 else "therapist"], conversation=c
+        )
+        for i in range(8)
+        for c in ("a", "b")
+    ]
     direct_pipeline = Pipeline(select(discover(), ["loop", "therapist"]), clock=lambda: NOW)
     held_pipeline = Pipeline(select(discover(), ["loop", "therapist"]), clock=lambda: NOW)
     direct = {}

@@ -1,3 +1,4 @@
+import itertools
 import json
 from collections import Counter
 
@@ -21,7 +22,7 @@ def test_seed_transcripts_parse_to_the_right_turns_and_roles(shared_transcripts,
     assert Counter(e.role for e in events) == SEEDS[name]
     assert [e.turn_index for e in events] == list(range(len(events)))
     assert events[0].role == "patient"
-    assert all(a.role != b.role for a, b in zip(events, events[1:])), "speakers alternate"
+    assert all(a.role != b.role for a, b in itertools.pairwise(events)), "speakers alternate"
     assert all(e.text.strip() for e in events[:-1])
     assert not any(e.text.startswith(("Patient:", "Therapist:")) for e in events)
 
@@ -62,7 +63,7 @@ def test_speaker_label_inside_a_line_is_not_a_new_turn():
 
 
 def test_text_before_the_first_label_is_an_error():
-    with pytest.raises(TranscriptFormatError, match="line 1|:1:"):
+    with pytest.raises(TranscriptFormatError, match=r"line 1|:1:"):
         parse_transcript("Some preamble\nPatient: hi")
 
 
@@ -124,14 +125,22 @@ def test_turn_block_without_an_answer_is_an_empty_therapist_turn():
 
 
 def test_injection_at_the_end_becomes_a_system_turn():
-    turns = parse_transcript("--- Turn 0 ---\nPatient: hi\n--- [SYSTEM INJECTION at Turn 1]: [System Note: x] ---\n").turns
+    turns = parse_transcript(
+        "--- Turn 0 ---\nPatient: hi\n--- [SYSTEM INJECTION at Turn 1]: [System Note: x] ---\n"
+    ).turns
     assert turns[-1].role == "system" and turns[-1].meta["injected_note"] == "[System Note: x]"
 
 
 def test_jsonl_lines_go_out_verbatim_even_when_invalid(tmp_path):
     path = tmp_path / "events.jsonl"
-    good = {"event_id": "e1", "conversation_id": "c1", "turn_index": 0, "role": "patient", "text": "hi",
-            "ts": "2026-01-01T00:00:00+00:00"}
+    good = {
+        "event_id": "e1",
+        "conversation_id": "c1",
+        "turn_index": 0,
+        "role": "patient",
+        "text": "hi",
+        "ts": "2026-01-01T00:00:00+00:00",
+    }
     path.write_text(json.dumps(good) + "\n\nnot json\n")
     records = list(read_records([path]))
     assert [r.key for r in records] == ["c1", None]

@@ -1,7 +1,8 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.features import TurnFeatures
 from detectors.findings import Evidence, Finding, Severity
@@ -11,12 +12,18 @@ from streams.runtime.ingest.files import Record
 from streams.runtime.pipeline import Pipeline, alert_id
 from streams.tooling.scan import scan_records
 
-NOW = datetime(2026, 5, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def turn(index, role="patient", text="I am fine.", conversation="c1", event_id=None):
-    return {"event_id": event_id or f"{conversation}:{index}", "conversation_id": conversation, "turn_index": index,
-            "role": role, "text": text, "ts": "2026-01-01T00:00:00Z"}
+    return {
+        "event_id": event_id or f"{conversation}:{index}",
+        "conversation_id": conversation,
+        "turn_index": index,
+        "role": role,
+        "text": text,
+        "ts": "2026-01-01T00:00:00Z",
+    }
 
 
 class Escalating:
@@ -27,8 +34,18 @@ class Escalating:
     def detect(self, state, new):
         patients = [t for t in state.window if t.role == "patient"]
         severity = Severity(min(len(patients), 4))
-        return [Finding("loop", "loop.patient_refrain", severity, 0, (new.index,),
-                        (Evidence(new.index, new.role, "q", "why"),), "s", "a")]
+        return [
+            Finding(
+                "loop",
+                "loop.patient_refrain",
+                severity,
+                0,
+                (new.index,),
+                (Evidence(new.index, new.role, "q", "why"),),
+                "s",
+                "a",
+            )
+        ]
 
 
 def run(pipeline, raws, states=None):
@@ -73,8 +90,17 @@ def test_an_episode_alerts_once_and_again_only_at_higher_severity():
 
 def test_alert_ids_are_stable_and_distinct():
     assert alert_id("c1", "therapist.malformed", 3) == alert_id("c1", "therapist.malformed", 3)
-    assert len({alert_id("c1", "therapist.malformed", 3), alert_id("c2", "therapist.malformed", 3),
-                alert_id("c1", "therapist.malformed", 4), alert_id("c1", "loop.patient_refrain", 3)}) == 4
+    assert (
+        len(
+            {
+                alert_id("c1", "therapist.malformed", 3),
+                alert_id("c2", "therapist.malformed", 3),
+                alert_id("c1", "therapist.malformed", 4),
+                alert_id("c1", "loop.patient_refrain", 3),
+            }
+        )
+        == 4
+    )
 
 
 def test_state_window_is_bounded():
@@ -85,7 +111,7 @@ def test_state_window_is_bounded():
 
 def test_system_turns_are_kept_but_not_judged():
     pipeline = Pipeline(select(discover(), ["therapist"]), clock=lambda: NOW)
-    results, states = run(pipeline, [turn(0, "system", "")])
+    results, _states = run(pipeline, [turn(0, "system", "")])
     assert results[0].processed and not results[0].alerts and not results[0].detector_seconds
 
 
@@ -97,8 +123,9 @@ def test_scan_uses_the_same_steps_as_the_agent():
     records = [Record(key="c1", value=json.dumps(r).encode(), ts=None) for r in raws]
     scanned = list(scan_records(records, pipeline, batch_size=2))
     direct, _ = run(Pipeline(select(discover(), None), clock=lambda: NOW), raws)
-    assert [(r.arrival, [a.model_dump() for a in r.alerts]) for r in scanned] == \
-        [(r.arrival, [a.model_dump() for a in r.alerts]) for r in direct]
+    assert [(r.arrival, [a.model_dump() for a in r.alerts]) for r in scanned] == [
+        (r.arrival, [a.model_dump() for a in r.alerts]) for r in direct
+    ]
 
 
 class CountingExtractor:
@@ -127,13 +154,16 @@ def test_building_the_pipeline_scan_and_eval_do_not_import_faust():
     import subprocess
     import sys
 
-    code = ("import sys, streams.runtime.build, streams.tooling.scan, streams.tooling.realdata, streams.tooling.evaluate, streams.cli;"
-            "print(sorted(m for m in ('faust', 'aiokafka', 'kafka') if m in sys.modules))")
+    code = (
+        "import sys, streams.runtime.build, streams.tooling.scan, streams.tooling.realdata, streams.tooling.evaluate, streams.cli;"
+        "print(sorted(m for m in ('faust', 'aiokafka', 'kafka') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 # --- poison isolation: one bad event never takes others with it -------------------------------
+
 
 class BreaksOn:
     """Test extractor that fails whenever a batch contains ``poison`` (like a tokenizer bug)."""
@@ -164,7 +194,7 @@ def test_an_event_that_breaks_the_extractor_is_dead_lettered_alone():
 def test_a_lone_surrogate_is_a_schema_dead_letter_and_the_rest_of_the_batch_is_processed():
     pipeline = Pipeline([], clock=lambda: NOW)
     bad = b'{"event_id": "x", "conversation_id": "c1", "turn_index": 1, "role": "patient", "text": "\\ud800", "ts": "2026-01-01T00:00:00Z"}'
-    results, states = run(pipeline, [turn(0), bad, turn(1, event_id="good-1")])
+    results, _states = run(pipeline, [turn(0), bad, turn(1, event_id="good-1")])
     assert results[1].dead_letter.reason == "schema" and results[1].dead_letter.detail.startswith("text:")
     assert results[0].dead_letter is None and results[2].dead_letter is None
     record = results[1].dead_letter.to_record(topic="t", partition=0, offset=5)
@@ -189,15 +219,24 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
-event_shapes = st.fixed_dictionaries({}, optional={
-    "event_id": json_values, "conversation_id": json_values | st.just("c1"), "turn_index": json_values | st.integers(0, 5),
-    "role": json_values | st.sampled_from(["patient", "therapist", "system"]), "text": json_values | st.text(),
-    "ts": json_values | st.just("2026-01-01T00:00:00Z"), "meta": json_values,
-})
+event_shapes = st.fixed_dictionaries(
+    {},
+    optional={
+        "event_id": json_values,
+        "conversation_id": json_values | st.just("c1"),
+        "turn_index": json_values | st.integers(0, 5),
+        "role": json_values | st.sampled_from(["patient", "therapist", "system"]),
+        "text": json_values | st.text(),
+        "ts": json_values | st.just("2026-01-01T00:00:00Z"),
+        "meta": json_values,
+    },
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.binary(max_size=200) | event_shapes.map(lambda d: json.dumps(d).encode()) | event_shapes, max_size=8))
+@given(
+    st.lists(st.binary(max_size=200) | event_shapes.map(lambda d: json.dumps(d).encode()) | event_shapes, max_size=8)
+)
 def test_any_input_is_processed_or_dead_lettered_never_raised(raws):
     pipeline = Pipeline(select(discover(), ["therapist", "loop"]), clock=lambda: NOW)
     states = {}
@@ -215,8 +254,18 @@ def test_an_event_from_a_newer_producer_is_processed_and_its_unknown_fields_coun
     from streams.runtime.pipeline import record_metrics
 
     pipeline = Pipeline([], clock=lambda: NOW)
-    raw = json.dumps({"event_id": "e-9", "conversation_id": "c-9", "turn_index": 0, "role": "patient", "text": "hello",
-                      "ts": "2026-01-01T10:00:00Z", "producer_region": "eu", "trace_id": "t-1"}).encode()
+    raw = json.dumps(
+        {
+            "event_id": "e-9",
+            "conversation_id": "c-9",
+            "turn_index": 0,
+            "role": "patient",
+            "text": "hello",
+            "ts": "2026-01-01T10:00:00Z",
+            "producer_region": "eu",
+            "trace_id": "t-1",
+        }
+    ).encode()
     before = metrics.UNKNOWN_FIELDS._value.get()
     result = pipeline.step({}, pipeline.prepare([raw])[0])
     record_metrics(result)

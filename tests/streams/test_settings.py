@@ -51,7 +51,7 @@ def test_secrets_are_not_printed(monkeypatch):
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="nope.yaml"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_settings(tmp_path / "nope.yaml")
 
 
@@ -60,7 +60,7 @@ def test_bad_detector_options_fail_fast_naming_the_key(tmp_path):
 
     path = tmp_path / "tw.yaml"
     path.write_text("detector_options:\n  loop:\n    patient_runs: 3\n")
-    with pytest.raises(ConfigError, match="DETECTOR_OPTIONS.*patient_runs"):
+    with pytest.raises(ConfigError, match=r"DETECTOR_OPTIONS.*patient_runs"):
         build_pipeline(load_settings(path), extractors=[])
 
 
@@ -95,8 +95,12 @@ def test_kafka_security_reaches_kafka_python_and_faust_without_logging_the_passw
     monkeypatch.setenv("TURNWATCH_SASL_PASSWORD_FILE", str(secret))
     settings = load_settings()
     options = kafka_python_options(settings)
-    assert options == {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-                       "sasl_plain_username": "turnwatch", "sasl_plain_password": "s3cret-value"}
+    assert options == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "turnwatch",
+        "sasl_plain_password": "s3cret-value",
+    }
     credentials = faust_credentials(settings)
     assert isinstance(credentials, faust.SASLCredentials) and credentials.username == "turnwatch"
     assert "s3cret" not in repr(settings)

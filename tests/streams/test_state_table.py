@@ -16,13 +16,20 @@ def test_a_late_write_of_an_older_state_is_skipped():
 
 
 def test_what_the_store_already_holds_counts_as_known():
-    kept = newest_only([record("a", {"last_index": 3}), record("b", {"last_index": 3})],
-                       current=lambda key: {"last_index": 4} if key == "a" else None)
+    kept = newest_only(
+        [record("a", {"last_index": 3}), record("b", {"last_index": 3})],
+        current=lambda key: {"last_index": 4} if key == "a" else None,
+    )
     assert [r.key for r in kept] == ["b"]
 
 
 def test_the_same_state_written_twice_is_kept_and_deletions_always_pass():
-    batch = [record("a", {"last_index": 4}), record("a", {"last_index": 4}), record("a", None), record("a", {"last_index": 1})]
+    batch = [
+        record("a", {"last_index": 4}),
+        record("a", {"last_index": 4}),
+        record("a", None),
+        record("a", {"last_index": 1}),
+    ]
     kept = newest_only(batch, current=lambda key: None)
     assert [r.value for r in kept] == [{"last_index": 4}, {"last_index": 4}, None, {"last_index": 1}]
 

@@ -57,8 +57,10 @@ def read_job(raw: bytes) -> DeliveryJob:
 
 def unreadable_detail(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(value)'}: {e['msg']}"
-                         for e in exc.errors(include_url=False, include_input=False)[:5])
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(value)'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:5]
+        )
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
@@ -66,10 +68,12 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
     secrets = config.secrets()
     notifiers = {r.name: build_notifier(r, secrets.get(r.name), config.conversation_url) for r in config.receivers}
     redactor = Redactor(config.redact, config.excerpt_chars)
-    retries = app.topic(settings.delivery_retry_topic, key_serializer="raw", value_serializer="raw",
-                        partitions=settings.partitions)
-    dead_letters = app.topic(settings.delivery_dlq_topic, key_serializer="raw", value_serializer="raw",
-                             partitions=settings.partitions)
+    retries = app.topic(
+        settings.delivery_retry_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+    )
+    dead_letters = app.topic(
+        settings.delivery_dlq_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions
+    )
     delivered = app.Table("delivered", default=None, partitions=settings.partitions)
     cooldowns = app.Table("cooldowns", default=None, partitions=settings.partitions)
     http: dict[str, aiohttp.ClientSession] = {}
@@ -90,8 +94,9 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
 
     async def cooldown(item: AlertInFlight) -> bool:
         key = cooldown_key(item.alert)
-        go, entry = cooldown_decision(cooldowns.get(key), item.alert.alert_id, item.alert.severity, time.time(),
-                                      config.cooldown_seconds)
+        go, entry = cooldown_decision(
+            cooldowns.get(key), item.alert.alert_id, item.alert.severity, time.time(), config.cooldown_seconds
+        )
         if not go:
             for name in item.receivers:
                 metrics.DELIVERIES.labels(notifiers[name].kind, "suppressed").inc()
@@ -123,15 +128,24 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
             # (receivers dedup on the Idempotency-Key header), not every one since the last commit.
             await app.producer.flush()
             metrics.DELIVERIES.labels(notifier.kind, "delivered").inc()
-            log.info("alert delivered", extra={"alert_id": job.alert.alert_id, "receiver": job.receiver,
-                                                "attempt": job.attempt})
+            log.info(
+                "alert delivered",
+                extra={"alert_id": job.alert.alert_id, "receiver": job.receiver, "attempt": job.attempt},
+            )
         elif outcome.retry and job.attempt < config.max_attempts:
             delay = backoff_seconds(job.attempt, config.backoff_initial_seconds, config.backoff_max_seconds)
             retry = DeliveryJob(job.alert, job.receiver, job.attempt + 1, time.time() + delay, outcome.detail)
             await retries.send(key=job.alert.conversation_id.encode(), value=json.dumps(retry.to_dict()).encode())
             metrics.DELIVERIES.labels(notifier.kind, "retried").inc()
-            log.warning("delivery failed, will retry", extra={"alert_id": job.alert.alert_id, "receiver": job.receiver,
-                                                             "attempt": job.attempt, "detail": outcome.detail})
+            log.warning(
+                "delivery failed, will retry",
+                extra={
+                    "alert_id": job.alert.alert_id,
+                    "receiver": job.receiver,
+                    "attempt": job.attempt,
+                    "detail": outcome.detail,
+                },
+            )
         else:
             metrics.DELIVERIES.labels(notifier.kind, "failed").inc()
             reason = "retries_exhausted" if outcome.retry else "not_retryable"
@@ -165,13 +179,17 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
         record = {"reason": reason, "detail": detail, "job": job.to_dict()}
         await dead_letters.send(key=job.alert.conversation_id.encode(), value=json.dumps(record).encode())
         metrics.DELIVERY_DEAD_LETTERS.labels(reason).inc()
-        log.error("delivery dead-lettered", extra={"alert_id": job.alert.alert_id, "receiver": job.receiver,
-                                                   "reason": reason})
+        log.error(
+            "delivery dead-lettered", extra={"alert_id": job.alert.alert_id, "receiver": job.receiver, "reason": reason}
+        )
 
     async def dead_letter_unreadable(stream: faust.StreamT, raw: bytes, reason: str, exc: Exception) -> None:
         event = stream.current_event
-        source = {"topic": event.message.topic, "partition": event.message.partition,
-                  "offset": event.message.offset} if event is not None else {}
+        source = (
+            {"topic": event.message.topic, "partition": event.message.partition, "offset": event.message.offset}
+            if event is not None
+            else {}
+        )
         record = DeadLetter(reason, unreadable_detail(exc), raw).to_record(**source)
         key = event.message.key if event is not None and event.message.key else b""
         await dead_letters.send(key=key, value=json.dumps(record).encode())

@@ -11,22 +11,32 @@ import difflib
 import fnmatch
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
+from streams.errors import ConfigError
 from streams.runtime.delivery.models import ReceiverConfig, SecretRef, StrictModel
 from streams.runtime.delivery.sinks import NOTIFIERS, SINKS
-from streams.errors import ConfigError
 
-__all__ = ["SEVERITIES", "DeliveryConfig", "Match", "Receiver", "ReceiverConfig", "Redaction", "Route", "SecretRef",
-           "load_delivery_config", "registry_rules"]
+__all__ = [
+    "SEVERITIES",
+    "DeliveryConfig",
+    "Match",
+    "Receiver",
+    "ReceiverConfig",
+    "Redaction",
+    "Route",
+    "SecretRef",
+    "load_delivery_config",
+    "registry_rules",
+]
 
 SEVERITIES = ("info", "warning", "high", "critical")
 
 
-Receiver = Annotated[Union[tuple(notifier.config for notifier in NOTIFIERS)], Field(discriminator="kind")]
+Receiver = Annotated[tuple(notifier.config for notifier in NOTIFIERS), Field(discriminator="kind")]
 
 
 class Match(StrictModel):
@@ -76,7 +86,7 @@ class DeliveryConfig(StrictModel):
     conversation_url: str | None = Field(default=None, description="Link template with {conversation_id}.")
 
     @model_validator(mode="after")
-    def _receivers_exist(self) -> "DeliveryConfig":
+    def _receivers_exist(self) -> DeliveryConfig:
         names = [r.name for r in self.receivers]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
@@ -132,10 +142,14 @@ class DeliveryConfig(StrictModel):
         for i, route in enumerate(self.routes):
             for j, name in enumerate(route.match.detectors or ()):
                 if name not in detectors:
-                    problems.append(f"routes[{i}].match.detectors[{j}]: unknown detector {name!r}{_closest(name, detectors)}")
+                    problems.append(
+                        f"routes[{i}].match.detectors[{j}]: unknown detector {name!r}{_closest(name, detectors)}"
+                    )
             for j, pattern in enumerate(route.match.rules or ()):
                 if not any(fnmatch.fnmatchcase(rule, pattern) for rule in rules):
-                    problems.append(f"routes[{i}].match.rules[{j}]: {pattern!r} matches no rule{_closest(pattern, sorted(rules))}")
+                    problems.append(
+                        f"routes[{i}].match.rules[{j}]: {pattern!r} matches no rule{_closest(pattern, sorted(rules))}"
+                    )
         return problems
 
 

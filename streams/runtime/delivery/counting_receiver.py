@@ -49,7 +49,7 @@ class Receiver:
         self.bodies.append(body)
         return web.json_response({"ok": True})
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         ready = threading.Event()
 
         def serve() -> None:

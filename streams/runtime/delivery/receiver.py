@@ -8,8 +8,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from streams.runtime.delivery.signing import IDEMPOTENCY_HEADER, SignatureError, verify_signature
 from streams.errors import ConfigError
+from streams.runtime.delivery.signing import IDEMPOTENCY_HEADER, SignatureError, verify_signature
 
 
 def receiver_secret() -> bytes:
@@ -18,7 +18,9 @@ def receiver_secret() -> bytes:
         return Path(path).read_text().strip().encode()
     value = os.environ.get("TURNWATCH_RECEIVER_SECRET")
     if not value:
-        raise ConfigError("set TURNWATCH_RECEIVER_SECRET or TURNWATCH_RECEIVER_SECRET_FILE (the webhook's shared secret)")
+        raise ConfigError(
+            "set TURNWATCH_RECEIVER_SECRET or TURNWATCH_RECEIVER_SECRET_FILE (the webhook's shared secret)"
+        )
     return value.encode()
 
 
@@ -37,7 +39,10 @@ def make_app(secret: bytes) -> web.Application:
             return web.json_response({"ok": True, "duplicate": True})
         seen.add(key)
         alert = json.loads(body)
-        print(f"{alert['severity'].upper():8} {alert['rule']:40} conv={alert['conversation_id']} {alert['summary']}", flush=True)
+        print(
+            f"{alert['severity'].upper():8} {alert['rule']:40} conv={alert['conversation_id']} {alert['summary']}",
+            flush=True,
+        )
         return web.json_response({"ok": True})
 
     app = web.Application(client_max_size=1024 * 1024)

@@ -50,14 +50,23 @@ class DeliveryJob:
     last_error: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"alert": self.alert.model_dump(mode="json"), "receiver": self.receiver, "attempt": self.attempt,
-                "not_before": self.not_before, "last_error": self.last_error}
+        return {
+            "alert": self.alert.model_dump(mode="json"),
+            "receiver": self.receiver,
+            "attempt": self.attempt,
+            "not_before": self.not_before,
+            "last_error": self.last_error,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeliveryJob:
         """Raises ``ValueError`` (pydantic's ``ValidationError`` among them) on a job it cannot read."""
         if not isinstance(data, dict):
             raise ValueError("a delivery job is a JSON object")
-        return cls(alert=Alert.model_validate(data["alert"]), receiver=str(data["receiver"]),
-                   attempt=int(data["attempt"]), not_before=float(data["not_before"]),
-                   last_error=str(data.get("last_error", "")))
+        return cls(
+            alert=Alert.model_validate(data["alert"]),
+            receiver=str(data["receiver"]),
+            attempt=int(data["attempt"]),
+            not_before=float(data["not_before"]),
+            last_error=str(data.get("last_error", "")),
+        )

@@ -6,10 +6,10 @@ import io
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from streams.contracts import TurnEvent
 from streams.errors import TranscriptFormatError
@@ -17,7 +17,7 @@ from streams.runtime.ingest.transcript import parse_transcript
 
 TRANSCRIPT_SUFFIXES = {".txt", ".md", ".transcript"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:@/+-]+")
 
@@ -129,8 +129,9 @@ def _stdin_records(start: datetime) -> Iterator[Record]:
 
 def _transcript_records(path: Path, events: list[TurnEvent]) -> Iterator[Record]:
     for event in events:
-        yield Record(key=event.conversation_id, value=event.to_json(), ts=event.ts,
-                     origin=f"{path} turn {event.turn_index}")
+        yield Record(
+            key=event.conversation_id, value=event.to_json(), ts=event.ts, origin=f"{path} turn {event.turn_index}"
+        )
 
 
 def read_records(paths: Iterable[str | Path], start: datetime = DEFAULT_START) -> Iterator[Record]:

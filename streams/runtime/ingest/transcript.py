@@ -56,7 +56,9 @@ def parse_transcript(text: str, source: str = "<text>") -> ParsedTranscript:
     body = [line for line in lines if not _HEADER.match(line)] if header_id else lines
     turns = _parse_blocks(body, source) if is_turn_blocks(text) else _parse_plain(body, source)
     if not turns:
-        raise TranscriptFormatError(f"{source}: no turns found (expected 'Patient:'/'Therapist:' labels or '--- Turn N ---' blocks)")
+        raise TranscriptFormatError(
+            f"{source}: no turns found (expected 'Patient:'/'Therapist:' labels or '--- Turn N ---' blocks)"
+        )
     return ParsedTranscript(header_id=header_id, turns=turns)
 
 

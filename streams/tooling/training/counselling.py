@@ -29,22 +29,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from detectors.counselling import BEHAVIOURS, DEFAULT_HEAD, FLAG_NAMES, INCONSISTENT, answer_flags, unquoted
 from detectors.encoder import Encoder
 from detectors.heads_io import save_members, softmax
+from streams.examples import LABELS_DIR
 from streams.tooling.training.crisis_risk import counsel_chat_holdout
 from streams.tooling.training.ensembles import (
-    SEED, choose_model, ensemble_logits, fit_members, precision_recall, threshold_table,
+    SEED,
+    choose_model,
+    ensemble_logits,
+    fit_members,
+    precision_recall,
+    threshold_table,
 )
 from streams.tooling.training.real_sentences import RealText, sentence_digest
-
-from streams.examples import LABELS_DIR
 
 LABELLED = LABELS_DIR
 REAL_SET = LABELLED / "counselling_real.jsonl"
@@ -82,19 +86,28 @@ def load_labelled(data_dir: Path) -> list[LabelledSentence]:
         answer = real.fields.get(key)
         if answer is None or sentence_digest(answer[start:end]) != item["digest"]:
             raise ValueError(f"{REAL_SET.name}: {item['ref']} no longer matches its labelled sentence (data changed?)")
-        rows.append(LabelledSentence(answer, *unquoted(answer, start, end), item["label"], item["source"], item["split"],
-                                     ref=item["ref"]))
+        rows.append(
+            LabelledSentence(
+                answer, *unquoted(answer, start, end), item["label"], item["source"], item["split"], ref=item["ref"]
+            )
+        )
     for line in WRITTEN_SET.read_text().splitlines():
         item = json.loads(line)
         text, context = item["text"], item.get("context", "plain")
         group = len(rows)
-        rows.append(LabelledSentence(text, *unquoted(text, 0, len(text)), item["label"], "written", item["split"], context,
-                                     group=group))
+        rows.append(
+            LabelledSentence(
+                text, *unquoted(text, 0, len(text)), item["label"], "written", item["split"], context, group=group
+            )
+        )
         if context == "roleplay" and item["split"] == "train":
             # In a transcript a line said in character is often quoted; the head must read it the same.
             quoted = f"“{text}”"
-            rows.append(LabelledSentence(quoted, *unquoted(quoted, 0, len(quoted)), item["label"], "written", "train",
-                                         context, group=group))
+            rows.append(
+                LabelledSentence(
+                    quoted, *unquoted(quoted, 0, len(quoted)), item["label"], "written", "train", context, group=group
+                )
+            )
     for row in rows:
         if row.label not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {row.label!r} ({row.ref or row.text[:40]})")
@@ -138,8 +151,13 @@ def inputs(vectors: np.ndarray, rows: list[LabelledSentence]) -> np.ndarray:
     return np.hstack([vectors, np.stack([answer_flags(r.text) for r in rows])]).astype(np.float32)
 
 
-def train_counselling(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache"), encoder: Encoder | None = None,
-                      out: Path = DEFAULT_HEAD, log: Callable[[str], None] = print) -> dict:
+def train_counselling(
+    data_dir: Path,
+    cache_dir: Path = Path(".turnwatch/cache"),
+    encoder: Encoder | None = None,
+    out: Path = DEFAULT_HEAD,
+    log: Callable[[str], None] = print,
+) -> dict:
     from sklearn.model_selection import StratifiedGroupKFold
 
     rows = load_labelled(data_dir)
@@ -147,7 +165,9 @@ def train_counselling(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     in_holdout = [bool(r.ref) and r.ref.split(":")[1] in held for r in rows]
     train = [r for r, h in zip(rows, in_holdout) if r.split == "train" and not h]
     blind = [r for r, h in zip(rows, in_holdout) if r.split == "blind" and not h]
-    log(f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, {sum(in_holdout)} left out (hold-out questions)")
+    log(
+        f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, {sum(in_holdout)} left out (hold-out questions)"
+    )
     encoder = encoder or Encoder()
     vectors = sentence_vectors(encoder, rows, cache_dir)
     index = {id(r): i for i, r in enumerate(rows)}
@@ -162,18 +182,29 @@ def train_counselling(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(BEHAVIOURS), log)
     log(f"chosen {best[0]} {best[1]:g}")
 
-    tables = {label: threshold_table(oof[:, BEHAVIOURS.index(label)], y_train == BEHAVIOURS.index(label))
-              for label in INCONSISTENT}
+    tables = {
+        label: threshold_table(oof[:, BEHAVIOURS.index(label)], y_train == BEHAVIOURS.index(label))
+        for label in INCONSISTENT
+    }
     bars = {label: choose_bar(table) for label, table in tables.items()}
     log(f"bars {bars}")
 
     members = fit_members(*best, x_train, y_train, len(BEHAVIOURS))
     blind_p = softmax(ensemble_logits(members, x_blind) / temperature)
     report = {
-        "version": VERSION, "classes": list(BEHAVIOURS), "flags": list(FLAG_NAMES),
-        "model": {"kind": best[0], "strength": best[1]}, "temperature": round(temperature, 4), "bars": bars,
-        "counts": {"train": len(train), "blind": len(blind), "left_out_holdout_questions": int(sum(in_holdout)),
-                   "by_label_train": _counts(train), "by_label_blind": _counts(blind)},
+        "version": VERSION,
+        "classes": list(BEHAVIOURS),
+        "flags": list(FLAG_NAMES),
+        "model": {"kind": best[0], "strength": best[1]},
+        "temperature": round(temperature, 4),
+        "bars": bars,
+        "counts": {
+            "train": len(train),
+            "blind": len(blind),
+            "left_out_holdout_questions": int(sum(in_holdout)),
+            "by_label_train": _counts(train),
+            "by_label_blind": _counts(blind),
+        },
         "cv_log_loss": {f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()},
         "blind": _scores(blind, blind_p, y_blind, bars),
         "cross_validated_train": _scores(train, oof, y_train, bars),
@@ -211,8 +242,10 @@ def _scores(rows: list[LabelledSentence], p: np.ndarray, y: np.ndarray, bars: di
         }
     real_flags = {label: int((p[sources, BEHAVIOURS.index(label)] >= bars[label]).sum()) for label in INCONSISTENT}
     return {
-        "n": int(len(y)), "accuracy": round(float(np.mean(top == y)), 4) if len(y) else None,
-        "top_label": by_label, "inconsistent_at_bar": at_alert,
+        "n": len(y),
+        "accuracy": round(float(np.mean(top == y)), 4) if len(y) else None,
+        "top_label": by_label,
+        "inconsistent_at_bar": at_alert,
         "real_sentences_flagged_per_100": {
             label: round(100 * n / max(1, int(sources.sum())), 2) for label, n in real_flags.items()
         },

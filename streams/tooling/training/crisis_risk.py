@@ -30,23 +30,27 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from detectors.crisis_language import normalise
 from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
-from detectors.heads_io import save_members, softmax
-from streams.tooling.training.ensembles import (
-    SEED, choose_model, ensemble_logits, fit_members, precision_recall, threshold_table,
-)
 from detectors.encoder import Encoder
-from streams.tooling.training.embeddings import cached_embeddings
-from streams.tooling.training.real_sentences import SDCNL, RealText, sentence_digest
-
+from detectors.heads_io import save_members, softmax
 from streams.examples import LABELS_DIR
+from streams.tooling.training.embeddings import cached_embeddings
+from streams.tooling.training.ensembles import (
+    SEED,
+    choose_model,
+    ensemble_logits,
+    fit_members,
+    precision_recall,
+    threshold_table,
+)
+from streams.tooling.training.real_sentences import SDCNL, RealText, sentence_digest
 
 LABELLED = LABELS_DIR
 REAL_SET = LABELLED / "crisis_real.jsonl"
@@ -115,12 +119,31 @@ def load_labelled(data_dir: Path) -> list[Labelled]:
         text = real.resolve(item["ref"])
         if sentence_digest(text) != item["digest"]:
             raise ValueError(f"{REAL_SET.name}: {item['ref']} no longer matches its labelled sentence (data changed?)")
-        rows.append(Labelled(text, target_class(item["topic"], item["stance"], item["when"]), item["topic"],
-                             item["stance"], item["when"], item["source"], item["split"], item["ref"]))
+        rows.append(
+            Labelled(
+                text,
+                target_class(item["topic"], item["stance"], item["when"]),
+                item["topic"],
+                item["stance"],
+                item["when"],
+                item["source"],
+                item["split"],
+                item["ref"],
+            )
+        )
     for line in WRITTEN_SET.read_text().splitlines():
         item = json.loads(line)
-        rows.append(Labelled(item["text"], target_class(item["topic"], item["stance"], item["when"]), item["topic"],
-                             item["stance"], item["when"], "written", item["split"]))
+        rows.append(
+            Labelled(
+                item["text"],
+                target_class(item["topic"], item["stance"], item["when"]),
+                item["topic"],
+                item["stance"],
+                item["when"],
+                "written",
+                item["split"],
+            )
+        )
     return rows
 
 
@@ -140,8 +163,13 @@ def choose_thresholds(table: list[dict[str, float]]) -> dict[str, float]:
     return {"page": page, "review": min(review, page), "history": HISTORY_THRESHOLD}
 
 
-def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache"), encoder: Encoder | None = None,
-                      out: Path = DEFAULT_HEAD, log: Callable[[str], None] = print) -> dict:
+def train_crisis_risk(
+    data_dir: Path,
+    cache_dir: Path = Path(".turnwatch/cache"),
+    encoder: Encoder | None = None,
+    out: Path = DEFAULT_HEAD,
+    log: Callable[[str], None] = print,
+) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
     rows = load_labelled(data_dir)
@@ -149,8 +177,10 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     held = [in_holdout(r.ref, sdcnl_out, cc_out) for r in rows]
     train = [r for r, h in zip(rows, held) if r.split == "train" and not h]
     blind = [r for r in rows if r.split == "blind"]
-    log(f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, "
-        f"{sum(held)} left out (SDCNL and counsel-chat hold-outs)")
+    log(
+        f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, "
+        f"{sum(held)} left out (SDCNL and counsel-chat hold-outs)"
+    )
     encoder = encoder or Encoder()
     vectors = cached_embeddings(encoder, [r.text for r in rows], cache_dir, "crisis-risk")
     index = {id(r): i for i, r in enumerate(rows)}
@@ -165,20 +195,32 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     truth_train = y_train >= 2
     sources = np.array([r.source for r in train])
     oof_current = oof[:, 2:].sum(axis=1)
-    tables = {name: threshold_table(oof_current[mask], truth_train[mask]) for name, mask in (
-        ("real", sources != "written"), ("counsel-chat", sources == "counsel-chat"), ("sdcnl", sources == "sdcnl"),
-        ("written", sources == "written"))}
+    tables = {
+        name: threshold_table(oof_current[mask], truth_train[mask])
+        for name, mask in (
+            ("real", sources != "written"),
+            ("counsel-chat", sources == "counsel-chat"),
+            ("sdcnl", sources == "sdcnl"),
+            ("written", sources == "written"),
+        )
+    }
     thresholds = choose_thresholds(tables["real"])
     log(f"chosen {best[0]} {best[1]:g}; thresholds {thresholds}")
 
     members = fit_members(*best, x_train, y_train, len(CLASSES))
     blind_p = softmax(ensemble_logits(members, x_blind) / temperature)
     report = _report(blind, blind_p, y_blind, thresholds, oof, truth_train)
-    report.update(version=VERSION, model={"kind": best[0], "strength": best[1]}, temperature=round(temperature, 4),
-                  thresholds=thresholds, classes=list(CLASSES), flags=list(FLAG_NAMES),
-                  cross_validated_thresholds=tables,
-                  counts={"train": len(train), "blind": len(blind), "left_out_holdouts": int(sum(held))},
-                  cv_log_loss={f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()})
+    report.update(
+        version=VERSION,
+        model={"kind": best[0], "strength": best[1]},
+        temperature=round(temperature, 4),
+        thresholds=thresholds,
+        classes=list(CLASSES),
+        flags=list(FLAG_NAMES),
+        cross_validated_thresholds=tables,
+        counts={"train": len(train), "blind": len(blind), "left_out_holdouts": int(sum(held))},
+        cv_log_loss={f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()},
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     save_members(out, members, temperature)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
@@ -186,22 +228,30 @@ def train_crisis_risk(data_dir: Path, cache_dir: Path = Path(".turnwatch/cache")
     return report
 
 
-def _report(blind: list[Labelled], p: np.ndarray, y: np.ndarray, thresholds: dict, oof: np.ndarray,
-            truth_train: np.ndarray) -> dict:
+def _report(
+    blind: list[Labelled], p: np.ndarray, y: np.ndarray, thresholds: dict, oof: np.ndarray, truth_train: np.ndarray
+) -> dict:
     current = p[:, 2:].sum(axis=1)
     truth = y >= 2
     oof_current = oof[:, 2:].sum(axis=1)
     by_stance = {}
     for stance in sorted({r.stance for r in blind}):
-        rows = [i for i, r in enumerate(blind) if r.stance == stance and r.topic != "none"] if stance != "none" else \
-            [i for i, r in enumerate(blind) if r.topic == "none"]
+        rows = (
+            [i for i, r in enumerate(blind) if r.stance == stance and r.topic != "none"]
+            if stance != "none"
+            else [i for i, r in enumerate(blind) if r.topic == "none"]
+        )
         if rows:
-            by_stance[stance] = {"n": len(rows), "paged": int((current[rows] >= thresholds["page"]).sum()),
-                                 "truly_current": int(truth[rows].sum())}
+            by_stance[stance] = {
+                "n": len(rows),
+                "paged": int((current[rows] >= thresholds["page"]).sum()),
+                "truly_current": int(truth[rows].sum()),
+            }
     kind_right = [CLASSES[int(p[i, 2:].argmax()) + 2] == CLASSES[y[i]] for i in range(len(y)) if truth[i]]
     return {
         "blind": {
-            "n": int(len(y)), "current_risk": int(truth.sum()),
+            "n": len(y),
+            "current_risk": int(truth.sum()),
             "page": precision_recall(truth, current >= thresholds["page"]),
             "page_or_review": precision_recall(truth, current >= thresholds["review"]),
             "history": precision_recall(y == 1, (p[:, 1] >= thresholds["history"]) & (current < thresholds["review"])),

@@ -8,9 +8,9 @@ with torch on train, picks per-label thresholds on dev, reports macro-F1 on test
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,16 +54,26 @@ def best_thresholds(truth: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return grid[scores.argmax(0)].astype(np.float32)
 
 
-def train_mlp(x: np.ndarray, y: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray, hidden: int = 256,
-              epochs: int = 30, log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
+def train_mlp(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_dev: np.ndarray,
+    y_dev: np.ndarray,
+    hidden: int = 256,
+    epochs: int = 30,
+    log: Callable[[str], None] = print,
+) -> dict[str, np.ndarray]:
     import torch
 
     torch.manual_seed(SEED)
-    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Dropout(0.3),
-                                torch.nn.Linear(hidden, y.shape[1]))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Dropout(0.3), torch.nn.Linear(hidden, y.shape[1])
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     positives = y.mean(0).clip(1e-3, None)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(np.sqrt((1 - positives) / positives), dtype=torch.float32))
+    loss_fn = torch.nn.BCEWithLogitsLoss(
+        pos_weight=torch.tensor(np.sqrt((1 - positives) / positives), dtype=torch.float32)
+    )
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     xd = torch.from_numpy(x_dev)
     generator = torch.Generator().manual_seed(SEED)
@@ -83,13 +93,24 @@ def train_mlp(x: np.ndarray, y: np.ndarray, x_dev: np.ndarray, y_dev: np.ndarray
         if epoch % 10 == 0:
             log(f"epoch {epoch}: dev macro-F1 {score:.3f} (best {best:.3f})")
     model.load_state_dict(best_state)
-    return {"w1": model[0].weight.detach().numpy().T.copy(), "b1": model[0].bias.detach().numpy().copy(),
-            "w2": model[3].weight.detach().numpy().T.copy(), "b2": model[3].bias.detach().numpy().copy()}
+    return {
+        "w1": model[0].weight.detach().numpy().T.copy(),
+        "b1": model[0].bias.detach().numpy().copy(),
+        "w2": model[3].weight.detach().numpy().T.copy(),
+        "b2": model[3].bias.detach().numpy().copy(),
+    }
 
 
-def train_emotion(data_dir: Path, out: Path = DEFAULT_HEAD, cache_dir: Path = Path(".turnwatch/cache"),
-                  encoder: Encoder | None = None, log: Callable[[str], None] = print) -> dict:
-    labels = [line.strip() for line in open(data_dir / "labels.txt", encoding="utf-8") if line.strip()]
+def train_emotion(
+    data_dir: Path,
+    out: Path = DEFAULT_HEAD,
+    cache_dir: Path = Path(".turnwatch/cache"),
+    encoder: Encoder | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    labels = [
+        line.strip() for line in (data_dir / "labels.txt").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     splits = {name: read_split(data_dir, name, len(labels)) for name in ("train", "dev", "test")}
     encoder = encoder or Encoder(batch_size=64)
     vectors = {}

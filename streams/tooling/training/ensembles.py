@@ -11,17 +11,27 @@ SEED = 7
 MEMBERS = 5  # an ensemble of heads from different seeds: smoother far from the training data
 
 
-def fit_members(kind: str, strength: float, x: np.ndarray, y: np.ndarray, n_classes: int,
-                class_weight: str | None = "balanced") -> list[list[tuple[np.ndarray, np.ndarray]]]:
+def fit_members(
+    kind: str, strength: float, x: np.ndarray, y: np.ndarray, n_classes: int, class_weight: str | None = "balanced"
+) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     """The ensemble's members, each as numpy layers over ``n_classes`` outputs."""
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
 
-        return [layers_of(LogisticRegression(C=strength, max_iter=4000, class_weight=class_weight).fit(x, y), n_classes)]
+        return [
+            layers_of(LogisticRegression(C=strength, max_iter=4000, class_weight=class_weight).fit(x, y), n_classes)
+        ]
     from sklearn.neural_network import MLPClassifier
 
-    return [layers_of(MLPClassifier(hidden_layer_sizes=(64,), alpha=strength, max_iter=600, early_stopping=False,
-                                    random_state=SEED + j).fit(x, y), n_classes) for j in range(MEMBERS)]
+    return [
+        layers_of(
+            MLPClassifier(
+                hidden_layer_sizes=(64,), alpha=strength, max_iter=600, early_stopping=False, random_state=SEED + j
+            ).fit(x, y),
+            n_classes,
+        )
+        for j in range(MEMBERS)
+    ]
 
 
 def layers_of(model, n_classes: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -57,8 +67,13 @@ def precision_recall(truth: np.ndarray, flagged: np.ndarray) -> dict[str, float]
     tp = int((truth & flagged).sum())
     fp = int((~truth & flagged).sum())
     fn = int((truth & ~flagged).sum())
-    return {"precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
-            "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0, "tp": tp, "fp": fp, "fn": fn}
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
 
 
 def threshold_table(score: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
@@ -69,8 +84,9 @@ def threshold_table(score: np.ndarray, truth: np.ndarray) -> list[dict[str, floa
     return rows
 
 
-def choose_model(candidates: list[tuple[str, float]], x: np.ndarray, y: np.ndarray, folds: list, n_classes: int,
-                 log=print) -> tuple[tuple[str, float], np.ndarray, float, dict[tuple[str, float], float]]:
+def choose_model(
+    candidates: list[tuple[str, float]], x: np.ndarray, y: np.ndarray, folds: list, n_classes: int, log=print
+) -> tuple[tuple[str, float], np.ndarray, float, dict[tuple[str, float], float]]:
     """The candidate with the lowest cross-validated log-loss after temperature scaling:
     (candidate, its calibrated out-of-fold probabilities, its temperature, every candidate's loss)."""
     scores, out_of_fold = {}, {}
@@ -82,7 +98,9 @@ def choose_model(candidates: list[tuple[str, float]], x: np.ndarray, y: np.ndarr
         temperature = fit_temperature(logits, y)
         scores[(kind, strength)] = nll(logits / temperature, y)
         out_of_fold[(kind, strength)] = (logits, temperature)
-        log(f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})")
+        log(
+            f"  {kind:8s} {strength:<6g} cross-validated log-loss {scores[(kind, strength)]:.4f} (T = {temperature:.2f})"
+        )
     best = min(scores, key=scores.get)
     logits, temperature = out_of_fold[best]
     return best, softmax(logits / temperature), temperature, scores

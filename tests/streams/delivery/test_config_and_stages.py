@@ -3,13 +3,12 @@ import random
 
 import pytest
 
-from streams.runtime.delivery.config import load_delivery_config
-from streams.runtime.delivery.redact import Redactor
-from streams.runtime.delivery.config import Redaction
 from streams.contracts import Alert
+from streams.errors import ConfigError
+from streams.runtime.delivery.config import Redaction, load_delivery_config
+from streams.runtime.delivery.redact import Redactor
 from streams.runtime.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
 from tests.streams.delivery.test_sinks import ALERT_FIELDS
-from streams.errors import ConfigError
 
 GOOD = """
 cooldown_seconds: 60
@@ -61,7 +60,10 @@ def test_secrets_resolve_and_never_show(tmp_path, secrets):
         (GOOD.replace('url: "http://127.0.0.1:1/h"', 'url: "ftp://x"'), "receivers[0].url"),
         (GOOD.replace("min_severity: critical", "min_severity: urgent"), "routes[0].match.min_severity"),
         (GOOD.replace("cooldown_seconds: 60", "cooldown_seconds: -1"), "cooldown_seconds"),
-        (GOOD.replace("{env: TW_TEST_PD}", "{env: TW_TEST_MISSING}"), "receivers[1].routing_key: environment variable TW_TEST_MISSING is not set"),
+        (
+            GOOD.replace("{env: TW_TEST_PD}", "{env: TW_TEST_MISSING}"),
+            "receivers[1].routing_key: environment variable TW_TEST_MISSING is not set",
+        ),
         (GOOD + "\nsurprise: 1\n", "surprise"),
         (GOOD.replace("kind: slack", "kind: carrier-pigeon"), "receivers[2]"),
     ],
@@ -94,9 +96,20 @@ def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through():
 
 def test_redaction_and_excerpt_length():
     redactor = Redactor(Redaction(patterns=[r"\bNHS ?\d{10}\b"]), excerpt_chars=40)
-    alert = Alert.model_validate({**ALERT_FIELDS, "summary": "Patient turn 3: call me on +44 7700 900123", "evidence": [
-        {"turn_index": 3, "role": "patient", "quote": "mail me at sam.r@example.org or NHS 9434765919, I really need someone to talk to",
-         "why": "x"}]})
+    alert = Alert.model_validate(
+        {
+            **ALERT_FIELDS,
+            "summary": "Patient turn 3: call me on +44 7700 900123",
+            "evidence": [
+                {
+                    "turn_index": 3,
+                    "role": "patient",
+                    "quote": "mail me at sam.r@example.org or NHS 9434765919, I really need someone to talk to",
+                    "why": "x",
+                }
+            ],
+        }
+    )
     out = redactor.alert(alert)
     quote = out.evidence[0].quote
     assert "example.org" not in quote and "9434765919" not in quote and len(quote) <= 40
@@ -151,13 +164,43 @@ def test_routes_test_prints_the_receivers_an_alert_reaches(tmp_path, secrets, ca
     from streams.cli import main
 
     path = str(write(tmp_path, GOOD))
-    assert main(["routes", "test", "--detector", "therapist", "--rule", "therapist.missed_crisis",
-                 "--severity", "critical", "--delivery", path]) == 0
+    assert (
+        main(
+            [
+                "routes",
+                "test",
+                "--detector",
+                "therapist",
+                "--rule",
+                "therapist.missed_crisis",
+                "--severity",
+                "critical",
+                "--delivery",
+                path,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "routes[1] matches (continue)" in out and "routes[2] matches" in out
     assert "-> chat (slack)" in out and "-> hook (webhook)" in out and "pager" not in out
-    assert main(["routes", "test", "--detector", "crisis", "--rule", "crisis.methd", "--severity", "critical",
-                 "--delivery", path]) == 2
+    assert (
+        main(
+            [
+                "routes",
+                "test",
+                "--detector",
+                "crisis",
+                "--rule",
+                "crisis.methd",
+                "--severity",
+                "critical",
+                "--delivery",
+                path,
+            ]
+        )
+        == 2
+    )
     assert "did you mean 'crisis.method'" in capsys.readouterr().err
 
 

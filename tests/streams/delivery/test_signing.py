@@ -1,6 +1,12 @@
 import pytest
 
-from streams.runtime.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, signed_headers, verify_signature
+from streams.runtime.delivery.signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    signed_headers,
+    verify_signature,
+)
 
 SECRET = b"s3cret"
 BODY = b'{"alert_id": "a1"}'

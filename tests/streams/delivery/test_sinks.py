@@ -4,11 +4,19 @@ from streams.runtime.delivery.sinks.pagerduty import pagerduty_event
 from streams.runtime.delivery.sinks.slack import slack_payload
 
 ALERT_FIELDS = {
-    "alert_id": "abc123", "conversation_id": "conv-9", "detector": "crisis", "rule": "crisis.active_ideation",
-    "severity": "critical", "turns": [8], "score": 0.7, "taxonomy": ["kl-000205"],
+    "alert_id": "abc123",
+    "conversation_id": "conv-9",
+    "detector": "crisis",
+    "rule": "crisis.active_ideation",
+    "severity": "critical",
+    "turns": [8],
+    "score": 0.7,
+    "taxonomy": ["kl-000205"],
     "evidence": [{"turn_index": 8, "role": "patient", "quote": "short quote", "why": "active ideation"}],
-    "summary": "Patient turn 8: active suicidal thoughts.", "suggested_action": "Review now.",
-    "created_at": "2026-01-01T00:00:00+00:00", "detector_version": "crisis/1.0",
+    "summary": "Patient turn 8: active suicidal thoughts.",
+    "suggested_action": "Review now.",
+    "created_at": "2026-01-01T00:00:00+00:00",
+    "detector_version": "crisis/1.0",
 }
 ALERT = Alert.model_validate(ALERT_FIELDS)
 
@@ -65,9 +73,14 @@ async def test_every_sink_posts_to_a_real_server():
     from pydantic import SecretStr
 
     from streams.runtime.delivery.models import SecretRef
-    from streams.runtime.delivery.sinks import AlertmanagerReceiver, PagerDutyReceiver, SlackReceiver, WebhookReceiver
     from streams.runtime.delivery.signing import verify_signature
-    from streams.runtime.delivery.sinks import build_notifier
+    from streams.runtime.delivery.sinks import (
+        AlertmanagerReceiver,
+        PagerDutyReceiver,
+        SlackReceiver,
+        WebhookReceiver,
+        build_notifier,
+    )
 
     received = []
     status = {"code": 202}
@@ -82,9 +95,13 @@ async def test_every_sink_posts_to_a_real_server():
         base = str(server.make_url(""))
         ref = SecretRef(env="UNUSED")
         notifiers = [
-            build_notifier(WebhookReceiver(name="w", kind="webhook", url=base + "/hook", secret=ref), SecretStr("k"), None),
+            build_notifier(
+                WebhookReceiver(name="w", kind="webhook", url=base + "/hook", secret=ref), SecretStr("k"), None
+            ),
             build_notifier(SlackReceiver(name="s", kind="slack", webhook_url=ref), SecretStr(base + "/slack"), None),
-            build_notifier(PagerDutyReceiver(name="p", kind="pagerduty", routing_key=ref, url=base + "/pd"), SecretStr("rk"), None),
+            build_notifier(
+                PagerDutyReceiver(name="p", kind="pagerduty", routing_key=ref, url=base + "/pd"), SecretStr("rk"), None
+            ),
             build_notifier(AlertmanagerReceiver(name="a", kind="alertmanager", url=base), None, None),
         ]
         async with aiohttp.ClientSession() as session:
@@ -97,7 +114,7 @@ async def test_every_sink_posts_to_a_real_server():
             assert not failed.delivered and not failed.retry
     paths = [p for p, _, _ in received[:4]]
     assert paths == ["/hook", "/slack", "/pd", "/api/v2/alerts"]
-    path, headers, body = received[0]
+    _path, headers, body = received[0]
     verify_signature(b"k", headers, body)
     assert headers["Idempotency-Key"] == "abc123" and _json.loads(body)["alert_id"] == "abc123"
     assert _json.loads(received[2][2])["dedup_key"] == "abc123"

@@ -15,8 +15,17 @@ from streams.runtime.delivery.sinks.webhook import WebhookNotifier, WebhookRecei
 NOTIFIERS: tuple[type[BaseNotifier], ...] = (WebhookNotifier, SlackNotifier, PagerDutyNotifier, AlertmanagerNotifier)
 SINKS: dict[str, type[BaseNotifier]] = {notifier.kind: notifier for notifier in NOTIFIERS}
 
-__all__ = ["NOTIFIERS", "SINKS", "AlertmanagerReceiver", "BaseNotifier", "Outcome", "PagerDutyReceiver",
-           "SlackReceiver", "WebhookReceiver", "build_notifier"]
+__all__ = [
+    "NOTIFIERS",
+    "SINKS",
+    "AlertmanagerReceiver",
+    "BaseNotifier",
+    "Outcome",
+    "PagerDutyReceiver",
+    "SlackReceiver",
+    "WebhookReceiver",
+    "build_notifier",
+]
 
 
 def build_notifier(receiver: ReceiverConfig, secret: SecretStr | None, conversation_url: str | None) -> BaseNotifier:

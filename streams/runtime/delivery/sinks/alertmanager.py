@@ -43,4 +43,6 @@ class AlertmanagerNotifier(BaseNotifier):
 
     async def notify(self, session: aiohttp.ClientSession, alert: Alert) -> Outcome:
         url = self.receiver.url.rstrip("/") + "/api/v2/alerts"
-        return await post_json(session, url, alertmanager_alerts(alert, self.conversation_url), self.receiver.timeout_seconds)
+        return await post_json(
+            session, url, alertmanager_alerts(alert, self.conversation_url), self.receiver.timeout_seconds
+        )

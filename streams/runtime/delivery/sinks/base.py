@@ -7,7 +7,6 @@ one line in ``streams.runtime.delivery.sinks.NOTIFIERS``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -51,16 +50,24 @@ def created_at(alert: Alert) -> str:
 
 
 async def post_json(
-    session: aiohttp.ClientSession, url: str, payload: Any, timeout: float, headers: dict[str, str] | None = None,
+    session: aiohttp.ClientSession,
+    url: str,
+    payload: Any,
+    timeout: float,
+    headers: dict[str, str] | None = None,
     body: bytes | None = None,
 ) -> Outcome:
     """POST and classify: 2xx delivered; 408/429/5xx and network errors retry; other 4xx do not."""
     data = body if body is not None else json.dumps(payload).encode()
     try:
-        async with session.post(url, data=data, headers={"Content-Type": "application/json", **(headers or {})},
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with session.post(
+            url,
+            data=data,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
             status = response.status
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         return Outcome(False, True, f"{type(exc).__name__}")
     if 200 <= status < 300:
         return Outcome(True, False, f"HTTP {status}")

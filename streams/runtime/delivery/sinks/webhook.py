@@ -27,8 +27,10 @@ class WebhookNotifier(BaseNotifier):
     config = WebhookReceiver
 
     def body(self, alert: Alert) -> bytes:
-        payload = {**alert.model_dump(mode="json"),
-                   "conversation_url": conversation_link(self.conversation_url, alert.conversation_id)}
+        payload = {
+            **alert.model_dump(mode="json"),
+            "conversation_url": conversation_link(self.conversation_url, alert.conversation_id),
+        }
         return json.dumps(payload, sort_keys=True).encode()
 
     async def notify(self, session: aiohttp.ClientSession, alert: Alert) -> Outcome:
