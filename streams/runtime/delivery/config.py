@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import operator
 import re
+from functools import reduce
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,7 +38,8 @@ __all__ = [
 SEVERITIES = ("info", "warning", "high", "critical")
 
 
-Receiver = Annotated[tuple(notifier.config for notifier in NOTIFIERS), Field(discriminator="kind")]
+# One union of every registered sink's config model, told apart by ``kind``.
+Receiver = Annotated[reduce(operator.or_, (notifier.config for notifier in NOTIFIERS)), Field(discriminator="kind")]
 
 
 class Match(StrictModel):
