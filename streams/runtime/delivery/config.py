@@ -161,6 +161,13 @@ def _closest(name: str, known: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _known_keys() -> list[str]:
+    models = (DeliveryConfig, Route, Match, Redaction, SecretRef, *(n.config for n in NOTIFIERS))
+    return sorted(
+        {alias or name for model in models for name, alias in ((n, f.alias) for n, f in model.model_fields.items())}
+    )
+
+
 def _location(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -189,6 +196,8 @@ def load_delivery_config(path: str | Path, rules: dict[str, str] | None = None) 
         for item in exc.errors(include_url=False, include_input=False):
             message = item["msg"].removeprefix("Value error, ")
             where = _location(item["loc"])
+            if item["type"] == "extra_forbidden":
+                message = "not a delivery config key" + _closest(str(item["loc"][-1]), _known_keys())
             problems.append(message if message.startswith("routes[") else f"{where}: {message}")
         raise ConfigError(f"delivery config {path}: " + "; ".join(problems)) from None
     problems = config.unknown_names(rules) if rules is not None else []

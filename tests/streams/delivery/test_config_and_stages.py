@@ -212,3 +212,20 @@ def test_check_config_reports_every_problem_without_loading_models(tmp_path, mon
     assert main(["check-config", "--delivery", str(write(tmp_path, bad))]) == 1
     err = capsys.readouterr().err
     assert "crisis_head" in err and "unknown detector 'crisiss'" in err and "TW_TEST_SECRET" in err
+
+
+def test_a_misspelt_delivery_key_suggests_the_closest_one(tmp_path, secrets):
+    config = tmp_path / "delivery.yaml"
+    config.write_text(
+        "receivers:\n"
+        "  - {name: a, kind: webhook, url: 'http://x', secret: {env: TW_TEST_SECRET}, timout_seconds: 3}\n"
+        "routes:\n"
+        "  - receivers: [a]\n"
+        "    contineu: true\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_delivery_config(config)
+    assert "receivers[0].timout_seconds: not a delivery config key (did you mean 'timeout_seconds'?)" in str(
+        error.value
+    )
+    assert "routes[0].contineu: not a delivery config key (did you mean 'continue'?)" in str(error.value)
