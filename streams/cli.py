@@ -82,8 +82,14 @@ def _records(args: argparse.Namespace) -> list:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
+    records = _records(args)
+    if args.format == "table":
+        from streams.tooling.alert_render import print_turns
+
+        print_turns(records)
+        return 0
     out = sys.stdout.buffer
-    for record in _records(args):
+    for record in records:
         out.write(record.value + b"\n")
     return 0
 
@@ -539,6 +545,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="print the TurnEvents a transcript becomes, as JSONL (what replay sends)")
     _add_paths(p)
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "table"],
+        default="jsonl",
+        help="jsonl: the events verbatim (default); table: conversation, turn, role and text, for people",
+    )
     p.set_defaults(handler=cmd_parse)
 
     p = sub.add_parser("scan", help="run the detectors in-process over transcripts or JSONL; print the alerts")

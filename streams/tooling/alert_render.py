@@ -1,12 +1,17 @@
-"""One way to show an alert to a person: the demo's live feed and ``scan --format table``."""
+"""One way to show alerts and turns to a person: the demo's live feed, ``scan --format table``
+and ``parse --format table``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
+
+from streams.runtime.ingest.files import Record
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "warning": "yellow", "info": "cyan"}
 EVIDENCE_SHOWN = 2
@@ -28,3 +33,22 @@ def print_alert(console: Console, alert: Mapping[str, Any]) -> None:
             markup=False,
             style="dim",
         )
+
+
+ROLE_STYLE = {"patient": "bold", "therapist": "", "system": "dim italic"}
+
+
+def print_turns(records: Iterable[Record], console: Console | None = None) -> None:
+    """The turns as a table; a record that is not a turn event shows as such, with its origin."""
+    table = Table(show_lines=False, expand=False)
+    for column in ("conversation", "turn", "role", "text"):
+        table.add_column(column, overflow="fold", justify="right" if column == "turn" else "left")
+    for record in records:
+        try:
+            turn = json.loads(record.value)
+            row = (str(turn["conversation_id"]), str(turn["turn_index"]), str(turn["role"]), str(turn["text"]))
+        except (ValueError, KeyError, TypeError):
+            table.add_row(record.origin, "", "", "(not a turn event)", style="red")
+            continue
+        table.add_row(*row, style=ROLE_STYLE.get(row[2], ""))
+    (console or Console(width=max(120, Console().width))).print(table)

@@ -172,3 +172,25 @@ def test_scan_dead_letters_name_file_and_line(tmp_path):
     err = done.stderr.decode()
     assert f"dead letter: {events}:2: invalid_json" in err
     assert f"dead letter: {events}:3: schema: role" in err
+
+
+def test_parse_as_a_table_shows_each_turn_and_marks_what_is_not_a_turn(tmp_path):
+    events = tmp_path / "events.jsonl"
+    turn = {
+        "event_id": "a:0",
+        "conversation_id": "conv-a",
+        "turn_index": 0,
+        "role": "patient",
+        "text": "hello there",
+        "ts": "2026-01-01T00:00:00Z",
+    }
+    events.write_text(json.dumps(turn) + "\n{broken\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "parse", "--format", "table", str(events)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "conv-a" in done.stdout and "hello there" in done.stdout and "patient" in done.stdout
+    assert f"{events}:2" in done.stdout and "(not a turn event)" in done.stdout
