@@ -90,6 +90,16 @@ def run(bin_dir: Path, *args: str, cwd: Path, timeout: float = 300, stdin: bytes
     )
 
 
+def installed_python(bin_dir: Path, code: str, cwd: Path) -> str:
+    """What ``code`` prints when run by the wheel's virtualenv from ``cwd``."""
+    done = subprocess.run([str(bin_dir / "python"), "-c", code], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def shipped_examples(bin_dir: Path, cwd: Path) -> Path:
+    return Path(installed_python(bin_dir, "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)", cwd))
+
+
 def test_the_wheel_carries_the_examples_labels_heads_and_type_marker(wheel: Path):
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("streams/examples/transcripts/") for n in names)
@@ -100,13 +110,7 @@ def test_the_wheel_carries_the_examples_labels_heads_and_type_marker(wheel: Path
 
 
 def test_installed_commands_resolve_to_the_wheel_not_the_checkout(installed: Path, tmp_path: Path):
-    where = subprocess.run(
-        [str(installed / "python"), "-c", "import streams; print(streams.__file__)"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    where = installed_python(installed, "import streams; print(streams.__file__)", tmp_path)
     assert str(ROOT) not in where
     version = run(installed, "--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.decode().startswith("turnwatch ")
@@ -115,16 +119,10 @@ def test_installed_commands_resolve_to_the_wheel_not_the_checkout(installed: Pat
 def test_scan_from_another_directory_uses_the_shipped_examples(installed: Path, tmp_path: Path):
     from streams.examples import EXAMPLES_DIR  # the checkout's copy names a file to scan
 
-    shipped = subprocess.run(
-        [str(installed / "python"), "-c", "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert str(ROOT) not in shipped
+    shipped = shipped_examples(installed, tmp_path)
+    assert str(ROOT) not in str(shipped)
     name = "01_escalating_distress_crisis.txt"
-    done = run(installed, "scan", str(Path(shipped) / name), "--fail-on", "critical", cwd=tmp_path)
+    done = run(installed, "scan", str(shipped / name), "--fail-on", "critical", cwd=tmp_path)
     alerts = [json.loads(line) for line in done.stdout.decode().splitlines()]
     assert done.returncode == 1, done.stderr.decode()[-2000:]  # the crisis pages critical
     assert any(a["severity"] == "critical" and a["detector"] == "crisis" for a in alerts)
@@ -134,24 +132,8 @@ def test_scan_from_another_directory_uses_the_shipped_examples(installed: Path, 
 
 
 def test_eval_from_another_directory_scores_the_shipped_labels(installed: Path, tmp_path: Path):
-    done = run(
-        installed,
-        "eval",
-        "--out",
-        str(tmp_path / "eval"),
-        str(
-            Path(
-                subprocess.run(
-                    [str(installed / "python"), "-c", "from streams.examples import EXAMPLES_DIR; print(EXAMPLES_DIR)"],
-                    cwd=tmp_path,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout.strip()
-            )
-        ),
-        cwd=tmp_path,
-    )
+    examples = shipped_examples(installed, tmp_path)
+    done = run(installed, "eval", "--out", str(tmp_path / "eval"), str(examples), cwd=tmp_path)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert len(report["conversations"]) >= 10
