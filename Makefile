@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration lint format schemas bench clean
+.PHONY: install demo test test-unit test-integration lint format schemas bench bench-console clean
 
 install: $(STAMP)
 
@@ -44,6 +44,9 @@ schemas: install
 
 bench: install
 	$(VENV)/bin/turnwatch bench --backend $${BACKEND:-onnx} --out bench
+
+bench-console: install
+	$(VENV)/bin/turnwatch bench --console --out bench
 
 clean:
 	rm -rf $(VENV) .turnwatch .pytest_cache

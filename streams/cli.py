@@ -291,6 +291,8 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.verdicts:
+        return cmd_eval_verdicts(args)
     if args.dataset:
         return cmd_eval_dataset(args)
     if args.behaviours:
@@ -345,12 +347,44 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_console(args: argparse.Namespace) -> int:
+    import platform
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.tooling.console_bench import run_console_bench
+
+    results = run_console_bench(args.stored_alerts)
+    table = Table(title=f"turnwatch bench --console — {platform.machine()}, {os.cpu_count()} CPUs, SQLite store")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("alerts stored", f"{results.stored_alerts:,}")
+    table.add_row(
+        "feed page (200 newest, critical on top)", ", ".join(f"{k} {v} ms" for k, v in results.feed_ms.items())
+    )
+    table.add_row(
+        "alert page (timeline, evidence, curve)", ", ".join(f"{k} {v} ms" for k, v in results.alert_page_ms.items())
+    )
+    table.add_row(
+        f"live feed: alert produced → SSE event ({results.live_samples} samples)",
+        ", ".join(f"{k} {v} ms" for k, v in results.live_delay_ms.items()),
+    )
+    Console().print(table)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "console.json").write_text(json.dumps(results.__dict__, indent=2) + "\n")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
     from streams.tooling.bench import run_bench
 
+    if args.console:
+        return cmd_bench_console(args)
     settings = _settings(args)
     console = Console()
     results = run_bench(
@@ -401,6 +435,70 @@ def cmd_receiver(args: argparse.Namespace) -> int:
 
     print(f"webhook receiver on http://{args.host}:{args.port}/hook (verifying signatures)", flush=True)
     run_receiver(args.host, args.port)
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from streams.logs import configure
+    from streams.runtime.broker_probe import require_broker
+    from streams.runtime.console.service import run_console
+    from streams.runtime.kafka_security import kafka_python_options
+    from streams.runtime.replay import ensure_topics
+
+    settings = _settings(args, broker=args.broker, console_port=args.port, console_host=args.host)
+    if settings.broker is None:
+        raise TurnwatchError("the console reads the alerts topic: pass --broker HOST:PORT or set TURNWATCH_BROKER")
+    configure(settings.log_level, settings.log_format)
+    require_broker(settings.broker, wait_seconds=settings.broker_wait_seconds)
+    ensure_topics(settings.broker, [settings.verdicts_topic], settings.partitions, kafka_python_options(settings))
+    run_console(settings, on_ready=lambda url: print(f"reviewer console on {url}", flush=True))
+    return 0
+
+
+def cmd_verdicts_export(args: argparse.Namespace) -> int:
+    from streams.runtime.console.service import store_url
+    from streams.runtime.console.store import AlertStore
+
+    settings = _settings(args)
+    store = AlertStore.open(args.db or store_url(settings))
+    out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
+    count = 0
+    try:
+        for example in store.verdict_examples():
+            out.write(json.dumps(example, default=str) + "\n")
+            count += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        store.close()
+    print(f"{count} judged alerts written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_eval_verdicts(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams.runtime.build import build_pipeline
+    from streams.tooling.verdict_eval import evaluate_verdicts, read_examples
+
+    if len(args.paths) != 1:
+        raise TurnwatchError("--verdicts takes one file written by `turnwatch verdicts export`")
+    examples = list(read_examples(Path(args.paths[0])))
+    if not examples:
+        raise TurnwatchError(f"{args.paths[0]}: no judged alerts; reviewers' verdicts come from the console")
+    report = evaluate_verdicts(examples, build_pipeline(_settings(args)))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "verdicts.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = Table(title=f"reviewer verdicts against the current code ({len(examples)} judged alerts)")
+    columns = ("kept", "lost", "remaining", "fixed", "unsure", "precision")
+    for column in ("rule", *columns):
+        table.add_column(column, justify="left" if column == "rule" else "right")
+    rows = [*report["per_rule"].items(), ("TOTAL", report["total"])]
+    for rule, row in rows:
+        table.add_row(rule, *("-" if row[c] is None else str(row[c]) for c in columns))
+    Console(width=max(120, Console().width)).print(table)
     return 0
 
 
@@ -599,6 +697,11 @@ def build_parser() -> argparse.ArgumentParser:
         "score the therapist rules on its blind split",
     )
     p.add_argument(
+        "--verdicts",
+        action="store_true",
+        help="PATH is a `turnwatch verdicts export` file: per rule, judged alerts the current code raises again",
+    )
+    p.add_argument(
         "--dataset",
         choices=["counsel-chat", "sdcnl", "goemotions"],
         help="real-data mode: PATH is that dataset's file or directory; alerts per 100 real turns per rule",
@@ -614,6 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="encoder vs pipeline throughput, turn→alert latency, state size and memory")
     p.add_argument("--out", default="bench", help="directory for results.json and results.png")
     p.add_argument("--backend", choices=["torch", "onnx"], help="encoder backend (default: the configured one)")
+    p.add_argument("--console", action="store_true", help="only the reviewer console: page load and live-feed delay")
+    p.add_argument("--stored-alerts", type=int, default=10_000, help="alerts in the store for --console")
     p.add_argument("--conversations", type=int, default=40, help="synthetic conversations for the throughput run")
     p.add_argument(
         "--latency-seconds",
@@ -648,6 +753,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7, help="seed for the workload and the kill timing")
     p.add_argument("--out", default=".turnwatch/crashtest", help="directory for report.json and the worker logs")
     p.set_defaults(handler=cmd_crashtest)
+
+    p = sub.add_parser("console", help="the reviewer console: live alerts, conversation timeline, verdicts")
+    p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (or TURNWATCH_BROKER)")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1, console_host)")
+    p.add_argument("--port", type=int, default=None, help="port (default 6070, console_port)")
+    p.set_defaults(handler=cmd_console)
+
+    p = sub.add_parser("verdicts", help="reviewer verdicts: `verdicts export` writes them as an evaluation set")
+    verdicts = p.add_subparsers(dest="verdicts_command", required=True, metavar="SUBCOMMAND")
+    p = verdicts.add_parser("export", help="judged alerts with their turns as JSONL (read by `eval --verdicts`)")
+    p.add_argument("--db", help="SQLAlchemy URL of the console's store (default: console_db_url)")
+    p.add_argument("--out", default="-", help="file to write (default: standard output)")
+    p.set_defaults(handler=cmd_verdicts_export)
 
     p = sub.add_parser(
         "check-config", help="validate settings, detector options and the delivery config (no models loaded)"

@@ -21,6 +21,7 @@ from streams.errors import InvalidTurn
 
 TURN_SCHEMA_ID = "turnwatch.turn/1"
 ALERT_SCHEMA_ID = "turnwatch.alert/1"
+VERDICT_SCHEMA_ID = "turnwatch.verdict/1"
 DEFAULT_MAX_TEXT_BYTES = 16 * 1024
 MAX_TURN_INDEX = 1_000_000
 MAX_META_DEPTH = 8
@@ -108,6 +109,13 @@ class EvidenceItem(BaseModel):
     why: str
 
 
+class DistressPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    turn_index: int = Field(ge=0)
+    score: float = Field(ge=0.0, le=1.0)
+
+
 class Alert(BaseModel):
     """A finding raised to reviewers, published on ``turnwatch.alerts`` (key = conversation_id)."""
 
@@ -126,6 +134,11 @@ class Alert(BaseModel):
     suggested_action: str
     created_at: datetime
     detector_version: str
+    distress: list[DistressPoint] = Field(
+        default_factory=list,
+        description="Distress of the patient turns in the conversation's window when the alert was raised "
+        "(the reviewer's distress curve); empty when no turn had a score.",
+    )
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -193,3 +206,32 @@ def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_
     if size > max_text_bytes:
         raise InvalidTurn("text_too_large", f"text: {size} bytes exceeds the limit of {max_text_bytes}")
     return event
+
+
+VerdictAction = Literal["acknowledge", "resolve", "verdict"]
+VerdictValue = Literal["true_positive", "false_positive", "unsure"]
+
+
+class VerdictEvent(BaseModel):
+    """A reviewer's action on an alert, published on ``turnwatch.verdicts`` (key = alert_id).
+
+    Carries ids, the rule and the reviewer's words about the alert, never turn text.
+    """
+
+    model_config = ConfigDict(extra="forbid", title="VerdictEvent", json_schema_extra={"$id": VERDICT_SCHEMA_ID})
+
+    action_id: str = Field(description="Unique per action; the dedup key downstream.")
+    alert_id: str
+    conversation_id: str
+    detector: str
+    rule: str
+    severity: SeverityName
+    action: VerdictAction
+    verdict: VerdictValue | None = Field(default=None, description="Set when action is verdict.")
+    note: str = Field(default="", max_length=2000, description="The reviewer's note (may hold clinical judgement).")
+    actor: str = Field(description="Who acted, as authenticated by the console.")
+    role: Literal["reviewer"] = "reviewer"
+    at: AwareDatetime
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()

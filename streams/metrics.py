@@ -65,3 +65,12 @@ DELIVERY_DEAD_LETTERS = Counter(
     ["reason"],
 )
 DELIVERY_SECONDS = Histogram("turnwatch_delivery_seconds", "Time one delivery attempt takes.", ["sink"])
+VERDICTS = Counter(
+    "turnwatch_verdicts_total",
+    "Reviewer verdicts recorded in the console, by rule (a fixed set of names) and verdict.",
+    ["rule", "verdict"],
+)
+CONSOLE_ACTIONS = Counter("turnwatch_console_actions_total", "Reviewer actions in the console, by action.", ["action"])
+CONSOLE_ALERTS_STORED = Counter(
+    "turnwatch_console_alerts_stored_total", "Alerts the console stored (new or upgraded), by severity.", ["severity"]
+)

@@ -138,6 +138,37 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(default=None, description="Bearer token required by POST /v1/turns.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    # Reviewer console
+    verdicts_topic: str = "turnwatch.verdicts"
+    console_url: str | None = Field(
+        default=None,
+        description="Public base URL of the reviewer console; alert links in Slack, PagerDuty and webhooks "
+        "point at {console_url}/alerts/{alert_id}.",
+    )
+    console_host: str = Field(default="127.0.0.1", description="The console binds to loopback unless told.")
+    console_port: int = Field(default=6070, ge=1, le=65535)
+    console_db_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the alert store; unset = SQLite file data_dir/console.db."
+    )
+    console_retention_days: float = Field(default=30.0, gt=0, description="Stored alerts and turns older are deleted.")
+    console_context_turns: int = Field(
+        default=5, ge=0, le=100, description="Turns kept before and after an alert's own turns."
+    )
+    console_auth: Literal["token", "proxy"] = Field(
+        default="token",
+        description="token: reviewers sign in with a token from console_tokens_file; proxy: a trusted reverse "
+        "proxy sets the user and role headers.",
+    )
+    console_tokens_file: Path | None = Field(
+        default=None, description="YAML mapping token -> {user, role: viewer|reviewer} (a mounted secret)."
+    )
+    console_proxy_user_header: str = "X-Forwarded-User"
+    console_proxy_role_header: str = "X-Forwarded-Role"
+    console_session_secret: SecretStr | None = Field(
+        default=None, description="Signs session cookies and CSRF tokens; unset = random per start (sign in again)."
+    )
+    console_in_worker: bool = Field(default=False, description="Run the console inside the worker process too.")
+
     # Logs
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"

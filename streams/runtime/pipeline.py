@@ -24,7 +24,7 @@ from detectors.findings import Finding
 from detectors.registry import Detector
 from detectors.state import Arrival, ConversationState, TurnRecord
 from streams import metrics
-from streams.contracts import Alert, EvidenceItem, TurnEvent, parse_turn
+from streams.contracts import Alert, DistressPoint, EvidenceItem, TurnEvent, parse_turn
 from streams.errors import InvalidTurn
 from streams.runtime.episodes import EpisodeBook, alert_id
 
@@ -223,13 +223,13 @@ class Pipeline:
                 )
             key = book.admit(finding)
             if key is not None:
-                alerts.append(self._to_alert(key, state.conversation_id, detector, finding))
+                alerts.append(self._to_alert(key, state, detector, finding))
         return alerts
 
-    def _to_alert(self, key: str, conversation_id: str, detector: Detector, finding: Finding) -> Alert:
+    def _to_alert(self, key: str, state: ConversationState, detector: Detector, finding: Finding) -> Alert:
         return Alert(
             alert_id=key,
-            conversation_id=conversation_id,
+            conversation_id=state.conversation_id,
             detector=finding.detector,
             rule=finding.rule,
             severity=finding.severity.label,
@@ -243,7 +243,16 @@ class Pipeline:
             suggested_action=finding.suggested_action,
             created_at=self.clock(),
             detector_version=detector.version,
+            distress=distress_curve(state),
         )
+
+
+def distress_curve(state: ConversationState) -> list[DistressPoint]:
+    return [
+        DistressPoint(turn_index=turn.index, score=round(turn.features.distress.score, 3))
+        for turn in state.window
+        if turn.role == "patient" and turn.features.distress is not None
+    ]
 
 
 def record_metrics(result: StepResult) -> None:

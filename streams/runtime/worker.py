@@ -69,6 +69,11 @@ def run_worker(settings: Settings) -> None:
             logging_config=logging_config(ready.log_level, ready.log_format),
             quiet=True,
         )
+        if ready.console_in_worker:
+            from streams.runtime.console.service import start_console_thread
+
+            ensure_topics(ready.broker, [ready.verdicts_topic], ready.partitions, kafka_python_options(ready))
+            start_console_thread(ready, on_ready=lambda url: log.info("reviewer console on %s", url))
         # The models and libraries are ~440k long-lived objects; a full collection walks them
         # all (~220 ms here) and stalls every turn in flight. Frozen, they are never walked.
         gc.freeze()

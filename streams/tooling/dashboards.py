@@ -181,6 +181,32 @@ def safety() -> dashboard.Dashboard:
                 query(f"sum by (le) (rate(turnwatch_distress_score_bucket[{RATE}]))", "{{le}}").format("heatmap")
             )
         )
+        .with_row(dashboard.Row("Reviewer verdicts (console)"))
+        .with_panel(
+            bargauge.Panel()
+            .title("Precision in production, by rule (true / (true + false positives) in range)")
+            .height(10)
+            .span(12)
+            .unit("percentunit")
+            .min(0)
+            .max(1)
+            .datasource(DATASOURCE)
+            .with_target(
+                query(
+                    'sum by (rule) (increase(turnwatch_verdicts_total{verdict="true_positive"}[$__range]))'
+                    ' / sum by (rule) (increase(turnwatch_verdicts_total{verdict=~"true_positive|false_positive"}'
+                    "[$__range]))",
+                    "{{rule}}",
+                ).instant()
+            )
+        )
+        .with_panel(
+            series(
+                "Verdicts per hour, by verdict",
+                query(f"3600 * sum by (verdict) (rate(turnwatch_verdicts_total[{RATE}]))", "{{verdict}}"),
+                width=12,
+            )
+        )
         .with_panel(
             bargauge.Panel()
             .title("Top rules in range")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from kafka import KafkaConsumer
 from rich.console import Console
 
@@ -51,6 +53,29 @@ class AlertFeed(threading.Thread):
         print_alert(self.console, alert)
 
 
+def start_demo_console(settings: Settings, broker: str, data_dir: Path) -> tuple[str, str]:
+    """The reviewer console beside the demo's worker, with a fresh reviewer token; (URL, token)."""
+    from streams.runtime.console.service import start_console_thread
+
+    token = secrets.token_urlsafe(12)
+    tokens = data_dir / "console-tokens.yaml"
+    tokens.write_text(yaml.safe_dump({token: {"user": "demo-reviewer", "role": "reviewer"}}))
+    tokens.chmod(0o600)
+    port = settings.console_port if not wait_for_port("127.0.0.1", settings.console_port, 0.05) else free_port()
+    console_settings = settings.model_copy(
+        update={
+            "broker": broker,
+            "console_port": port,
+            "console_tokens_file": tokens,
+            "console_db_url": f"sqlite:///{(data_dir / 'console.db').resolve()}",
+            "app_id": f"{settings.app_id}-demo-{token[:6]}",
+        }
+    )
+    urls: list[str] = []
+    start_console_thread(console_settings, on_ready=urls.append)
+    return urls[0], token
+
+
 def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | None = None, speed: float = 40.0) -> int:
     console = Console()
     data_dir = Path(settings.data_dir) / "demo"
@@ -61,7 +86,9 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
     with EmbeddedBroker(log_file=data_dir / "tansu.log") as broker:
         console.print(f"embedded broker (tansu) on {broker.address}")
         ensure_topics(
-            broker.address, [settings.turns_topic, settings.alerts_topic, settings.dlq_topic], settings.partitions
+            broker.address,
+            [settings.turns_topic, settings.alerts_topic, settings.dlq_topic, settings.verdicts_topic],
+            settings.partitions,
         )
         worker = spawn_worker(broker.address, web_port, data_dir / "worker.log")
         feed = AlertFeed(broker.address, settings.alerts_topic, console)
@@ -70,6 +97,12 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
             started = time.monotonic()  # --duration counts from here: the replay, not the start-up
             console.print(
                 f"worker ready: metrics at http://127.0.0.1:{web_port}/metrics  (logs: {data_dir}/worker.log)"
+            )
+            console_url, token = start_demo_console(settings, broker.address, data_dir)
+            console.print(
+                f"reviewer console: [bold]{console_url}/login[/]  sign in with token [bold]{token}[/] "
+                "(open an alert, then acknowledge it or mark a verdict)",
+                highlight=False,
             )
             feed.start()
             console.print(

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from streams import __version__
-from streams.contracts import ALERT_SCHEMA_ID, TURN_SCHEMA_ID, Alert, TurnEvent
+from streams.contracts import ALERT_SCHEMA_ID, TURN_SCHEMA_ID, VERDICT_SCHEMA_ID, Alert, TurnEvent, VerdictEvent
 from streams.settings import Settings
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -24,6 +24,10 @@ def turn_schema() -> dict[str, Any]:
 
 def alert_schema() -> dict[str, Any]:
     return {"$schema": JSON_SCHEMA_DIALECT, **Alert.model_json_schema()}
+
+
+def verdict_schema() -> dict[str, Any]:
+    return {"$schema": JSON_SCHEMA_DIALECT, **VerdictEvent.model_json_schema()}
 
 
 def dead_letter_schema() -> dict[str, Any]:
@@ -75,12 +79,12 @@ def asyncapi() -> dict[str, Any]:
             "messages": {message: {"$ref": f"#/components/messages/{message}"}},
         }
 
-    def message(name: str, schema_file: str, title: str) -> dict[str, Any]:
+    def message(name: str, schema_file: str, title: str, keyed_by: dict[str, Any] = key) -> dict[str, Any]:
         return {
             "name": name,
             "title": title,
             "contentType": "application/json",
-            "bindings": {"kafka": {"key": key}},
+            "bindings": {"kafka": {"key": keyed_by}},
             "payload": {"$ref": f"./{schema_file}"},
         }
 
@@ -89,13 +93,19 @@ def asyncapi() -> dict[str, Any]:
         "info": {
             "title": "turnwatch",
             "version": __version__,
-            "description": "Conversation turns in, alerts out. Every topic is keyed by conversation_id.",
+            "description": "Conversation turns in, alerts out, reviewers' verdicts back. Turns, alerts and "
+            "dead letters are keyed by conversation_id, verdicts by alert_id.",
         },
         "channels": {
             "turns": channel(
                 settings.turns_topic, "Every conversation turn (patient, therapist or system).", "TurnEvent"
             ),
             "alerts": channel(settings.alerts_topic, "Alerts for on-call reviewers.", "Alert"),
+            "verdicts": channel(
+                settings.verdicts_topic,
+                "Reviewers' actions on alerts from the console: acknowledge, resolve, verdict.",
+                "VerdictEvent",
+            ),
             "deadLetters": channel(
                 settings.dlq_topic, "Turn events that failed validation, with the reason.", "DeadLetter"
             ),
@@ -105,12 +115,19 @@ def asyncapi() -> dict[str, Any]:
             "monitorTurns": {"action": "receive", "channel": {"$ref": "#/channels/turns"}},
             "publishAlert": {"action": "send", "channel": {"$ref": "#/channels/alerts"}},
             "publishDeadLetter": {"action": "send", "channel": {"$ref": "#/channels/deadLetters"}},
+            "publishVerdict": {"action": "send", "channel": {"$ref": "#/channels/verdicts"}},
         },
         "components": {
             "messages": {
                 "TurnEvent": message(TURN_SCHEMA_ID, "turn.schema.json", "Conversation turn"),
                 "Alert": message(ALERT_SCHEMA_ID, "alert.schema.json", "Alert"),
                 "DeadLetter": message("turnwatch.dead_letter/1", "dead_letter.schema.json", "Dead letter"),
+                "VerdictEvent": message(
+                    VERDICT_SCHEMA_ID,
+                    "verdict.schema.json",
+                    "Reviewer verdict",
+                    {"type": "string", "description": "alert_id"},
+                ),
             }
         },
     }
@@ -123,6 +140,7 @@ def rendered() -> dict[str, str]:
         "turn.schema.json": dump(turn_schema()),
         "alert.schema.json": dump(alert_schema()),
         "dead_letter.schema.json": dump(dead_letter_schema()),
+        "verdict.schema.json": dump(verdict_schema()),
         "asyncapi.yaml": yaml.safe_dump(asyncapi(), sort_keys=False),
     }
 

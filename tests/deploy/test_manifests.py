@@ -35,7 +35,11 @@ def test_compose_has_the_stack_and_explicit_partitions():
         "alertmanager",
         "grafana",
         "webhook-receiver",
+        "postgres",
+        "console",
     } <= set(services)
+    assert services["postgres"]["image"].startswith("postgres:15")
+    assert "console" in services["console"]["command"]
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["worker"]["deploy"]["replicas"] >= 2
@@ -47,6 +51,7 @@ def test_compose_has_the_stack_and_explicit_partitions():
         "turnwatch.turns.dlq",
         "turnwatch.deliveries.retry",
         "turnwatch.deliveries.dlq",
+        "turnwatch.verdicts",
     ):
         assert re.search(rf"create {re.escape(topic)} 12\b", init), topic
 
@@ -91,6 +96,13 @@ def test_kubernetes_manifests_fit_together():
         re.findall(r"/etc/turnwatch/secrets/([\w-]+)", docs[("ConfigMap", "turnwatch-config")]["data"]["delivery.yaml"])
     )
     assert referenced <= secret_keys
+    console = docs[("Deployment", "turnwatch-console")]
+    [container] = console["spec"]["template"]["spec"]["containers"]
+    env_secrets = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+    assert env_secrets <= secret_keys and "console-tokens" in secret_keys
+    assert docs[("Service", "turnwatch-console")]["spec"]["selector"].items() <= (
+        console["spec"]["template"]["metadata"]["labels"].items()
+    )
 
 
 def test_kubernetes_settings_are_valid_turnwatch_settings(tmp_path, monkeypatch):

@@ -66,7 +66,11 @@ def unreadable_detail(exc: Exception) -> str:
 
 def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig, alerts: faust.TopicT) -> None:
     secrets = config.secrets()
-    notifiers = {r.name: build_notifier(r, secrets.get(r.name), config.conversation_url) for r in config.receivers}
+    # With a console, every receiver links to the alert's page there.
+    link = (
+        f"{settings.console_url.rstrip('/')}/alerts/{{alert_id}}" if settings.console_url else config.conversation_url
+    )
+    notifiers = {r.name: build_notifier(r, secrets.get(r.name), link) for r in config.receivers}
     redactor = Redactor(config.redact, config.excerpt_chars)
     retries = app.topic(
         settings.delivery_retry_topic, key_serializer="raw", value_serializer="raw", partitions=settings.partitions

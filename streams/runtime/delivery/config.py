@@ -86,7 +86,10 @@ class DeliveryConfig(StrictModel):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     excerpt_chars: int = Field(default=160, ge=0, le=400)
     redact: Redaction = Field(default_factory=Redaction)
-    conversation_url: str | None = Field(default=None, description="Link template with {conversation_id}.")
+    conversation_url: str | None = Field(
+        default=None,
+        description="Link template with {conversation_id} and/or {alert_id}; the console_url setting overrides it.",
+    )
 
     @model_validator(mode="after")
     def _receivers_exist(self) -> DeliveryConfig:

@@ -31,7 +31,7 @@ def alertmanager_alerts(alert: Alert, conversation_url: str | None) -> list[dict
         "annotations": {"summary": alert.summary, "suggested_action": alert.suggested_action},
         "startsAt": created_at(alert),
     }
-    link = conversation_link(conversation_url, alert.conversation_id)
+    link = conversation_link(conversation_url, alert)
     if link:
         item["generatorURL"] = link
     return [item]

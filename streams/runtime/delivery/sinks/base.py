@@ -41,8 +41,9 @@ class BaseNotifier:
         raise NotImplementedError
 
 
-def conversation_link(template: str | None, conversation_id: str) -> str | None:
-    return template.format(conversation_id=conversation_id) if template else None
+def conversation_link(template: str | None, alert: Alert) -> str | None:
+    """The reviewer's link: the template with {alert_id} and {conversation_id} filled in."""
+    return template.format(alert_id=alert.alert_id, conversation_id=alert.conversation_id) if template else None
 
 
 def created_at(alert: Alert) -> str:

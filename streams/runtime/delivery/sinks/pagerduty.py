@@ -47,7 +47,7 @@ def pagerduty_event(alert: Alert, routing_key: str, conversation_url: str | None
             },
         },
     }
-    link = conversation_link(conversation_url, alert.conversation_id)
+    link = conversation_link(conversation_url, alert)
     if link:
         event["links"] = [{"href": link, "text": "Open conversation"}]
     return event

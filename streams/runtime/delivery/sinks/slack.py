@@ -46,7 +46,7 @@ def slack_payload(alert: Alert, conversation_url: str | None) -> dict[str, Any]:
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Suggested: {alert.suggested_action}"[:300]}]}
     )
-    link = conversation_link(conversation_url, alert.conversation_id)
+    link = conversation_link(conversation_url, alert)
     if link:
         blocks.append(
             {

@@ -29,7 +29,7 @@ class WebhookNotifier(BaseNotifier):
     def body(self, alert: Alert) -> bytes:
         payload = {
             **alert.model_dump(mode="json"),
-            "conversation_url": conversation_link(self.conversation_url, alert.conversation_id),
+            "conversation_url": conversation_link(self.conversation_url, alert),
         }
         return json.dumps(payload, sort_keys=True).encode()
 

@@ -1,0 +1,89 @@
+"""What the console's store hands to its pages: plain, typed values (no ORM objects escape)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from streams.contracts import Alert
+
+Status = Literal["open", "acknowledged", "resolved"]
+Verdict = Literal["true_positive", "false_positive", "unsure"]
+Action = Literal["acknowledge", "resolve", "verdict"]
+SEVERITY_RANK = {"info": 1, "warning": 2, "high": 3, "critical": 4}
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Feed filters; None means any."""
+
+    severities: tuple[str, ...] | None = None
+    detector: str | None = None
+    rule: str | None = None
+    status: Status | None = None
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """One feed row: no turn text, no evidence quotes."""
+
+    alert_id: str
+    conversation_id: str
+    detector: str
+    rule: str
+    severity: str
+    summary: str
+    created_at: datetime
+    status: Status
+    verdict: Verdict | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "conversation_id": self.conversation_id,
+            "detector": self.detector,
+            "rule": self.rule,
+            "severity": self.severity,
+            "summary": self.summary,
+            "created_at": self.created_at.isoformat(),
+            "status": self.status,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    conversation_id: str
+    turn_index: int
+    role: str
+    text: str
+    ts: datetime
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One row of the audit log."""
+
+    action_id: str
+    alert_id: str
+    action: Action
+    verdict: Verdict | None
+    note: str
+    actor: str
+    role: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert page: the alert, its review state, its conversation's stored turns, its audit log."""
+
+    alert: Alert
+    status: Status
+    verdict: Verdict | None
+    verdict_note: str
+    turns: list[StoredTurn]
+    actions: list[ActionRecord]

@@ -1,0 +1,220 @@
+"""The reviewer console end to end with real parts: a tansu broker, a worker fed by a replay, the
+console process on SQLite, Debian's chromium driven by Playwright, a real Prometheus.
+
+A crisis alert arrives live in the browser's feed, the reviewer opens it, sees the evidence in
+the conversation, marks a verdict; the verdict is on ``turnwatch.verdicts``, in the console's
+``/metrics``, and the safety dashboard's precision panel computes it on Prometheus.
+Screenshots of the feed and the alert page are saved under the test's temporary folder (and
+under ``TURNWATCH_SCREENSHOT_DIR`` when set, which is how the README's were made).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streams.contracts import VerdictEvent
+from streams.examples import EXAMPLES_DIR
+from streams.runtime.broker import free_port, wait_for_port
+from streams.runtime.processes import stop_process
+from streams.runtime.replay import ensure_topics
+from streams.runtime.worker import metric_lines, spawn_worker, wait_ready
+from streams.tooling.dashboards import queries, rendered
+from tests.deploy.test_dashboards import grafana_to_prometheus
+from tests.deploy.test_ops_alerting import tool
+from tests.integration.conftest import consume
+from tests.integration.test_dashboard_queries import has_data, prom_query
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+TOKEN = "reviewer-token-for-the-browser-test"
+CRISIS = EXAMPLES_DIR / "01_escalating_distress_crisis.txt"
+LIVE_TIMEOUT_MS = 180_000  # two busy cores: worker start-up and the encoder share them with the browser
+
+
+def chromium() -> str:
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+    pytest.skip("chromium not installed")
+
+
+def wait_until(condition, timeout: float, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture(scope="module")
+def stack(broker, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("console")
+    suffix = uuid.uuid4().hex[:8]
+    topics = {name: f"{name}-{suffix}" for name in ("turns", "alerts", "dlq", "retry", "ddlq", "verdicts")}
+    tokens = workdir / "tokens.yaml"
+    tokens.write_text(yaml.safe_dump({TOKEN: {"user": "dr-test", "role": "reviewer"}}))
+    console_port, worker_port, prom_port = free_port(), free_port(), free_port()
+    env = {
+        "TURNWATCH_APP_ID": f"tw-console-{suffix}",
+        "TURNWATCH_TURNS_TOPIC": topics["turns"],
+        "TURNWATCH_ALERTS_TOPIC": topics["alerts"],
+        "TURNWATCH_DLQ_TOPIC": topics["dlq"],
+        "TURNWATCH_DELIVERY_RETRY_TOPIC": topics["retry"],
+        "TURNWATCH_DELIVERY_DLQ_TOPIC": topics["ddlq"],
+        "TURNWATCH_VERDICTS_TOPIC": topics["verdicts"],
+        "TURNWATCH_DATA_DIR": str(workdir),
+        "TURNWATCH_CONSOLE_TOKENS_FILE": str(tokens),
+        "TURNWATCH_CONSOLE_DB_URL": f"sqlite:///{workdir / 'console.db'}",
+        "TURNWATCH_CONSOLE_PORT": str(console_port),
+        "TURNWATCH_CONSOLE_SESSION_SECRET": "browser-test-session-secret",
+    }
+    ensure_topics(broker.address, list(topics.values()), 4)
+    worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
+    with open(workdir / "console.log", "ab") as log:
+        console = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    (workdir / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"scrape_configs:\n  - job_name: console\n    static_configs: [{{targets: ['127.0.0.1:{console_port}']}}]\n"
+    )
+    prometheus = subprocess.Popen(
+        [
+            tool("prometheus"),
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+        ],
+        stdout=open(workdir / "prometheus.log", "wb"),  # noqa: SIM115 (the child keeps it)
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(worker_port, timeout=180, process=worker)
+        assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
+        yield {
+            "broker": broker.address,
+            "topics": topics,
+            "env": env,
+            "url": f"http://127.0.0.1:{console_port}",
+            "console_port": console_port,
+            "prom_port": prom_port,
+            "workdir": workdir,
+        }
+    finally:
+        prometheus.terminate()
+        prometheus.wait(20)
+        stop_process(console)
+        stop_process(worker)
+
+
+def replay(stack, path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "streams.cli", "replay", "--quiet", str(path)],
+        env={**os.environ, **stack["env"], "TURNWATCH_BROKER": stack["broker"]},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def save(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if target := os.environ.get("TURNWATCH_SCREENSHOT_DIR"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+
+
+def test_a_reviewer_sees_a_crisis_arrive_live_opens_it_and_marks_a_verdict(stack, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(stack["url"] + "/login")
+        page.fill("#token", TOKEN)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#feed")
+        assert page.locator("tr.alert-row").count() == 0
+        page.wait_for_function("document.querySelector('#live-status').dataset.state === 'live'", timeout=60_000)
+
+        replay(stack, CRISIS)
+        row = page.wait_for_selector("tr.alert-row.sev-critical[data-rule^='crisis.']", timeout=LIVE_TIMEOUT_MS)
+        shown_at = time.time()
+        created = datetime.fromisoformat(row.get_attribute("data-created")).timestamp()
+        print(f"live feed delay, alert created → row shown: {1000 * (shown_at - created):.0f} ms")
+        rule = row.get_attribute("data-rule")
+        alert_id = row.get_attribute("data-alert-id")
+        page.wait_for_timeout(2000)  # let the rest of the conversation's alerts arrive for the screenshot
+        save(page, tmp_path, "console-feed.png")
+
+        row.query_selector("a").click()
+        page.wait_for_selector(".alert-page")
+        assert page.locator("ol.timeline li.turn").count() >= 3, "the conversation's turns are on the page"
+        assert page.locator("ol.timeline mark").count() >= 1, "the evidence is highlighted in the turn"
+        assert page.locator("figure.distress svg").count() == 1
+        save(page, tmp_path, "console-alert.png")
+
+        page.check("input[name=verdict][value=true_positive]")
+        page.fill("#note", "Confirmed: the patient describes a method; escalated to the on-call clinician.")
+        page.click(".verdict-form button[type=submit]")
+        page.wait_for_selector(".message-ok")
+        assert "dr-test" in page.inner_text(".alert-page")
+        browser.close()
+
+    verdicts = consume(
+        stack["broker"], stack["topics"]["verdicts"], lambda records: any(r["alert_id"] == alert_id for r in records)
+    )
+    [event] = [VerdictEvent.model_validate(v) for v in verdicts if v["alert_id"] == alert_id]
+    assert (event.action, event.verdict, event.rule, event.actor) == ("verdict", "true_positive", rule, "dr-test")
+
+    series = f'turnwatch_verdicts_total{{rule="{rule}",verdict="true_positive"}}'
+    assert wait_until(lambda: any(line.startswith(series + " 1.0") for line in metric_lines(stack["console_port"])), 30)
+
+    [(_, precision)] = [
+        (title, expr)
+        for title, expr in queries(rendered()["safety.json"])
+        if title.startswith("Precision in production")
+    ]
+    query = grafana_to_prometheus(precision, window="5m")
+    result = wait_until(
+        lambda: has_data(prom_query(stack["prom_port"], query)) and prom_query(stack["prom_port"], query), 60
+    )
+    assert result, "the precision panel has no data"
+    by_rule = {sample["metric"]["rule"]: float(sample["value"][1]) for sample in result}
+    assert by_rule[rule] == 1.0
+
+
+def test_the_console_refuses_a_page_without_a_session_and_an_action_without_csrf(stack):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(
+            urllib.request.Request(stack["url"] + "/alerts/any/actions", data=b"action=resolve", method="POST"),
+            timeout=10,
+        )
+    assert refused.value.code in (401, 403)
+    opener = urllib.request.build_opener(urllib.request.HTTPRedirectHandler())
+    with opener.open(stack["url"] + "/", timeout=10) as response:
+        assert "/login" in response.geturl(), "an unauthenticated reviewer is sent to sign in"
