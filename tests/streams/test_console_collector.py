@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from streams.contracts import Alert, TurnEvent
 from streams.runtime.console.collector import TurnSelector
-from tests.streams.delivery.test_sinks import ALERT_FIELDS
+from tests.factories import ALERT_FIELDS
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -15,25 +15,11 @@ from streams.runtime.console.live import LiveFeed
 from streams.runtime.console.store import AlertStore
 from streams.runtime.console.web import create_console_app
 from streams.settings import Settings
+from tests.factories import ALERT_FIELDS
 
 REVIEWER_TOKEN = "reviewer-token-0123456789"
 VIEWER_TOKEN = "viewer-token-0123456789ab"
 SECRET = "test-session-secret-0123456789"
-ALERT_FIELDS = {
-    "alert_id": "abc123",
-    "conversation_id": "conv-9",
-    "detector": "crisis",
-    "rule": "crisis.active_ideation",
-    "severity": "critical",
-    "turns": [8],
-    "score": 0.7,
-    "taxonomy": ["kl-000205"],
-    "evidence": [{"turn_index": 8, "role": "patient", "quote": "short quote", "why": "active ideation"}],
-    "summary": "Patient turn 8: active suicidal thoughts.",
-    "suggested_action": "Review now.",
-    "created_at": "2026-01-01T00:00:00+00:00",
-    "detector_version": "crisis/1.0",
-}
 CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
 
 

@@ -21,22 +21,8 @@ from streams.runtime.console import db, migrate
 from streams.runtime.console import store as store_module
 from streams.runtime.console.store import AlertStore
 from streams.runtime.console.views import AlertFilter
+from tests.factories import ALERT_FIELDS
 
-ALERT_FIELDS = {
-    "alert_id": "abc123",
-    "conversation_id": "conv-9",
-    "detector": "crisis",
-    "rule": "crisis.active_ideation",
-    "severity": "critical",
-    "turns": [8],
-    "score": 0.7,
-    "taxonomy": ["kl-000205"],
-    "evidence": [{"turn_index": 8, "role": "patient", "quote": "short quote", "why": "active ideation"}],
-    "summary": "Patient turn 8: active suicidal thoughts.",
-    "suggested_action": "Review now.",
-    "created_at": "2026-01-01T00:00:00+00:00",
-    "detector_version": "crisis/1.0",
-}
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
 

@@ -8,7 +8,7 @@ from streams.errors import ConfigError
 from streams.runtime.delivery.config import Redaction, load_delivery_config
 from streams.runtime.delivery.redact import Redactor
 from streams.runtime.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
-from tests.streams.delivery.test_sinks import ALERT_FIELDS
+from tests.factories import ALERT_FIELDS
 
 GOOD = """
 cooldown_seconds: 60
