@@ -177,13 +177,24 @@ def _invalid_unicode_at(value: Any, path: str = "") -> str | None:
     return None
 
 
+def decode_json(raw: bytes | str) -> Any:
+    """JSON text into Python values, or InvalidTurn: never another exception.
+
+    ``json.loads`` raises RecursionError (not ValueError) on arrays or objects nested a few
+    thousand levels deep; one such message must cost itself only, never its neighbours.
+    """
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidTurn("invalid_json", f"not JSON ({type(exc).__name__})") from None
+    except RecursionError:
+        raise InvalidTurn("invalid_json", "nested too deeply to read") from None
+
+
 def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES) -> TurnEvent:
     """Validate one raw event into a TurnEvent or raise InvalidTurn naming the field."""
     if isinstance(raw, (bytes, str)):
-        try:
-            raw = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidTurn("invalid_json", f"not JSON ({type(exc).__name__})") from None
+        raw = decode_json(raw)
     if not isinstance(raw, dict):
         raise InvalidTurn("invalid_json", f"expected a JSON object, got {type(raw).__name__}")
     broken = _invalid_unicode_at(raw)

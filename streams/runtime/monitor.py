@@ -94,14 +94,26 @@ def register_monitor(
                 event=item.event, dead_letter=DeadLetter("processing_error", type(exc).__name__, event.value)
             )
 
+    def prepare_each(raws: list[Any]) -> list[Prepared]:
+        """The batch event by event, so whatever broke it costs the breaking event only."""
+        prepared = []
+        for raw in raws:
+            try:
+                prepared.extend(pipeline.prepare([raw], conversations))
+            except Exception as exc:
+                log.exception("preparing one event failed; it goes to the dead-letter topic")
+                prepared.append(Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)))
+        return prepared
+
     async def prepare(events: list[faust.EventT]) -> list[Prepared]:
         raws = [e.value for e in events]
+        loop = asyncio.get_running_loop()
         try:
             # Table reads from the executor thread are plain dict reads; nothing writes meanwhile.
-            return await asyncio.get_running_loop().run_in_executor(None, pipeline.prepare, raws, conversations)
-        except Exception as exc:
-            log.exception("feature extraction failed; batch sent to the dead-letter topic")
-            return [Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)) for raw in raws]
+            return await loop.run_in_executor(None, pipeline.prepare, raws, conversations)
+        except Exception:
+            log.exception("preparing a batch of %d failed; retrying event by event", len(raws))
+            return await loop.run_in_executor(None, prepare_each, raws)
 
     next_offsets: dict[Any, int] = {}
 

@@ -128,12 +128,7 @@ class Pipeline:
 
         With ``states``, turns already processed (redeliveries) are not encoded again.
         """
-        prepared: list[Prepared] = []
-        for raw in raws:
-            try:
-                prepared.append(Prepared(event=parse_turn(raw, self.max_text_bytes)))
-            except InvalidTurn as exc:
-                prepared.append(Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw)))
+        prepared = [self._parse(raw) for raw in raws]
         seen: set[tuple[str, int]] = set()
         valid = []
         for item in prepared:
@@ -147,6 +142,15 @@ class Pipeline:
         for extractor in self.extractors:
             self._extract(extractor, [item for item in valid if item.event is not None])
         return prepared
+
+    def _parse(self, raw: Any) -> Prepared:
+        try:
+            return Prepared(event=parse_turn(raw, self.max_text_bytes))
+        except InvalidTurn as exc:
+            return Prepared(dead_letter=DeadLetter(exc.reason, exc.detail, raw))
+        except Exception as exc:  # a validation bug costs this event only, never its batch
+            log.exception("validation failed unexpectedly; event sent to the dead-letter topic")
+            return Prepared(dead_letter=DeadLetter("processing_error", f"validation: {type(exc).__name__}", raw))
 
     def _extract(self, extractor: FeatureExtractor, items: list[Prepared]) -> None:
         """Features for the batch in one call; if that fails, event by event, so that one event

@@ -33,7 +33,7 @@ def valid(conversation: int, index: int) -> bytes:
 
 
 def bad_events(rng: random.Random) -> list[tuple[bytes, str]]:
-    """(raw value, expected dead-letter reason); 1,000 of them."""
+    """(raw value, expected dead-letter reason); 1,006 of them."""
     base = {
         "event_id": "b",
         "conversation_id": "bad",
@@ -57,6 +57,11 @@ def bad_events(rng: random.Random) -> list[tuple[bytes, str]]:
     # One of about 900 KB whose dead letter, quoting it whole, would be too large to publish.
     out.append(json.dumps({**base, "event_id": "huge", "text": '"' * 900_000}).encode())
     reasons.append("text_too_large")
+    # Nested a few thousand levels deep: json.loads raises RecursionError, not ValueError.
+    for depth in (1_000, 5_000, 50_000):
+        out.append(b"[" * depth + b"]" * depth)
+        out.append(b'{"a":' * depth + b"1" + b"}" * depth)
+        reasons += ["invalid_json", "invalid_json"]
     pairs = list(zip(out, reasons))
     rng.shuffle(pairs)
     return pairs

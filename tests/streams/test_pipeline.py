@@ -201,6 +201,38 @@ def test_a_lone_surrogate_is_a_schema_dead_letter_and_the_rest_of_the_batch_is_p
     json.dumps(record).encode()  # the record itself publishes
 
 
+def test_a_deeply_nested_message_costs_itself_only_and_the_crisis_beside_it_still_alerts(full_pipeline):
+    pipeline = full_pipeline
+    nested = [b"[" * 5_000 + b"]" * 5_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000]
+    crisis = turn(1, text="I have the pills counted out and I am going to take them all tonight.")
+    results, states = run(pipeline, [turn(0), nested[0], crisis, nested[1], turn(2)])
+    assert [r.dead_letter.reason if r.dead_letter else None for r in results] == [
+        None,
+        "invalid_json",
+        None,
+        "invalid_json",
+        None,
+    ]
+    assert results[1].dead_letter.detail == "nested too deeply to read"
+    assert "critical" in [a.severity for a in results[2].alerts]
+    assert states["c1"]["last_index"] == 2
+    json.dumps(results[1].dead_letter.to_record()).encode()
+
+
+def test_scan_reads_the_lines_around_a_deeply_nested_one(tmp_path, full_pipeline):
+    from streams.runtime.ingest.files import read_records
+
+    crisis = turn(1, text="I have the pills counted out and I am going to take them all tonight.", conversation="c9")
+    lines = [json.dumps(turn(0)).encode(), b"[" * 5_000 + b"]" * 5_000, json.dumps(crisis).encode()]
+    path = tmp_path / "turns.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    records = list(read_records([path]))
+    assert len(records) == 3
+    results = list(scan_records(records, full_pipeline))
+    assert [r.dead_letter.reason for r in results if r.dead_letter] == ["invalid_json"]
+    assert "critical" in [a.severity for r in results for a in r.alerts]
+
+
 def test_a_huge_event_gets_a_bounded_dead_letter():
     pipeline = Pipeline([], max_text_bytes=16_000, clock=lambda: NOW)
     huge = json.dumps(turn(1, text="x" * 1_000_000)).encode()

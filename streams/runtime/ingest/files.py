@@ -100,8 +100,8 @@ def _jsonl_records(path: Path, handle: io.BufferedIOBase | None = None) -> Itera
                 if isinstance(data, dict):
                     key = data.get("conversation_id") if isinstance(data.get("conversation_id"), str) else None
                     ts = datetime.fromisoformat(data["ts"]) if isinstance(data.get("ts"), str) else None
-            except ValueError:
-                pass
+            except (ValueError, RecursionError):
+                pass  # the worker's validation dead-letters it with its reason
             yield Record(key=key, value=line, ts=ts, origin=f"{path}:{number}")
 
 
