@@ -74,3 +74,7 @@ CONSOLE_ACTIONS = Counter("turnwatch_console_actions_total", "Reviewer actions i
 CONSOLE_ALERTS_STORED = Counter(
     "turnwatch_console_alerts_stored_total", "Alerts the console stored (new or upgraded), by severity.", ["severity"]
 )
+CONSOLE_REOPENED = Counter(
+    "turnwatch_console_reopened_total",
+    "Alerts a reviewer had handled that escalated with new evidence and were reopened.",
+)

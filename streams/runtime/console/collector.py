@@ -23,13 +23,13 @@ from streams import metrics
 from streams.contracts import Alert, TurnEvent, parse_turn
 from streams.errors import InvalidTurn
 from streams.runtime.console.views import AlertSummary
+from streams.vocabulary import VERDICTS
 
 log = logging.getLogger(__name__)
 
 BUFFERED_TURNS_PER_CONVERSATION = 64
 MAX_BUFFERED_CONVERSATIONS = 20_000
 MAX_WATCHES = 20_000
-VERDICTS = ("true_positive", "false_positive", "unsure")
 
 
 @dataclass
@@ -61,20 +61,6 @@ class TurnSelector:
         if len(self.watches) > MAX_WATCHES:
             self.watches.popitem(last=False)
         return [t for t in self.recent.get(alert.conversation_id, ()) if low <= t.turn_index <= high]
-
-
-def summary_of(alert: Alert, status: str = "open", verdict: str | None = None) -> AlertSummary:
-    return AlertSummary(
-        alert_id=alert.alert_id,
-        conversation_id=alert.conversation_id,
-        detector=alert.detector,
-        rule=alert.rule,
-        severity=alert.severity,
-        summary=alert.summary,
-        created_at=alert.created_at,
-        status=status,
-        verdict=verdict,
-    )
 
 
 class Collector(threading.Thread):
@@ -133,12 +119,15 @@ class Collector(threading.Thread):
             if alert is None:
                 continue
             keep += self.selector.on_alert(alert)
-            if self.store.save_alert(alert):
+            saved = self.store.save_alert(alert)
+            if saved is not None:
                 self.alerts_stored += 1
                 metrics.CONSOLE_ALERTS_STORED.labels(alert.severity).inc()
+                if saved.change == "reopened":
+                    metrics.CONSOLE_REOPENED.inc()
                 for verdict in VERDICTS:  # series from 0, so the first verdict shows as an increase
                     metrics.VERDICTS.labels(alert.rule, verdict)
-                self.on_alert(summary_of(alert))
+                self.on_alert(saved.summary)
         if keep:
             self.store.save_turns(keep)
 

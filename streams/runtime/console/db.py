@@ -32,9 +32,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-STATUSES = ("open", "acknowledged", "resolved")
-VERDICTS = ("true_positive", "false_positive", "unsure")
-ACTIONS = ("acknowledge", "resolve", "verdict")
+from streams.vocabulary import ACTIONS, STATUSES, VERDICTS
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 
 

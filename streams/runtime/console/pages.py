@@ -25,7 +25,12 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 SEVERITIES = ("critical", "high", "warning", "info")
 STATUSES = ("open", "acknowledged", "resolved")
 VERDICT_LABELS = {"true_positive": "True positive", "false_positive": "False positive", "unsure": "Unsure"}
-ACTION_LABELS = {"acknowledge": "Acknowledged", "resolve": "Resolved", "verdict": "Verdict"}
+ACTION_LABELS = {
+    "acknowledge": "Acknowledged",
+    "resolve": "Resolved",
+    "verdict": "Verdict",
+    "reopen": "Reopened (escalated after review)",
+}
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -20,8 +20,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from streams.contracts import Alert, TurnEvent, VerdictEvent
 from streams.runtime.console import migrate
-from streams.runtime.console.db import ACTIONS, VERDICTS, actions, alerts, as_utc, create_store_engine, turns
-from streams.runtime.console.views import SEVERITY_RANK, ActionRecord, AlertFilter, AlertSummary, AlertView, StoredTurn
+from streams.runtime.console.db import actions, alerts, as_utc, create_store_engine, turns
+from streams.runtime.console.views import (
+    SEVERITY_RANK,
+    ActionRecord,
+    AlertFilter,
+    AlertSummary,
+    AlertView,
+    SavedAlert,
+    StoredTurn,
+)
+from streams.vocabulary import REVIEW_ACTIONS, SYSTEM_ACTOR, VERDICTS
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +67,43 @@ class AlertStore:
 
     # Writes from the collector
 
-    def save_alert(self, alert: Alert) -> bool:
-        """Store a new alert or upgrade a stored one to a higher severity; True when the row changed.
+    def save_alert(self, alert: Alert) -> SavedAlert | None:
+        """Store a new alert or escalate a stored one to a higher severity; None when nothing changed.
 
-        A redelivery (same id, same or lower severity) changes nothing. An upgrade replaces severity,
-        summary, created_at and the alert document; the review status and verdict are kept.
+        A redelivery (same id, same or lower severity) changes nothing. An escalation replaces
+        severity, summary, created_at and the alert document. If a reviewer had already handled the
+        alert (acknowledged, resolved or judged it), the escalation reopens it: its new evidence has
+        not been seen, so the status goes back to open, the verdict is cleared, and a ``reopen`` row
+        in the audit log keeps what it was (the earlier verdict row stays, shown as stale).
         """
-        row = alert_row(alert, self.clock())
+        now = self.clock()
+        row = alert_row(alert, now)
         with self.engine.begin() as connection:
             inserted = insert_ignoring(connection, alerts, ["alert_id"]).values(row).returning(alerts.c.alert_id)
             if connection.execute(inserted).first() is not None:
                 log.debug("console stored alert %s (%s)", alert.alert_id, alert.severity)
-                return True
-            upgraded = connection.execute(
+                return SavedAlert(summary_from_row(row), "new")
+            before = connection.execute(
+                select(alerts.c.severity_rank, alerts.c.severity, alerts.c.status, alerts.c.verdict)
+                .where(alerts.c.alert_id == alert.alert_id)
+                .with_for_update()
+            ).one()
+            if before.severity_rank >= row["severity_rank"]:
+                return None
+            changes = {name: row[name] for name in UPGRADED_COLUMNS}
+            reopened = before.status != "open" or before.verdict is not None
+            if reopened:
+                changes.update(status="open", verdict=None, verdict_note="")
+            connection.execute(
                 update(alerts)
                 .where(alerts.c.alert_id == alert.alert_id, alerts.c.severity_rank < row["severity_rank"])
-                .values({name: row[name] for name in UPGRADED_COLUMNS})
-            ).rowcount
-        if upgraded:
-            log.debug("console upgraded alert %s to %s", alert.alert_id, alert.severity)
-        return bool(upgraded)
+                .values(changes)
+            )
+            if reopened:
+                connection.execute(insert(actions).values(action_row(reopen_record(alert, before, now))))
+            stored = connection.execute(select(*SUMMARY_COLUMNS).where(alerts.c.alert_id == alert.alert_id)).one()
+        log.debug("console %s alert %s at %s", "reopened" if reopened else "escalated", alert.alert_id, alert.severity)
+        return SavedAlert(AlertSummary(**stored._asdict()), "reopened" if reopened else "escalated")
 
     def save_turns(self, events: Iterable[TurnEvent]) -> int:
         """Store the turns not stored yet; return how many were new."""
@@ -130,7 +156,7 @@ class AlertStore:
             verdict=row.verdict,
             verdict_note=row.verdict_note,
             turns=stored,
-            actions=[ActionRecord(**action._asdict()) for action in log_rows],
+            actions=mark_stale_verdicts([ActionRecord(**action._asdict()) for action in log_rows]),
         )
 
     def count_alerts(self) -> int:
@@ -153,7 +179,7 @@ class AlertStore:
 
         Raises KeyError when no such alert is stored, ValueError when the action is malformed.
         """
-        check_action(action, actor, role, verdict, note, at)
+        check_review_action(action, actor, role, verdict, note, at)
         record = ActionRecord(
             action_id=uuid4().hex,
             alert_id=alert_id,
@@ -170,7 +196,7 @@ class AlertStore:
             ).rowcount
             if not changed:
                 raise KeyError(alert_id)
-            connection.execute(insert(actions).values(asdict(record)))
+            connection.execute(insert(actions).values(action_row(record)))
         return record
 
     # Retention and export
@@ -289,10 +315,12 @@ def turn_event(turn: StoredTurn) -> dict[str, Any]:
     }
 
 
-def check_action(action: str, actor: str, role: str, verdict: str | None, note: str, at: datetime | None) -> None:
+def check_review_action(
+    action: str, actor: str, role: str, verdict: str | None, note: str, at: datetime | None
+) -> None:
     """Raise ValueError naming what is wrong with a reviewer action."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    if action not in REVIEW_ACTIONS:
+        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(REVIEW_ACTIONS)}")
     if action == "verdict" and verdict not in VERDICTS:
         raise ValueError(f"a verdict action needs a verdict, one of {', '.join(VERDICTS)}; got {verdict!r}")
     if action != "verdict" and verdict is not None:
@@ -307,6 +335,47 @@ def check_action(action: str, actor: str, role: str, verdict: str | None, note: 
         raise ValueError(f"the note is {len(note)} characters; the limit is {MAX_NOTE_CHARS}")
     if at is not None and at.tzinfo is None:
         raise ValueError("the action's time (at) must be timezone-aware")
+
+
+def action_row(record: ActionRecord) -> dict[str, Any]:
+    """An audit record as a row (staleness is derived when read, never stored)."""
+    row = asdict(record)
+    del row["stale"]
+    return row
+
+
+def summary_from_row(row: dict[str, Any]) -> AlertSummary:
+    return AlertSummary(**{column.name: row[column.name] for column in SUMMARY_COLUMNS})
+
+
+def reopen_record(alert: Alert, before: Any, now: datetime) -> ActionRecord:
+    """The audit row of an escalation that reopens a handled alert: what it was, what arrived."""
+    turns = sorted({*alert.turns, *(item.turn_index for item in alert.evidence)})
+    note = (
+        f"Escalated from {before.severity} to {alert.severity} with evidence from turns "
+        f"{', '.join(map(str, turns)) or '-'}; it was {before.status}"
+    )
+    if before.verdict is not None:
+        note += f", judged {before.verdict} on the earlier evidence (that verdict is now stale)"
+    return ActionRecord(
+        action_id=uuid4().hex,
+        alert_id=alert.alert_id,
+        action="reopen",
+        verdict=None,
+        note=note + ".",
+        actor=SYSTEM_ACTOR,
+        role="system",
+        at=as_utc(now),
+    )
+
+
+def mark_stale_verdicts(records: list[ActionRecord]) -> list[ActionRecord]:
+    """Verdicts given before the latest reopen judged evidence that has since changed."""
+    last_reopen = max((i for i, record in enumerate(records) if record.action == "reopen"), default=-1)
+    return [
+        replace(record, stale=True) if i < last_reopen and record.action == "verdict" else record
+        for i, record in enumerate(records)
+    ]
 
 
 def review_change(action: str, verdict: str | None, note: str) -> dict[str, Any]:

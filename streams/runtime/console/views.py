@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from streams.contracts import Alert
+from streams.vocabulary import SEVERITY_RANK
 
 Status = Literal["open", "acknowledged", "resolved"]
 Verdict = Literal["true_positive", "false_positive", "unsure"]
-Action = Literal["acknowledge", "resolve", "verdict"]
-SEVERITY_RANK = {"info": 1, "warning": 2, "high": 3, "critical": 4}
+Action = Literal["acknowledge", "resolve", "verdict", "reopen"]
+__all__ = ["SEVERITY_RANK", "ActionRecord", "AlertFilter", "AlertSummary", "AlertView", "SavedAlert", "StoredTurn"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,16 @@ class ActionRecord:
     actor: str
     role: str
     at: datetime
+    stale: bool = False  # a verdict given before the alert escalated and was reopened
+
+
+@dataclass(frozen=True)
+class SavedAlert:
+    """What storing an alert changed: ``new``, ``escalated`` (still open) or ``reopened`` (it had been
+    handled); ``summary`` is the row as stored, which the live feed shows."""
+
+    summary: AlertSummary
+    change: Literal["new", "escalated", "reopened"]
 
 
 @dataclass(frozen=True)

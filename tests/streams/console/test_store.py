@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
@@ -24,6 +25,7 @@ from streams.runtime.console.views import AlertFilter
 from tests.factories import ALERT_FIELDS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+HEAD = ScriptDirectory(str(migrate.MIGRATIONS)).get_current_head()
 PLUS_TWO = timezone(timedelta(hours=2))
 
 
@@ -97,33 +99,76 @@ def count_rows(store: AlertStore, table) -> int:
 
 
 def test_a_redelivered_alert_is_stored_once(store: AlertStore):
-    assert store.save_alert(make_alert()) is True
-    assert store.save_alert(make_alert()) is False
+    assert store.save_alert(make_alert()).change == "new"
+    assert store.save_alert(make_alert()) is None
     assert store.count_alerts() == 1 and feed(store) == ["abc123"]
 
 
-def test_a_higher_severity_upgrades_the_alert_and_keeps_its_review(store: AlertStore):
+def test_a_higher_severity_on_an_open_alert_escalates_it_in_place(store: AlertStore):
     store.save_alert(make_alert(severity="warning", summary="first sign"))
-    store.record_action("abc123", "acknowledge", "rita", "reviewer")
-    store.record_action("abc123", "verdict", "rita", "reviewer", verdict="true_positive", note="real")
-
     upgraded = make_alert(severity="critical", summary="now critical", created_at="2026-01-01T00:05:00+00:00")
-    assert store.save_alert(upgraded) is True
-    assert store.save_alert(upgraded) is False, "a redelivered upgrade changes nothing"
-    assert store.save_alert(make_alert(severity="info", summary="late and lower")) is False
+    saved = store.save_alert(upgraded)
+    assert saved.change == "escalated" and (saved.summary.severity, saved.summary.status) == ("critical", "open")
+    assert store.save_alert(upgraded) is None, "a redelivered upgrade changes nothing"
+    assert store.save_alert(make_alert(severity="info", summary="late and lower")) is None
 
     view = store.alert("abc123")
     assert view.alert.severity == "critical" and view.alert.summary == "now critical"
-    assert (view.status, view.verdict, view.verdict_note) == ("acknowledged", "true_positive", "real")
+    assert view.status == "open" and view.actions == []
     [row] = store.alerts(AlertFilter())
     assert (row.severity, row.summary, row.created_at) == ("critical", "now critical", T0 + timedelta(minutes=5))
     assert store.alerts(AlertFilter(severities=("critical",)))[0].alert_id == "abc123"
     assert store.count_alerts() == 1
 
 
+@pytest.mark.parametrize(
+    ("handled", "was"),
+    [
+        ([("resolve", None)], "resolved"),
+        ([("verdict", "false_positive")], "open"),
+        ([("acknowledge", None), ("verdict", "true_positive"), ("resolve", None)], "resolved"),
+        ([("acknowledge", None)], "acknowledged"),
+    ],
+)
+def test_an_escalation_reopens_an_alert_a_reviewer_had_handled(store: AlertStore, clock: Clock, handled, was):
+    store.save_alert(make_alert(severity="warning", summary="first sign"))
+    for action, verdict in handled:
+        clock.now += timedelta(minutes=1)
+        store.record_action("abc123", action, "rita", "reviewer", verdict=verdict, note="seen")
+    clock.now += timedelta(minutes=1)
+
+    saved = store.save_alert(
+        make_alert(severity="critical", summary="now critical", created_at="2026-01-01T00:05:00+00:00")
+    )
+    assert saved.change == "reopened"
+    assert (saved.summary.status, saved.summary.verdict, saved.summary.severity) == ("open", None, "critical")
+
+    view = store.alert("abc123")
+    assert (view.status, view.verdict, view.verdict_note) == ("open", None, "")
+    assert [r.action for r in view.actions] == [action for action, _ in handled] + ["reopen"]
+    reopen = view.actions[-1]
+    assert (reopen.actor, reopen.role) == ("turnwatch", "system")
+    assert "from warning to critical" in reopen.note and f"it was {was}" in reopen.note
+    judged = [r for r in view.actions if r.action == "verdict"]
+    assert all(r.stale for r in judged) and not any(r.stale for r in view.actions if r.action != "verdict")
+    if judged:
+        assert "stale" in reopen.note
+    # The open queue and the feed row agree with the page.
+    assert [r.alert_id for r in store.alerts(AlertFilter(status="open"))] == ["abc123"]
+    assert not store.alerts(AlertFilter(status="resolved"))
+    # Nothing judged is exported for retraining until someone judges the new evidence.
+    assert list(store.verdict_examples()) == []
+    # A later verdict is current, the one before the reopen stays stale.
+    clock.now += timedelta(minutes=1)
+    store.record_action("abc123", "verdict", "sam", "reviewer", verdict="true_positive")
+    later = store.alert("abc123")
+    assert [r.stale for r in later.actions if r.action == "verdict"] == [True] * len(judged) + [False]
+    assert later.verdict == "true_positive"
+
+
 def test_concurrent_deliveries_of_one_alert_store_it_once(database_url: str):
     stores = [AlertStore.open(database_url) for _ in range(2)]
-    outcomes: list[bool] = []
+    outcomes: list = []
     start = threading.Barrier(8)
 
     def deliver(store: AlertStore) -> None:
@@ -136,7 +181,7 @@ def test_concurrent_deliveries_of_one_alert_store_it_once(database_url: str):
     for thread in threads:
         thread.join(30)
     try:
-        assert sorted(outcomes) == [False] * 7 + [True]
+        assert sorted(o is not None for o in outcomes) == [False] * 7 + [True]
         assert stores[0].count_alerts() == 1
     finally:
         for store in stores:
@@ -386,9 +431,32 @@ def test_opening_twice_migrates_once_and_keeps_the_data(database_url: str):
     try:
         assert again.count_alerts() == 1
         with again.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
     finally:
         again.close()
+
+
+def test_a_store_from_the_first_release_upgrades_with_its_audit_log_and_can_reopen(database_url: str):
+    from alembic import command
+
+    old = AlertStore(db.create_store_engine(database_url))
+    config = migrate.alembic_config(database_url)
+    with old.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    old.save_alert(make_alert(severity="warning"))
+    old.record_action("abc123", "resolve", "rita", "reviewer", note="handled")
+    old.close()
+
+    store = AlertStore.open(database_url)
+    try:
+        assert store.save_alert(make_alert(severity="critical")).change == "reopened"
+        view = store.alert("abc123")
+        assert [(r.action, r.actor) for r in view.actions] == [("resolve", "rita"), ("reopen", "turnwatch")]
+        with store.engine.connect() as connection, pytest.raises(Exception, match="(?i)check"):
+            connection.execute(text("UPDATE actions SET action = 'shred' WHERE actor = 'rita'"))
+    finally:
+        store.close()
 
 
 def test_the_migrations_create_what_the_table_definitions_describe(database_url: str):

@@ -1,0 +1,18 @@
+"""The words turnwatch's parts share, each defined once: severities, review statuses, verdicts,
+and the actions of the review audit log. Contracts, the console, delivery and the schemas import
+them from here."""
+
+from __future__ import annotations
+
+SEVERITIES = ("info", "warning", "high", "critical")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
+
+STATUSES = ("open", "acknowledged", "resolved")
+VERDICTS = ("true_positive", "false_positive", "unsure")
+
+# What a reviewer does in the console, and what turnwatch itself records in the same audit log:
+# ``reopen`` when an alert a reviewer had handled escalates with evidence nobody has seen.
+REVIEW_ACTIONS = ("acknowledge", "resolve", "verdict")
+SYSTEM_ACTIONS = ("reopen",)
+ACTIONS = REVIEW_ACTIONS + SYSTEM_ACTIONS
+SYSTEM_ACTOR = "turnwatch"
