@@ -453,7 +453,7 @@ def test_a_store_from_the_first_release_upgrades_with_its_audit_log_and_can_reop
         assert store.save_alert(make_alert(severity="critical")).change == "reopened"
         view = store.alert("abc123")
         assert [(r.action, r.actor) for r in view.actions] == [("resolve", "rita"), ("reopen", "turnwatch")]
-        with store.engine.connect() as connection, pytest.raises(Exception, match="(?i)check"):
+        with store.engine.connect() as connection, pytest.raises(Exception, match=r"(?i)check"):
             connection.execute(text("UPDATE actions SET action = 'shred' WHERE actor = 'rita'"))
     finally:
         store.close()
