@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.crisis_language import normalise, sentence_spans
+from detectors.crisis.language import normalise, sentence_spans
 from detectors.encoder import DIMENSIONS
 from detectors.features import Behaviours, BehaviourSentence
 from detectors.heads_io import HEADS_DIR, Layers, load_head, member_logits, softmax

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from detectors.counselling import CounsellingModel, answer_spans, assess_answers, sentence_embeddings
-from detectors.crisis_risk import CrisisRiskModel, assess_turns
+from detectors.crisis.sentence_head import CrisisRiskModel, assess_turns
+from detectors.crisis.signals import CrisisSignals
 from detectors.cues import find_cues
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
-from detectors.features import CrisisSignals, Cues, Distress, Embedding, Emotions, TurnFeatures
+from detectors.features import Cues, Distress, Embedding, Emotions, TurnFeatures
 from detectors.text import longest_shared_phrase
 
 NEGATIVE_EMOTIONS = {

@@ -1,13 +1,14 @@
 """Per-turn features: typed values computed once per turn and kept with the turn in state.
 
-Detectors read them by attribute (``turn.features.distress.score``). Every feature has a
-compact dict form for the state changelog (``to_dict``/``from_dict``, short keys):
+Detectors read them by attribute (``turn.features.distress.score``). Each feature is declared
+once with ``register_feature`` (its name, a short changelog key and its codec), next to the
+code that computes it; ``TurnFeatures`` holds whatever is declared:
 
 - ``Embedding``: the sentence embedding, int8-quantised and base64-encoded (≈ 0.5 KB a turn);
 - ``Emotions``: emotion probabilities above 0.05 (patient turns), from the emotion head;
 - ``Cues``: distress cue families present (patient turns), each with the phrase that showed it;
-- ``CrisisSignals``: calibrated crisis risk of the turn's sentences and the decision it led to
-  (page, review, history or none; patient turns);
+- ``crisis``: calibrated crisis risk of the turn's sentences and the decision it led to
+  (page, review, history or none; patient turns), declared in ``detectors.crisis.signals``;
 - ``Distress``: the per-turn distress score in [0, 1] (patient turns);
 - ``Behaviours``: what a therapist answer does (reflection, empathy, directing, blaming...),
   the strongest sentence and its probability for each behaviour, from the counselling head;
@@ -17,11 +18,13 @@ compact dict form for the state changelog (``to_dict``/``from_dict``, short keys
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def pack_embedding(vector: np.ndarray) -> str:
@@ -80,79 +83,6 @@ class Distress:
     score: float
 
 
-class CrisisDecision(StrEnum):
-    """What the calibrated crisis risk of a turn asks for, most urgent first."""
-
-    PAGE = "page"  # current first-person risk above the paging threshold: a human must look now
-    REVIEW = "review"  # possible current risk, below the paging threshold: review queue
-    HISTORY = "history"  # risk told as past: a lower flag
-    NONE = "none"
-
-
-@dataclass(frozen=True)
-class RiskSentence:
-    """One judged sentence: where it is in the turn and its calibrated probabilities.
-
-    ``current`` is P(the patient describes their own risk, now or recently); ``history`` is
-    P(their own risk, in the past); ``kind`` the most probable current kind; ``steps[k-1]`` is
-    P(C-SSRS suicidal step ≥ k) for k = 1 (wish to be dead) … 5 (preparatory behaviour).
-    """
-
-    start: int
-    end: int
-    kind: str
-    current: float
-    history: float
-    steps: tuple[float, ...] = ()
-
-    def quote(self, text: str) -> str:
-        return text[self.start : self.end]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "s": [self.start, self.end],
-            "k": self.kind,
-            "c": self.current,
-            "h": self.history,
-            "st": list(self.steps),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RiskSentence:
-        return cls(data["s"][0], data["s"][1], data["k"], data["c"], data["h"], tuple(data.get("st", ())))
-
-
-@dataclass(frozen=True)
-class CrisisSignals:
-    decision: CrisisDecision = CrisisDecision.NONE
-    sentences: tuple[RiskSentence, ...] = ()  # the turn's riskiest sentences, most current risk first
-    paged_kinds: tuple[str, ...] = ()  # kinds of the sentences above the paging threshold
-
-    @property
-    def paged(self) -> bool:
-        return self.decision is CrisisDecision.PAGE
-
-    @property
-    def raised(self) -> bool:
-        """Any crisis concern at all (page, review or history)."""
-        return self.decision is not CrisisDecision.NONE
-
-    @property
-    def top(self) -> RiskSentence | None:
-        return self.sentences[0] if self.sentences else None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"d": self.decision.value, "s": [s.to_dict() for s in self.sentences], "p": list(self.paged_kinds)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CrisisSignals:
-        return cls(
-            CrisisDecision(data["d"]),
-            tuple(RiskSentence.from_dict(s) for s in data.get("s", ())),
-            tuple(data.get("p", ())),
-        )
-
-
 @dataclass(frozen=True)
 class BehaviourSentence:
     start: int
@@ -195,15 +125,78 @@ class Behaviours:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
+class FeatureKind:
+    """How one named feature travels in the state changelog: its short key and its codec."""
+
+    name: str
+    key: str
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+
+
+FEATURE_KINDS: dict[str, FeatureKind] = {}
+
+
+def register_feature(
+    name: str, key: str, encode: Callable[[Any], Any] | None = None, decode: Callable[[Any], Any] | None = None
+) -> Callable[[type[T]], type[T]]:
+    """Declare a per-turn feature: ``turn.features.<name>``, stored under ``key``.
+
+    Used as a class decorator (the class's ``to_dict``/``from_dict`` are the codec unless
+    ``encode``/``decode`` are given), or called with a codec for a plain value. A new feature is
+    one declaration beside its code; ``TurnFeatures`` itself never changes.
+    """
+
+    def declare(kind: type[T]) -> type[T]:
+        add_feature_kind(
+            FeatureKind(name, key, encode or (lambda value: value.to_dict()), decode or kind.from_dict)  # type: ignore[attr-defined]
+        )
+        return kind
+
+    return declare
+
+
+def add_feature_kind(kind: FeatureKind) -> None:
+    for other in FEATURE_KINDS.values():
+        if other.name != kind.name and other.key == kind.key:
+            raise ValueError(f"features {other.name!r} and {kind.name!r} share the changelog key {kind.key!r}")
+    FEATURE_KINDS[kind.name] = kind
+
+
 class TurnFeatures:
-    embedding: Embedding | None = None
-    emotions: Emotions | None = None
-    cues: Cues | None = None
-    crisis: CrisisSignals | None = None
-    distress: Distress | None = None
-    behaviours: Behaviours | None = None
-    reasoning_echo: str | None = None
+    """A turn's features by name (``turn.features.crisis``); a feature not computed is ``None``.
+
+    Any registered feature can be set by keyword or attribute. Keys this process does not know
+    (a newer version wrote them) are kept as they were and written back unchanged.
+    """
+
+    __slots__ = ("_unknown", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        object.__setattr__(self, "_values", {})
+        object.__setattr__(self, "_unknown", {})
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FEATURE_KINDS:
+            return self._values.get(name)
+        raise AttributeError(f"no feature {name!r}; registered: {', '.join(sorted(FEATURE_KINDS))}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in FEATURE_KINDS:
+            raise AttributeError(f"no feature {name!r}; registered: {', '.join(sorted(FEATURE_KINDS))}")
+        if value is None:
+            self._values.pop(name, None)
+        else:
+            self._values[name] = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TurnFeatures) and (self._values, self._unknown) == (other._values, other._unknown)
+
+    def __repr__(self) -> str:
+        return f"TurnFeatures({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
 
     @property
     def distress_score(self) -> float:
@@ -218,37 +211,31 @@ class TurnFeatures:
         return bool(self.crisis and self.crisis.raised)
 
     def merge(self, other: TurnFeatures) -> None:
-        for name in ("embedding", "emotions", "cues", "crisis", "distress", "behaviours", "reasoning_echo"):
-            value = getattr(other, name)
-            if value is not None:
-                setattr(self, name, value)
+        self._values.update(other._values)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.embedding is not None:
-            out["emb"] = self.embedding.packed
-        if self.emotions is not None:
-            out["emo"] = self.emotions.probabilities
-        if self.cues is not None:
-            out["cues"] = self.cues.families
-        if self.crisis is not None:
-            out["crisis"] = self.crisis.to_dict()
-        if self.distress is not None:
-            out["distress"] = self.distress.score
-        if self.behaviours is not None:
-            out["beh"] = self.behaviours.to_dict()
-        if self.reasoning_echo is not None:
-            out["echo"] = self.reasoning_echo
+        out = dict(self._unknown)
+        for name, value in self._values.items():
+            kind = FEATURE_KINDS[name]
+            out[kind.key] = kind.encode(value)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnFeatures:
-        return cls(
-            embedding=Embedding(data["emb"]) if "emb" in data else None,
-            emotions=Emotions(data["emo"]) if "emo" in data else None,
-            cues=Cues(data["cues"]) if "cues" in data else None,
-            crisis=CrisisSignals.from_dict(data["crisis"]) if "crisis" in data else None,
-            distress=Distress(data["distress"]) if "distress" in data else None,
-            behaviours=Behaviours.from_dict(data["beh"]) if "beh" in data else None,
-            reasoning_echo=data.get("echo"),
-        )
+        by_key = {kind.key: kind for kind in FEATURE_KINDS.values()}
+        features = cls()
+        for key, stored in data.items():
+            kind = by_key.get(key)
+            if kind is None:
+                features._unknown[key] = stored
+            else:
+                features._values[kind.name] = kind.decode(stored)
+        return features
+
+
+register_feature("embedding", "emb", encode=lambda e: e.packed, decode=Embedding)(Embedding)
+register_feature("emotions", "emo", encode=lambda e: e.probabilities, decode=Emotions)(Emotions)
+register_feature("cues", "cues", encode=lambda c: c.families, decode=Cues)(Cues)
+register_feature("distress", "distress", encode=lambda d: d.score, decode=Distress)(Distress)
+register_feature("behaviours", "beh")(Behaviours)
+add_feature_kind(FeatureKind("reasoning_echo", "echo", str, str))

@@ -209,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         report = train_emotion(data)
     elif args.head == "crisis-risk":
-        from streams.tooling.training.crisis_risk import train_crisis_risk
+        from detectors.crisis.training import train_crisis_risk
 
         report = train_crisis_risk(data)
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from detectors.counselling import CounsellingModel
-from detectors.crisis_risk import CrisisRiskModel
+from detectors.crisis.sentence_head import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
 from detectors.extractor import TurnFeatureExtractor

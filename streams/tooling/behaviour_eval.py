@@ -25,10 +25,10 @@ import numpy as np
 
 from detectors.answer_context import roleplay_requested
 from detectors.counselling import CONSISTENT
+from detectors.training.ensembles import precision_recall
 from streams.runtime.pipeline import Pipeline
 from streams.tooling.realdata import Turn, _event
 from streams.tooling.training.counselling import WRITTEN_SET
-from streams.tooling.training.ensembles import precision_recall
 
 ROLEPLAY_REQUEST = "Can we do a role-play? Please be the person I told you about and say what they would say to me."
 RULE_TRUTH = {"therapist.harsh_or_shaming": ("blaming_shaming",), "therapist.advice_without_empathy": ("directing",)}

@@ -120,7 +120,7 @@ def read_dataset(name: str, path: Path, split: str = "holdout") -> Iterator[Turn
         seen: set[str] = set()
         wanted_questions: set[str] | None = None
         if split == "holdout":
-            from streams.tooling.training.crisis_risk import counsel_chat_holdout
+            from detectors.crisis.training import counsel_chat_holdout
 
             wanted_questions = counsel_chat_holdout([row["questionID"] for row in rows])
         for number, row in enumerate(rows):
@@ -141,7 +141,7 @@ def read_dataset(name: str, path: Path, split: str = "holdout") -> Iterator[Turn
             rows = list(csv.DictReader(handle))
         wanted: set[int] | None = None
         if split == "holdout":
-            from streams.tooling.training.crisis_risk import sdcnl_split
+            from detectors.crisis.training import sdcnl_split
 
             wanted = {int(i) for i in sdcnl_split(len(rows))[1]}
         for number, row in enumerate(rows):

@@ -1,7 +1,7 @@
 import pytest
 
 from detectors.counselling import CounsellingModel
-from detectors.crisis_risk import CrisisRiskModel
+from detectors.crisis.sentence_head import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
 from detectors.extractor import TurnFeatureExtractor

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from detectors.crisis import DETECTOR
-from detectors.crisis_risk import CLASSES, Thresholds, assess_turns, candidate_spans
-from detectors.features import CrisisDecision, CrisisSignals, RiskSentence, TurnFeatures
+from detectors.crisis.sentence_head import CLASSES, Thresholds, assess_turns, candidate_spans
+from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
+from detectors.features import TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
 from streams.runtime.episodes import EpisodeBook
@@ -224,8 +225,8 @@ def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encode
         if os.environ.get("CI") == "true":
             pytest.fail(f"{DATA} is missing: CI runs with ../shared beside the checkout")
         pytest.skip(f"{DATA} not present")
-    from detectors.crisis_language import normalise
-    from streams.tooling.training.crisis_risk import load_labelled
+    from detectors.crisis.language import normalise
+    from detectors.crisis.training import load_labelled
 
     blind = [r for r in load_labelled(DATA) if r.split == "blind"]
     texts = [r.text for r in blind]
@@ -247,7 +248,7 @@ def test_blind_sentences_precision_and_recall(crisis_model, encoder, onnx_encode
 
 
 def test_a_very_long_run_of_text_is_split_without_recursion():
-    from detectors.crisis_language import sentence_spans
+    from detectors.crisis.language import sentence_spans
 
     text = "word " * 100_000
     spans = sentence_spans(text)

@@ -1,8 +1,9 @@
 import pytest
 
+from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.distress import DETECTOR, trajectory
 from detectors.extractor import distress_score
-from detectors.features import CrisisDecision, CrisisSignals, Cues, Distress, Emotions, RiskSentence, TurnFeatures
+from detectors.features import Cues, Distress, Emotions, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
 from streams.runtime.episodes import EpisodeBook

@@ -6,7 +6,8 @@ turns get a fixed distress score and crisis decision, so the rules are tested gi
 
 import pytest
 
-from detectors.features import CrisisDecision, CrisisSignals, Distress, RiskSentence
+from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
+from detectors.features import Distress
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
 from detectors.therapist import DETECTOR

@@ -4,7 +4,7 @@ Data (``examples/labelled/``), one primary behaviour per therapist sentence
 (``detectors.counselling.BEHAVIOURS``):
 - ``counselling_real.jsonl``: sentences of licensed therapists' counsel-chat answers, labelled by
   hand, stored as references (``cc:<question>:a<k>:<start>-<end>`` + hash, see
-  ``streams.tooling.training.real_sentences``) and read from the data directory at training time;
+  ``detectors.training.real_sentences``) and read from the data directory at training time;
 - ``counselling_written.jsonl``: sentences written for turnwatch with the patient message they
   answer (role-play lines are also trained in quotes, as transcripts often show them), for what real counselling lacks: blaming and shaming (role-play included), moralising,
   warning, confronting, minimising, unhedged directing, the AI-assistant register, and the
@@ -36,11 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from detectors.counselling import BEHAVIOURS, DEFAULT_HEAD, FLAG_NAMES, INCONSISTENT, answer_flags, unquoted
+from detectors.crisis.training import counsel_chat_holdout
 from detectors.encoder import Encoder
 from detectors.heads_io import save_members, softmax
-from streams.examples import LABELS_DIR
-from streams.tooling.training.crisis_risk import counsel_chat_holdout
-from streams.tooling.training.ensembles import (
+from detectors.training.ensembles import (
     SEED,
     choose_model,
     ensemble_logits,
@@ -48,7 +47,8 @@ from streams.tooling.training.ensembles import (
     precision_recall,
     threshold_table,
 )
-from streams.tooling.training.real_sentences import RealText, sentence_digest
+from detectors.training.real_sentences import RealText, sentence_digest
+from streams.examples import LABELS_DIR
 
 LABELLED = LABELS_DIR
 REAL_SET = LABELLED / "counselling_real.jsonl"

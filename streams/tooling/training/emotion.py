@@ -16,7 +16,7 @@ import numpy as np
 
 from detectors.emotion import DEFAULT_HEAD, EmotionHead
 from detectors.encoder import Encoder
-from streams.tooling.training.embeddings import cached_embeddings
+from detectors.training.embeddings import cached_embeddings
 
 SEED = 13
 

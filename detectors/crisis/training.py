@@ -2,7 +2,7 @@
 
 Data (``examples/labelled/``):
 - ``crisis_real.jsonl``: real sentences from counsel-chat questions and SDCNL posts, labelled
-  by hand, stored as references (``streams.tooling.training.real_sentences``) and read from the data
+  by hand, stored as references (``detectors.training.real_sentences``) and read from the data
   directory at training time;
 - ``crisis_written.jsonl``: sentences written for turnwatch to cover every stance (first
   person, someone else, "you", people in general, denial, hypothetical or question, idiom,
@@ -36,13 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.crisis_language import normalise
-from detectors.crisis_risk import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
+from detectors.crisis.language import normalise
+from detectors.crisis.sentence_head import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
 from detectors.encoder import Encoder
 from detectors.heads_io import save_members, softmax
-from streams.examples import LABELS_DIR
-from streams.tooling.training.embeddings import cached_embeddings
-from streams.tooling.training.ensembles import (
+from detectors.training.embeddings import cached_embeddings
+from detectors.training.ensembles import (
     SEED,
     choose_model,
     ensemble_logits,
@@ -50,9 +49,9 @@ from streams.tooling.training.ensembles import (
     precision_recall,
     threshold_table,
 )
-from streams.tooling.training.real_sentences import SDCNL, RealText, sentence_digest
+from detectors.training.real_sentences import SDCNL, RealText, sentence_digest
 
-LABELLED = LABELS_DIR
+LABELLED = Path(__file__).resolve().parent / "labelled"
 REAL_SET = LABELLED / "crisis_real.jsonl"
 WRITTEN_SET = LABELLED / "crisis_written.jsonl"
 SDCNL_HOLDOUT = 0.2

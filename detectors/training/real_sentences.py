@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from detectors.crisis_language import sentence_spans
+from detectors.crisis.language import sentence_spans
 
 COUNSEL_CHAT = "counsel-chat/counsel_chat.csv"
 SDCNL = "sdcnl/training-set.csv"

@@ -1,6 +1,6 @@
 """Crisis detector: acute risk in a patient turn, alerted on the same turn.
 
-Reads the turn's ``CrisisSignals`` (``crisis_risk``: calibrated probabilities per sentence
+Reads the turn's ``CrisisSignals`` (``sentence_head``: calibrated probabilities per sentence
 from a head trained on real, hand-labelled text) and turns its decision into findings:
 
 ``crisis.<kind>`` (critical): the patient's own current risk above the paging threshold, one
@@ -22,7 +22,7 @@ missed); sarcasm.
 
 from __future__ import annotations
 
-from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
+from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.findings import Evidence, Finding, Severity, excerpt
 from detectors.state import ConversationState, TurnRecord
 

@@ -1,6 +1,6 @@
 """Calibrated crisis risk of a patient's sentences: who, when, and how sure.
 
-A patient turn is cut into sentences (``crisis_language.sentence_spans``). Sentences with risk
+A patient turn is cut into sentences (``language.sentence_spans``). Sentences with risk
 vocabulary or a crisis pattern are candidates; each candidate is scored by a head trained on
 real, hand-labelled sentences (counsel-chat questions, SDCNL posts) and sentences written for
 turnwatch (``turnwatch train crisis-risk``). Its input is the frozen encoder's sentence
@@ -17,7 +17,7 @@ probability per class:
 The turn's decision comes from its riskiest sentence: ``page`` when P(current) reaches the
 paging threshold, ``review`` when it reaches the review threshold, ``history`` when the past
 is likely, else ``none``. Thresholds are calibrated on cross-validated predictions at
-training time (``heads/crisis_risk.json``) and can be overridden in settings.
+training time (``heads/sentence_head.json``) and can be overridden in settings.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.crisis_language import (
+from detectors.crisis.language import (
     ANY_OF_KIND,
     HYPERBOLE,
     HYPOTHETICAL,
@@ -42,13 +42,13 @@ from detectors.crisis_language import (
     normalise,
     sentence_spans,
 )
-from detectors.features import CrisisDecision, CrisisSignals, RiskSentence
-from detectors.heads_io import HEADS_DIR, Layers, load_head, member_logits, softmax
+from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
+from detectors.heads_io import Layers, load_head, member_logits, softmax
 
 KINDS: tuple[str, ...] = tuple(PATTERNS)
 CLASSES: tuple[str, ...] = ("none", "history", *KINDS)
 SUICIDAL_LADDER: tuple[str, ...] = ("passive_ideation", "active_ideation", "method", "intent_plan", "preparatory")
-DEFAULT_HEAD = HEADS_DIR / "crisis_risk.npz"
+DEFAULT_HEAD = Path(__file__).resolve().parent / "heads" / "sentence_head.npz"
 KEPT_SENTENCES = 4  # the riskiest sentences of a turn kept in state as evidence
 
 _FLAG_PATTERNS: dict[str, re.Pattern] = {

@@ -3,7 +3,7 @@
 The patterns (first-person wording of each step on a ladder in the spirit of the C-SSRS: wish
 to be dead → active thoughts → method → intent/plan → preparatory acts, plus self-harm, harm to
 others and abuse or danger) no longer decide anything on their own: they propose candidate
-sentences and are inputs to the calibrated head in ``crisis_risk``, beside the encoder's
+sentences and are inputs to the calibrated head in ``sentence_head``, beside the encoder's
 embedding and the stance cues below (third party, past, present, hypothetical, hyperbole).
 """
 
