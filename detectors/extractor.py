@@ -1,7 +1,7 @@
 """Computes every turn's typed features in one batched pass per micro-batch.
 
 Encoder + emotion head + crisis risk head + counselling head + lexical cues. Patient turns get
-emotions, cues, crisis signals and distress; therapist turns get their behaviours (from the
+emotions, cues, crisis signals and distress; therapist turns get their codes (from the
 same encoder pass: sentence states are pooled, not encoded again) and the reasoning echo;
 both get the turn embedding; system turns nothing.
 """
@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from detectors.counselling import CounsellingModel, answer_spans, assess_answers, sentence_embeddings
 from detectors.crisis.sentence_head import CrisisRiskModel, assess_turns
 from detectors.crisis.signals import CrisisSignals
 from detectors.cues import find_cues
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
-from detectors.features import Cues, Distress, Embedding, Emotions, TurnFeatures
+from detectors.features import PREVIOUS_PATIENT_TEXT, Cues, Distress, Embedding, Emotions, TurnFeatures
 from detectors.text import longest_shared_phrase
+from detectors.therapist.codes import CodesModel, answer_spans, assess_answers, sentence_embeddings
 
 NEGATIVE_EMOTIONS = {
     "sadness": 1.0,
@@ -90,7 +90,7 @@ class TurnFeatureExtractor:
         encoder: Encoder,
         emotion_head: EmotionHead,
         crisis_model: CrisisRiskModel,
-        counselling_model: CounsellingModel | None = None,
+        counselling_model: CodesModel | None = None,
     ) -> None:
         self.encoder = encoder
         self.emotion_head = emotion_head
@@ -119,9 +119,12 @@ class TurnFeatureExtractor:
             embeddings = sentence_embeddings(
                 answer_texts, [spans[k] for k in answers], [pooled[k] for k in answers], self.encoder.encode
             )
-            behaviours = assess_answers(self.counselling_model, answer_texts, embeddings, [spans[k] for k in answers])
-            for k, found in zip(answers, behaviours):
-                features[judged[k]].behaviours = found
+            patients = [str(metas[judged[k]].get(PREVIOUS_PATIENT_TEXT, "")) for k in answers]
+            codes = assess_answers(
+                self.counselling_model, answer_texts, embeddings, [spans[k] for k in answers], patients
+            )
+            for k, found in zip(answers, codes):
+                features[judged[k]].codes = found
         probabilities = self.emotion_head.probabilities(vectors)
         patients = [(i, vector) for i, vector in zip(judged, vectors) if roles[i] == "patient"]
         crisis = assess_turns(

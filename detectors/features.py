@@ -10,8 +10,8 @@ code that computes it; ``TurnFeatures`` holds whatever is declared:
 - ``crisis``: calibrated crisis risk of the turn's sentences and the decision it led to
   (page, review, history or none; patient turns), declared in ``detectors.crisis.signals``;
 - ``Distress``: the per-turn distress score in [0, 1] (patient turns);
-- ``Behaviours``: what a therapist answer does (reflection, empathy, directing, blaming...),
-  the strongest sentence and its probability for each behaviour, from the counselling head;
+- ``codes``: what a therapist answer does, sentence by sentence (MITI codes), declared in
+  ``detectors.therapist.codes``;
 - ``reasoning_echo``: words the answer copied from ``meta.therapist_reasoning`` (therapist turns).
 """
 
@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 T = TypeVar("T")
+# The stream layer hands an extractor the text of the patient turn a therapist turn answers under this
+# meta key (an answer is coded against what it answers); it is never part of the stored event.
+PREVIOUS_PATIENT_TEXT = "turnwatch.previous_patient_text"
 
 
 def pack_embedding(vector: np.ndarray) -> str:
@@ -81,48 +84,6 @@ class Cues:
 @dataclass(frozen=True)
 class Distress:
     score: float
-
-
-@dataclass(frozen=True)
-class BehaviourSentence:
-    start: int
-    end: int
-    p: float
-
-    def quote(self, text: str) -> str:
-        return text[self.start : self.end]
-
-
-@dataclass(frozen=True)
-class Behaviours:
-    """For each behaviour seen in a therapist answer, its strongest sentence (``detectors.counselling``)."""
-
-    best: dict[str, BehaviourSentence]
-    sentences: int = 0
-    alerting: tuple[str, ...] = ()  # behaviours whose strongest sentence reached the head's calibrated bar
-
-    def get(self, behaviour: str) -> float:
-        found = self.best.get(behaviour)
-        return found.p if found else 0.0
-
-    def strongest(self, behaviours: tuple[str, ...]) -> tuple[str, float]:
-        """The most probable of ``behaviours`` in any sentence, and its probability."""
-        return max(((b, self.get(b)) for b in behaviours), key=lambda kv: kv[1])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.sentences,
-            "b": {k: [v.p, v.start, v.end] for k, v in self.best.items()},
-            "a": list(self.alerting),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Behaviours:
-        return cls(
-            {k: BehaviourSentence(v[1], v[2], v[0]) for k, v in data.get("b", {}).items()},
-            data.get("n", 0),
-            tuple(data.get("a", ())),
-        )
 
 
 @dataclass(frozen=True)
@@ -237,5 +198,4 @@ register_feature("embedding", "emb", encode=lambda e: e.packed, decode=Embedding
 register_feature("emotions", "emo", encode=lambda e: e.probabilities, decode=Emotions)(Emotions)
 register_feature("cues", "cues", encode=lambda c: c.families, decode=Cues)(Cues)
 register_feature("distress", "distress", encode=lambda d: d.score, decode=Distress)(Distress)
-register_feature("behaviours", "beh")(Behaviours)
 add_feature_kind(FeatureKind("reasoning_echo", "echo", str, str))

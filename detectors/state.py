@@ -44,13 +44,23 @@ class TurnRecord:
     role: str
     text: str
     features: TurnFeatures = field(default_factory=TurnFeatures)
+    ts: float | None = None  # when the turn happened (seconds since the epoch), from the event
 
     def to_dict(self) -> dict[str, Any]:
-        return {"i": self.index, "r": self.role, "t": self.text, "f": self.features.to_dict()}
+        out = {"i": self.index, "r": self.role, "t": self.text, "f": self.features.to_dict()}
+        if self.ts is not None:
+            out["ts"] = self.ts
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
-        return cls(index=data["i"], role=data["r"], text=data["t"], features=TurnFeatures.from_dict(data.get("f", {})))
+        return cls(
+            index=data["i"],
+            role=data["r"],
+            text=data["t"],
+            features=TurnFeatures.from_dict(data.get("f", {})),
+            ts=data.get("ts"),
+        )
 
 
 @dataclass

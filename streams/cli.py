@@ -208,12 +208,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         from streams.tooling.training.emotion import train_emotion
 
         report = train_emotion(data)
-    elif args.head == "crisis-risk":
-        from detectors.crisis.training import train_crisis_risk
+    elif args.head == "crisis":
+        from detectors.crisis.conversation_training import train_crisis
 
-        report = train_crisis_risk(data)
+        report = train_crisis(data)
+    elif args.head == "lexicon":
+        from detectors.crisis.lexicon_source import build_lexicon
+
+        report = {"constructs": len(build_lexicon(data)["constructs"])}
     else:
-        from streams.tooling.training.counselling import train_counselling
+        from detectors.therapist.training import train_counselling
 
         report = train_counselling(data)
     print(json.dumps(report, indent=2))
@@ -233,13 +237,28 @@ def cmd_eval_behaviours(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_sessions(args: argparse.Namespace) -> int:
+    from streams.runtime.build import build_pipeline
+    from streams.tooling.session_eval import evaluate_sessions
+
+    (folder,) = args.paths if len(args.paths) == 1 else (None,)
+    if folder is None or not (Path(folder) / "ratings.jsonl").is_file():
+        raise ValueError("--sessions takes one PATH: a folder of transcripts with a ratings.jsonl beside them")
+    report = evaluate_sessions(build_pipeline(_settings(args)), Path(folder))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sessions.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_eval_dataset(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
     from streams.runtime.build import build_pipeline
-    from streams.tooling.realdata import evaluate_dataset, read_dataset, severity_columns
+    from streams.tooling.realdata import evaluate_dataset, plot_precision_recall, read_dataset, severity_columns
 
     settings = _settings(args)
     (path,) = args.paths if len(args.paths) == 1 else (None,)
@@ -287,6 +306,11 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     target = out / f"{args.dataset}.json"
     target.write_text(json.dumps(data, indent=2) + "\n")
     console.print(f"report: {target}")
+    if data["crisis_ranking"]:
+        Console().print("crisis ranking (hand labels): " + json.dumps(data["crisis_ranking"]))
+    if args.plot:
+        plot = plot_precision_recall(report, out / f"{args.dataset}-precision-recall.png")
+        console.print(f"plot: {plot}" if plot else "plot: this data set has no hand labels to draw a curve against")
     return 0
 
 
@@ -297,6 +321,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return cmd_eval_dataset(args)
     if args.behaviours:
         return cmd_eval_behaviours(args)
+    if args.sessions:
+        return cmd_eval_sessions(args)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -671,14 +697,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
     p.add_argument(
         "head",
-        choices=["emotion", "crisis-risk", "counselling"],
-        help="emotion: GoEmotions; crisis-risk, counselling: the labelled sentence sets (real ones read from --data)",
+        choices=["emotion", "crisis", "counselling", "lexicon"],
+        help="emotion: GoEmotions; crisis: the sentence head then the conversation model; counselling: the "
+        "labelled sentence sets (real ones read from --data); lexicon: rebuild the vendored Suicide Risk Lexicon",
     )
     p.add_argument(
         "--data",
         required=True,
-        help="emotion: the GoEmotions directory; crisis-risk, counselling: the shared data directory "
-        "(counsel-chat/, sdcnl/)",
+        help="emotion: the GoEmotions directory; crisis, counselling: the shared data directory "
+        "(counsel-chat/, sdcnl/); lexicon: construct-tracker's wheel (pip download --no-deps construct-tracker==1.0.16)",
     )
     p.set_defaults(handler=cmd_train)
 
@@ -693,8 +720,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--behaviours",
         action="store_true",
-        help="PATH is a written counselling set (streams/examples/labelled/counselling_written.jsonl): "
+        help="PATH is a written counselling set (detectors/therapist/labelled/counselling_written.jsonl): "
         "score the therapist rules on its blind split",
+    )
+    p.add_argument(
+        "--sessions",
+        action="store_true",
+        help="PATH is a folder of sessions with ratings.jsonl (detectors/therapist/labelled/sessions): how well "
+        "the session-quality score separates high from low, and the low-quality line",
     )
     p.add_argument(
         "--verdicts",
@@ -711,6 +744,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["holdout", "all"],
         default="holdout",
         help="sdcnl and counsel-chat: the seeded hold-out the crisis head never trained on (default) or all",
+    )
+    p.add_argument(
+        "--plot",
+        action="store_true",
+        help="with --dataset: draw the crisis precision/recall curve against the hand labels, thresholds marked",
     )
     p.set_defaults(handler=cmd_eval)
 

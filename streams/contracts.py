@@ -139,6 +139,13 @@ class Alert(BaseModel):
         description="Distress of the patient turns in the conversation's window when the alert was raised "
         "(the reviewer's distress curve); empty when no turn had a score.",
     )
+    session_quality: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="The conversation's rolling counselling-quality score when the alert was raised "
+        "(therapist codes; None before enough AI turns).",
+    )
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
@@ -219,14 +226,16 @@ def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_
     return event
 
 
-VerdictAction = Literal["acknowledge", "resolve", "verdict"]
-VerdictValue = Literal["true_positive", "false_positive", "unsure"]
+VerdictAction = Literal["acknowledge", "resolve", "verdict", "assign"]
+VerdictValue = Literal["true_positive", "false_positive", "unsure", "wrong_severity", "wrong_rule"]
 
 
 class VerdictEvent(BaseModel):
     """A reviewer's action on an alert, published on ``turnwatch.verdicts`` (key = alert_id).
 
-    Carries ids, the rule and the reviewer's words about the alert, never turn text.
+    Carries ids, the rule and the reviewer's words about the alert, never turn text. Delivery reads
+    these too: an acknowledgement or resolution goes to the paging receivers (PagerDuty, a Slack
+    message) and stops the alert's escalation steps.
     """
 
     model_config = ConfigDict(extra="forbid", title="VerdictEvent", json_schema_extra={"$id": VERDICT_SCHEMA_ID})
@@ -239,10 +248,72 @@ class VerdictEvent(BaseModel):
     severity: SeverityName
     action: VerdictAction
     verdict: VerdictValue | None = Field(default=None, description="Set when action is verdict.")
+    corrected: str | None = Field(
+        default=None,
+        max_length=200,
+        description="With wrong_severity, the severity it should have had; with wrong_rule, the rule it should have been.",
+    )
+    assignee: str | None = Field(default=None, max_length=200, description="With assign: who took the alert.")
     note: str = Field(default="", max_length=2000, description="The reviewer's note (may hold clinical judgement).")
     actor: str = Field(description="Who acted, as authenticated by the console.")
     role: Literal["reviewer"] = "reviewer"
     at: AwareDatetime
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+SILENCE_SCHEMA_ID = "turnwatch.silence/1"
+MatcherName = Literal["detector", "rule", "severity", "conversation_id"]
+
+
+class Matcher(BaseModel):
+    """One condition of a silence: ``rule`` and ``detector`` take globs (``therapist.*``), the others equality."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: MatcherName
+    value: str = Field(min_length=1, max_length=200)
+
+    def matches(self, alert: Alert) -> bool:
+        import fnmatch
+
+        actual = getattr(alert, self.name)
+        if self.name in ("rule", "detector"):
+            return fnmatch.fnmatchcase(actual, self.value)
+        return actual == self.value
+
+
+class SilenceEvent(BaseModel):
+    """A silence, as Alertmanager keeps them: notifications of alerts matching every matcher are held back
+    from ``starts_at`` to ``ends_at`` (the console still shows the alerts). Published on
+    ``turnwatch.silences`` (key = silence_id, compacted: the latest version wins); expiring a silence
+    publishes it again with ``ends_at`` set to the time it was expired. Never deleted: kept for audit."""
+
+    model_config = ConfigDict(extra="forbid", title="SilenceEvent", json_schema_extra={"$id": SILENCE_SCHEMA_ID})
+
+    silence_id: str = Field(**_ID)
+    matchers: list[Matcher] = Field(min_length=1, max_length=8)
+    created_by: str = Field(min_length=1, max_length=200)
+    comment: str = Field(min_length=1, max_length=1000, description="Why; required, as in Alertmanager.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    expired_by: str | None = Field(default=None, max_length=200, description="Who ended it early, if anyone.")
+    updated_at: AwareDatetime
+
+    @field_validator("ends_at")
+    @classmethod
+    def _ends_after_start(cls, value: datetime, info: Any) -> datetime:
+        starts = info.data.get("starts_at")
+        if starts is not None and value <= starts:
+            raise ValueError("must be after starts_at")
+        return value
+
+    def active(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+    def silences(self, alert: Alert, at: datetime) -> bool:
+        return self.active(at) and all(matcher.matches(alert) for matcher in self.matchers)
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()

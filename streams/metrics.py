@@ -78,3 +78,8 @@ CONSOLE_REOPENED = Counter(
     "turnwatch_console_reopened_total",
     "Alerts a reviewer had handled that escalated with new evidence and were reopened.",
 )
+SESSION_QUALITY = Histogram(
+    "turnwatch_session_quality",
+    "Rolling counselling-quality score of a conversation after each AI turn (0 poor, 1 good; MITI-based).",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)

@@ -128,6 +128,22 @@ class Settings(BaseSettings):
         lt=1,
         description="P(past risk) for crisis.history; unset = the head's value.",
     )
+    crisis_conversation_model: Path | None = Field(
+        default=None, description="Conversation crisis model .json; unset = the committed model."
+    )
+    crisis_conversation_page_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Conversation risk at which gathered evidence pages critical (crisis.cumulative_risk); "
+        "unset = the model's calibrated value.",
+    )
+    crisis_conversation_review_threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Conversation risk at which gathered evidence goes to review (crisis.possible); unset = the model's.",
+    )
 
     # Delivery
     delivery_config: Path | None = Field(default=None, description="Routing/receivers YAML; unset = no delivery agent.")
@@ -140,6 +156,7 @@ class Settings(BaseSettings):
 
     # Reviewer console
     verdicts_topic: str = "turnwatch.verdicts"
+    silences_topic: str = "turnwatch.silences"
     console_url: str | None = Field(
         default=None,
         description="Public base URL of the reviewer console; alert links in Slack, PagerDuty and webhooks "

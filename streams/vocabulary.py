@@ -8,11 +8,12 @@ SEVERITIES = ("info", "warning", "high", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 
 STATUSES = ("open", "acknowledged", "resolved")
-VERDICTS = ("true_positive", "false_positive", "unsure")
+VERDICTS = ("true_positive", "false_positive", "unsure", "wrong_severity", "wrong_rule")
+CORRECTED_VERDICTS = ("wrong_severity", "wrong_rule")  # these name what it should have been
 
 # What a reviewer does in the console, and what turnwatch itself records in the same audit log:
 # ``reopen`` when an alert a reviewer had handled escalates with evidence nobody has seen.
-REVIEW_ACTIONS = ("acknowledge", "resolve", "verdict")
+REVIEW_ACTIONS = ("acknowledge", "resolve", "verdict", "assign")
 SYSTEM_ACTIONS = ("reopen",)
 ACTIONS = REVIEW_ACTIONS + SYSTEM_ACTIONS
 SYSTEM_ACTOR = "turnwatch"

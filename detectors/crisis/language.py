@@ -97,6 +97,7 @@ PATTERNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+KINDS: tuple[str, ...] = tuple(PATTERNS)  # the current kinds of risk, ladder order
 # One alternation per kind.
 ANY_OF_KIND = {kind: re.compile("|".join(f"(?:{p})" for p in patterns)) for kind, patterns in PATTERNS.items()}
 # Sentence spans for the risk model keep "but" clauses together ("I want to die but I won't").
@@ -124,6 +125,16 @@ PRESENT = re.compile(
 )
 
 
+# Figures of speech that use risk words; they neither make a sentence a candidate nor count as evidence.
+FIGURES_OF_SPEECH = re.compile(
+    r"\b(beat(ing)? (myself|yourself|themselves|herself|himself) up|(is|was|are|it's) killing me|killing it|killed it|"
+    r"kill(ing)? time|dying (to|for)|to die for|dead (tired|on my feet|end)|deadlines?|bored to death|scared to death|"
+    r"sick to death|over my dead body|die of embarrassment|life saver|lifesaver|life hack|work-life|real life|"
+    r"my whole life|in my life|for the life of me|drowning in|drown(ing)? (out|in)|trigger\w*|hung up|hang(ing)? out|"
+    r"hang in there|hang on)\b"
+)
+
+
 def normalise(text: str) -> str:
     return text.lower().replace("’", "'").replace("‘", "'").replace("`", "'")
 
@@ -134,7 +145,10 @@ RISK_VOCABULARY = re.compile(
     r"pills?|tablets?|overdos\w*|jump\w*|wake|gone|goodbye|rope|gun|knife|worth|exist\w*|disappear\w*|without me|"
     r"better off|date|plan\w*|wrists?|hit\w*|scratch\w*|burn\w*|safe|danger|threat\w*|weapon|bridge|balcony|"
     r"edge|vanish|funeral|swallow\w*|punch\w*|attack\w*|revenge|beats?|throat|eyes|sleep|asleep|breath\w*|"
-    r"anymore|burden|forever|blade|slic\w*|farewell|engine|garage|stockpil\w*|prescription|regret|scared|afraid)\b"
+    r"anymore|burden|forever|blade|slic\w*|farewell|engine|garage|stockpil\w*|prescription|regret|scared|afraid|"
+    r"wak\w*|notice|miss me|painkillers?|meds|medication|saved up|saving up|stash\w*|noose|belt|ledge|roof|"
+    r"tracks|traffic|drown\w*|hang\w*|give up|giving up|keep going|no point|pointless|hopeless|worthless|"
+    r"grave|escape|tired of)\b"
 )
 _CLAUSE = re.compile(r",\s+|;\s+")
 MAX_SENTENCE_CHARS = 300

@@ -30,22 +30,24 @@ from pathlib import Path
 
 import numpy as np
 
+from detectors.crisis.evidence import turn_evidence
 from detectors.crisis.language import (
     ANY_OF_KIND,
+    FIGURES_OF_SPEECH,
     HYPERBOLE,
     HYPOTHETICAL,
+    KINDS,
     PAST,
-    PATTERNS,
     PRESENT,
     RISK_VOCABULARY,
     THIRD_PARTY,
     normalise,
     sentence_spans,
 )
+from detectors.crisis.lexicon import Lexicon
 from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.heads_io import Layers, load_head, member_logits, softmax
 
-KINDS: tuple[str, ...] = tuple(PATTERNS)
 CLASSES: tuple[str, ...] = ("none", "history", *KINDS)
 SUICIDAL_LADDER: tuple[str, ...] = ("passive_ideation", "active_ideation", "method", "intent_plan", "preparatory")
 DEFAULT_HEAD = Path(__file__).resolve().parent / "heads" / "sentence_head.npz"
@@ -82,42 +84,74 @@ _FLAG_PATTERNS: dict[str, re.Pattern] = {
     ),
     "quote": re.compile(r"[\"“”]|\b(said|says|told me|lyrics?|character|role[- ]?play|pretend)\b"),
 }
-FLAG_NAMES: tuple[str, ...] = (*_FLAG_PATTERNS, *(f"pattern:{kind}" for kind in KINDS))
+# Clinical constructs of the Suicide Risk Lexicon the head reads, each a flag: 1 for a prototypical
+# token in the sentence, 0.5 for another validated one. Exposure and abuse tell someone else's
+# risk and danger from others apart from the writer's own.
+SENTENCE_CONSTRUCTS: tuple[str, ...] = (
+    "passive_suicidal_ideation",
+    "active_suicidal_ideation_suicidal_planning",
+    "lethal_means_for_suicide",
+    "direct_self_injury",
+    "other_suicidal_language",
+    "burdensomeness",
+    "hopelessness",
+    "entrapment_desire_to_escape",
+    "suicide_exposure",
+    "physical_abuse_violence",
+    "sexual_abuse_harassment",
+)
+# A lexicon match of these makes a sentence a candidate even without other risk words.
+CANDIDATE_CONSTRUCTS = SENTENCE_CONSTRUCTS[:6]
+FLAG_NAMES: tuple[str, ...] = (
+    *_FLAG_PATTERNS,
+    *(f"pattern:{kind}" for kind in KINDS),
+    *(f"lexicon:{key}" for key in SENTENCE_CONSTRUCTS),
+)
 
 # Candidate vocabulary: risk words, plus euphemisms for endings and giving things away.
 _EUPHEMISM = re.compile(
     r"\b(way out|only way|no way|nothing left|point anymore|last time|who gets|note|letters?|affairs|"
-    r"sorted|give away|giving away|escape|enough|pointless|over with|let go|tired of|can't go on|can't do this)\b"
-)
-
-
-# Figures of speech that use risk words; they do not make a sentence a candidate on their own.
-_IDIOMS = re.compile(
-    r"\b(beat(ing)? (myself|yourself|themselves|herself|himself) up|(is|was|are|it's) killing me|killing it|killed it|"
-    r"kill(ing)? time|dying (to|for)|to die for|dead (tired|on my feet|end)|deadlines?|bored to death|scared to death|"
-    r"sick to death|over my dead body|die of embarrassment|life saver|lifesaver|life hack|work-life|real life|"
-    r"my whole life|in my life|for the life of me)\b"
+    r"sorted|give away|giving away|escape|enough|pointless|over with|let go|tired of|can't go on|can't do this|"
+    r"go through with it|won't be (here|around)|not be (here|around)|ready to go|"
+    r"this is (it|goodbye)|last (day|night|post)|on fire|around my neck|my neck|gasoline|petrol|"
+    r"(months?|weeks?|days?) left|(i'm|i am) done|be done with)\b"
 )
 
 
 def stance_flags(sentence: str) -> np.ndarray:
-    """0/1 flags of a normalised sentence, in ``FLAG_NAMES`` order."""
+    """0/1 stance and pattern flags of a normalised sentence (the first part of ``FLAG_NAMES``)."""
     flags = [1.0 if pattern.search(sentence) else 0.0 for pattern in _FLAG_PATTERNS.values()]
     flags += [1.0 if ANY_OF_KIND[kind].search(sentence) else 0.0 for kind in KINDS]
     return np.array(flags, dtype=np.float32)
 
 
+def lexicon_flags(sentence: str, lexicon: Lexicon | None = None) -> np.ndarray:
+    """The ``SENTENCE_CONSTRUCTS`` flags of a sentence as written (acronyms keep their case)."""
+    found = {m.construct: m.prototypical for m in (lexicon or Lexicon.load()).matches(sentence)}
+    return np.array(
+        [(1.0 if found[key] else 0.5) if key in found else 0.0 for key in SENTENCE_CONSTRUCTS], dtype=np.float32
+    )
+
+
+def sentence_features(sentence: str) -> np.ndarray:
+    """Every flag the head reads beside the embedding, in ``FLAG_NAMES`` order."""
+    return np.concatenate([stance_flags(normalise(sentence)), lexicon_flags(sentence)])
+
+
 def candidate_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, normalised sentence) of the sentences worth scoring: risk words, euphemisms or a
-    crisis pattern, once figures of speech ("beat myself up", "this is killing me") are set aside."""
+    """(start, end, normalised sentence) of the sentences worth scoring: risk words, euphemisms, a
+    crisis pattern or a suicide-related construct of the lexicon, once figures of speech ("beat myself
+    up", "this is killing me") are set aside."""
+    lexicon = Lexicon.load()
     out = []
     for start, end in sentence_spans(text):
         sentence = normalise(text[start:end])
-        literal = _IDIOMS.sub(" ", sentence)
+        literal = FIGURES_OF_SPEECH.sub(" ", sentence)
         if (
             RISK_VOCABULARY.search(literal)
             or _EUPHEMISM.search(literal)
             or any(rx.search(literal) for rx in ANY_OF_KIND.values())
+            or any(m.construct in CANDIDATE_CONSTRUCTS for m in lexicon.matches(literal))
         ):
             out.append((start, end, sentence))
     return out
@@ -173,10 +207,10 @@ class CrisisRiskModel:
         return np.mean([member_logits(layers, inputs) for layers in self.members], axis=0)
 
     def probabilities(self, embeddings: np.ndarray, sentences: Sequence[str]) -> np.ndarray:
-        """(n, len(CLASSES)) calibrated class probabilities."""
+        """(n, len(CLASSES)) calibrated class probabilities of sentences as written."""
         if not len(sentences):
             return np.zeros((0, len(CLASSES)), dtype=np.float32)
-        inputs = np.hstack([embeddings.astype(np.float32), np.stack([stance_flags(s) for s in sentences])])
+        inputs = np.hstack([embeddings.astype(np.float32), np.stack([sentence_features(s) for s in sentences])])
         return softmax(self.logits(inputs) / self.temperature)
 
     def judge(self, spans: Sequence[tuple[int, int]], probabilities: np.ndarray) -> CrisisSignals:
@@ -233,10 +267,13 @@ def assess_turns(
         vectors.update(zip(wanted, encode(wanted)))
     out = []
     for text, found in zip(texts, spans):
-        if not found:
-            out.append(CrisisSignals())
-            continue
-        embeddings = np.stack([vectors[text[a:b]] for a, b, _ in found])
-        probabilities = model.probabilities(embeddings, [s for _, _, s in found])
-        out.append(model.judge([(a, b) for a, b, _ in found], probabilities))
+        found_spans = [(a, b) for a, b, _ in found]
+        if found:
+            embeddings = np.stack([vectors[text[a:b]] for a, b, _ in found])
+            probabilities = model.probabilities(embeddings, [text[a:b] for a, b, _ in found])
+            signals = model.judge(found_spans, probabilities)
+        else:
+            probabilities, signals = np.zeros((0, len(CLASSES)), dtype=np.float32), CrisisSignals()
+        evidence, safety = turn_evidence(text, found_spans, probabilities, model.thresholds.review)
+        out.append(replace(signals, evidence=evidence, safety=safety))
     return out

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from detectors.crisis.evidence import Piece
 from detectors.features import register_feature
 
 
@@ -60,6 +61,8 @@ class CrisisSignals:
     decision: CrisisDecision = CrisisDecision.NONE
     sentences: tuple[RiskSentence, ...] = ()  # the turn's riskiest sentences, most current risk first
     paged_kinds: tuple[str, ...] = ()  # kinds of the sentences above the paging threshold
+    evidence: tuple[Piece, ...] = ()  # the turn's evidence channels and risk sentences (``evidence``)
+    safety: bool = False  # a clear safety statement and no new risk in the turn
 
     @property
     def paged(self) -> bool:
@@ -75,7 +78,16 @@ class CrisisSignals:
         return self.sentences[0] if self.sentences else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"d": self.decision.value, "s": [s.to_dict() for s in self.sentences], "p": list(self.paged_kinds)}
+        out: dict[str, Any] = {
+            "d": self.decision.value,
+            "s": [s.to_dict() for s in self.sentences],
+            "p": list(self.paged_kinds),
+        }
+        if self.evidence:
+            out["e"] = [piece.to_list() for piece in self.evidence]
+        if self.safety:
+            out["safe"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CrisisSignals:
@@ -83,4 +95,6 @@ class CrisisSignals:
             CrisisDecision(data["d"]),
             tuple(RiskSentence.from_dict(s) for s in data.get("s", ())),
             tuple(data.get("p", ())),
+            tuple(Piece.from_list(e) for e in data.get("e", ())),
+            bool(data.get("safe", False)),
         )

@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.crisis.language import normalise
-from detectors.crisis.sentence_head import CLASSES, DEFAULT_HEAD, FLAG_NAMES, stance_flags
+from detectors.crisis.sentence_head import CLASSES, DEFAULT_HEAD, FLAG_NAMES, candidate_spans, sentence_features
 from detectors.encoder import Encoder
 from detectors.heads_io import save_members, softmax
 from detectors.training.embeddings import cached_embeddings
@@ -72,6 +71,7 @@ class Labelled:
     source: str
     split: str
     ref: str = ""
+    origin: str = "hand"  # "post": a sentence of a post judged free of the writer's own current risk
 
 
 def target_class(topic: str, stance: str, when: str) -> str:
@@ -146,6 +146,48 @@ def load_labelled(data_dir: Path) -> list[Labelled]:
     return rows
 
 
+POSTS_SET = LABELLED / "posts_real.jsonl"
+NO_OWN_RISK = ("none", "supportive", "indicator")
+POST_NEGATIVES = {"train": 800, "blind": 500}
+
+
+def post_negatives(data_dir: Path) -> list[Labelled]:
+    """Candidate sentences of posts labelled by hand as holding none of the writer's own current risk
+    (none, supportive, indicator; no danger or harm flag): each is a real ``none``, and the hardest
+    kind: risk words in distressed or supportive talk. A seeded sample per split."""
+    real = RealText(data_dir)
+    found: dict[str, list[Labelled]] = {"train": [], "blind": []}
+    for line in POSTS_SET.read_text().splitlines():
+        post = json.loads(line)
+        if post["level"] not in NO_OWN_RISK or post["harm_to_others"] or post["danger_from_others"]:
+            continue
+        fields = ("t", "s") if post["ref"].startswith("sdcnl:") else ("t", "q")
+        source = "sdcnl" if post["ref"].startswith("sdcnl:") else "counsel-chat"
+        for field in fields:
+            key = f"{post['ref']}:{field}"
+            text = real.fields[key]
+            for start, end, _ in candidate_spans(text):
+                found[post["split"]].append(
+                    Labelled(
+                        text[start:end],
+                        "none",
+                        "none",
+                        "none",
+                        "none",
+                        source,
+                        post["split"],
+                        f"{key}:{start}-{end}",
+                        origin="post",
+                    )
+                )
+    rng = np.random.default_rng(SEED)
+    out = []
+    for split, rows in found.items():
+        keep = sorted(rng.permutation(len(rows))[: POST_NEGATIVES[split]])
+        out.extend(rows[i] for i in keep)
+    return out
+
+
 def sdcnl_rows(data_dir: Path) -> int:
     csv.field_size_limit(10**8)
     with open(data_dir / SDCNL, encoding="utf-8", newline="") as handle:
@@ -153,7 +195,7 @@ def sdcnl_rows(data_dir: Path) -> int:
 
 
 def inputs(vectors: np.ndarray, texts: list[str]) -> np.ndarray:
-    return np.hstack([vectors, np.stack([stance_flags(normalise(t)) for t in texts])]).astype(np.float32)
+    return np.hstack([vectors, np.stack([sentence_features(t) for t in texts])]).astype(np.float32)
 
 
 def choose_thresholds(table: list[dict[str, float]]) -> dict[str, float]:
@@ -171,7 +213,7 @@ def train_crisis_risk(
 ) -> dict:
     from sklearn.model_selection import StratifiedKFold
 
-    rows = load_labelled(data_dir)
+    rows = load_labelled(data_dir) + post_negatives(data_dir)
     sdcnl_out, cc_out = held_out_refs(data_dir)
     held = [in_holdout(r.ref, sdcnl_out, cc_out) for r in rows]
     train = [r for r, h in zip(rows, held) if r.split == "train" and not h]
@@ -193,17 +235,19 @@ def train_crisis_risk(
     best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(CLASSES), log)
     truth_train = y_train >= 2
     sources = np.array([r.source for r in train])
+    hand = np.array([r.origin == "hand" for r in train])
     oof_current = oof[:, 2:].sum(axis=1)
     tables = {
         name: threshold_table(oof_current[mask], truth_train[mask])
         for name, mask in (
-            ("real", sources != "written"),
+            ("real", (sources != "written") & hand),
+            ("real_with_post_negatives", sources != "written"),
             ("counsel-chat", sources == "counsel-chat"),
             ("sdcnl", sources == "sdcnl"),
             ("written", sources == "written"),
         )
     }
-    thresholds = choose_thresholds(tables["real"])
+    thresholds = choose_thresholds(tables["real_with_post_negatives"])
     log(f"chosen {best[0]} {best[1]:g}; thresholds {thresholds}")
 
     members = fit_members(*best, x_train, y_train, len(CLASSES))
@@ -227,18 +271,30 @@ def train_crisis_risk(
     return report
 
 
+def _ranking(truth: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if truth.all() or not truth.any():
+        return {}
+    return {
+        "auc": round(float(roc_auc_score(truth, score)), 4),
+        "pr_auc": round(float(average_precision_score(truth, score)), 4),
+    }
+
+
 def _report(
     blind: list[Labelled], p: np.ndarray, y: np.ndarray, thresholds: dict, oof: np.ndarray, truth_train: np.ndarray
 ) -> dict:
     current = p[:, 2:].sum(axis=1)
     truth = y >= 2
     oof_current = oof[:, 2:].sum(axis=1)
+    hand = np.array([r.origin == "hand" for r in blind])
     by_stance = {}
     for stance in sorted({r.stance for r in blind}):
         rows = (
-            [i for i, r in enumerate(blind) if r.stance == stance and r.topic != "none"]
+            [i for i, r in enumerate(blind) if hand[i] and r.stance == stance and r.topic != "none"]
             if stance != "none"
-            else [i for i, r in enumerate(blind) if r.topic == "none"]
+            else [i for i, r in enumerate(blind) if hand[i] and r.topic == "none"]
         )
         if rows:
             by_stance[stance] = {
@@ -247,21 +303,34 @@ def _report(
                 "truly_current": int(truth[rows].sum()),
             }
     kind_right = [CLASSES[int(p[i, 2:].argmax()) + 2] == CLASSES[y[i]] for i in range(len(y)) if truth[i]]
+    derived = ~hand
     return {
         "blind": {
-            "n": len(y),
-            "current_risk": int(truth.sum()),
-            "page": precision_recall(truth, current >= thresholds["page"]),
-            "page_or_review": precision_recall(truth, current >= thresholds["review"]),
-            "history": precision_recall(y == 1, (p[:, 1] >= thresholds["history"]) & (current < thresholds["review"])),
+            "n": int(hand.sum()),
+            "current_risk": int(truth[hand].sum()),
+            **_ranking(truth[hand], current[hand]),
+            "page": precision_recall(truth[hand], current[hand] >= thresholds["page"]),
+            "page_or_review": precision_recall(truth[hand], current[hand] >= thresholds["review"]),
+            "history": precision_recall(
+                (y == 1)[hand], ((p[:, 1] >= thresholds["history"]) & (current < thresholds["review"]))[hand]
+            ),
             "kind_accuracy_on_true_current": round(float(np.mean(kind_right)), 4) if kind_right else None,
             "by_source": {
-                source: precision_recall(truth[idx], current[idx] >= thresholds["page"])
+                source: {
+                    **_ranking(truth[idx], current[idx]),
+                    **precision_recall(truth[idx], current[idx] >= thresholds["page"]),
+                }
                 for source in ("counsel-chat", "sdcnl", "written")
-                if len(idx := np.array([i for i, r in enumerate(blind) if r.source == source], dtype=int))
+                if len(idx := np.array([i for i, r in enumerate(blind) if hand[i] and r.source == source], dtype=int))
             },
             "by_stance_paged": by_stance,
         },
+        "blind_post_negatives": {
+            "n": int(derived.sum()),
+            "paged": int((current[derived] >= thresholds["page"]).sum()),
+            "reviewed_or_paged": int((current[derived] >= thresholds["review"]).sum()),
+        },
+        "blind_with_post_negatives": _ranking(truth, current),
         "cross_validated_train": {
             "page": precision_recall(truth_train, oof_current >= thresholds["page"]),
             "page_or_review": precision_recall(truth_train, oof_current >= thresholds["review"]),

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from detectors.counselling import CounsellingModel
+from detectors.crisis import CrisisDetector
+from detectors.crisis.conversation import DEFAULT_MODEL, ConversationModel
 from detectors.crisis.sentence_head import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
 from detectors.extractor import TurnFeatureExtractor
 from detectors.registry import discover, select
+from detectors.therapist.codes import CodesModel
 from streams.errors import ConfigError
 from streams.runtime.pipeline import Pipeline
 from streams.settings import Settings
@@ -31,6 +33,26 @@ def build_crisis_model(settings: Settings) -> CrisisRiskModel:
         raise ConfigError(f"TURNWATCH_CRISIS_PAGE_THRESHOLD / TURNWATCH_CRISIS_REVIEW_THRESHOLD: {exc}") from None
 
 
+def build_conversation_model(settings: Settings) -> ConversationModel:
+    model = ConversationModel.load(settings.crisis_conversation_model or DEFAULT_MODEL)
+    try:
+        return model.with_thresholds(
+            page=settings.crisis_conversation_page_threshold, review=settings.crisis_conversation_review_threshold
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"TURNWATCH_CRISIS_CONVERSATION_PAGE_THRESHOLD / TURNWATCH_CRISIS_CONVERSATION_REVIEW_THRESHOLD: {exc}"
+        ) from None
+
+
+def with_crisis_model(detectors: list[Any], settings: Settings) -> list[Any]:
+    """The crisis detector given the conversation model the settings name (the others as they are)."""
+    return [
+        d.with_conversation_model(build_conversation_model(settings)) if isinstance(d, CrisisDetector) else d
+        for d in detectors
+    ]
+
+
 def build_extractor(settings: Settings) -> TurnFeatureExtractor:
     """The encoder and the heads, loaded once per process from local files."""
     encoder = Encoder(
@@ -42,9 +64,7 @@ def build_extractor(settings: Settings) -> TurnFeatureExtractor:
         allow_download=settings.encoder_allow_download,
     )
     head = EmotionHead.load(settings.emotion_head) if settings.emotion_head else EmotionHead.load()
-    return TurnFeatureExtractor(
-        encoder, head, build_crisis_model(settings), CounsellingModel.load(settings.counselling_head)
-    )
+    return TurnFeatureExtractor(encoder, head, build_crisis_model(settings), CodesModel.load(settings.counselling_head))
 
 
 def build_pipeline(settings: Settings, extractors: list[Any] | None = None) -> Pipeline:
@@ -53,7 +73,7 @@ def build_pipeline(settings: Settings, extractors: list[Any] | None = None) -> P
     except ValueError as exc:
         raise ConfigError(f"TURNWATCH_DETECTOR_OPTIONS / TURNWATCH_DETECTORS: {exc}") from None
     return Pipeline(
-        detectors,
+        with_crisis_model(detectors, settings),
         extractors=[build_extractor(settings)] if extractors is None else extractors,
         window_size=settings.state_window,
         max_text_bytes=settings.max_text_bytes,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from detectors.features import TurnFeatures
+from detectors.features import PREVIOUS_PATIENT_TEXT, TurnFeatures
 from detectors.findings import Finding
 from detectors.registry import Detector
 from detectors.state import Arrival, ConversationState, TurnRecord
@@ -76,6 +76,7 @@ class Prepared:
     event: TurnEvent | None = None
     features: TurnFeatures = field(default_factory=TurnFeatures)
     dead_letter: DeadLetter | None = None
+    context: dict[str, Any] = field(default_factory=dict)  # what extractors read beside the event's meta
 
 
 @dataclass
@@ -86,10 +87,36 @@ class StepResult:
     dead_letter: DeadLetter | None = None
     detector_seconds: dict[str, float] = field(default_factory=dict)
     features: TurnFeatures = field(default_factory=TurnFeatures)
+    observations: dict[str, float] = field(default_factory=dict)  # e.g. the session's counselling quality
 
     @property
     def processed(self) -> bool:
         return self.arrival in (Arrival.NEXT, Arrival.GAP)
+
+
+def add_previous_patient_text(items: Sequence[Prepared], states: MutableMapping[str, Any] | None) -> None:
+    """Give each therapist turn the text of the patient turn it answers: the latest patient turn of its
+    conversation earlier in the batch, or in the stored window."""
+    latest: dict[str, str] = {}
+    for item in items:
+        event = item.event
+        if event is None:
+            continue
+        conversation = event.conversation_id
+        if event.role == "patient":
+            latest[conversation] = event.text
+        elif event.role == "therapist":
+            if conversation not in latest and states is not None:
+                latest[conversation] = last_patient_text(states.get(conversation))
+            if latest.get(conversation):
+                item.context[PREVIOUS_PATIENT_TEXT] = latest[conversation]
+
+
+def last_patient_text(stored: dict[str, Any] | None) -> str:
+    for turn in reversed((stored or {}).get("window", [])):
+        if turn.get("r") == "patient":
+            return turn.get("t", "")
+    return ""
 
 
 def _already_processed(stored: dict[str, Any] | None, index: int) -> bool:
@@ -139,6 +166,7 @@ class Pipeline:
                 continue
             seen.add(key)
             valid.append(item)
+        add_previous_patient_text(valid, states)
         for extractor in self.extractors:
             self._extract(extractor, [item for item in valid if item.event is not None])
         return prepared
@@ -173,7 +201,7 @@ class Pipeline:
     @staticmethod
     def _extract_batch(extractor: FeatureExtractor, batch: list[Prepared]) -> None:
         found = extractor.extract(
-            [p.event.text for p in batch], [p.event.role for p in batch], [p.event.meta for p in batch]
+            [p.event.text for p in batch], [p.event.role for p in batch], [{**p.event.meta, **p.context} for p in batch]
         )
         for item, features in zip(batch, found):
             item.features.merge(features)
@@ -198,15 +226,23 @@ class Pipeline:
             detail = f"turn_index: {event.turn_index} arrived after turn {state.last_index} was processed"
             return StepResult(event=event, arrival=arrival, dead_letter=DeadLetter("out_of_order", detail, event))
 
-        turn = TurnRecord(index=event.turn_index, role=event.role, text=event.text, features=item.features)
+        turn = TurnRecord(
+            index=event.turn_index, role=event.role, text=event.text, features=item.features, ts=event.ts.timestamp()
+        )
         state.record(turn)
         result = StepResult(event=event, arrival=arrival, features=item.features)
         if event.role != "system":
+            found = []
             for detector in self.detectors:
                 started = time.perf_counter()
                 findings = detector.detect(state, turn)
                 result.detector_seconds[detector.name] = time.perf_counter() - started
-                result.alerts.extend(self._alerts(state, detector, findings))
+                found.append((detector, findings))
+                observe = getattr(detector, "observations", None)
+                if observe is not None:
+                    result.observations.update(observe(state))
+            for detector, findings in found:
+                result.alerts.extend(self._alerts(state, detector, findings, result.observations))
         states[event.conversation_id] = state.to_dict()
         return result
 
@@ -216,7 +252,9 @@ class Pipeline:
             return ConversationState(conversation_id, window_size=self.window_size)
         return ConversationState.from_dict(stored)
 
-    def _alerts(self, state: ConversationState, detector: Detector, findings: list[Finding]) -> list[Alert]:
+    def _alerts(
+        self, state: ConversationState, detector: Detector, findings: list[Finding], observations: dict[str, float]
+    ) -> list[Alert]:
         book = EpisodeBook(state.conversation_id, state.episodes)
         alerts = []
         for finding in findings:
@@ -227,10 +265,12 @@ class Pipeline:
                 )
             key = book.admit(finding)
             if key is not None:
-                alerts.append(self._to_alert(key, state, detector, finding))
+                alerts.append(self._to_alert(key, state, detector, finding, observations.get("session_quality")))
         return alerts
 
-    def _to_alert(self, key: str, state: ConversationState, detector: Detector, finding: Finding) -> Alert:
+    def _to_alert(
+        self, key: str, state: ConversationState, detector: Detector, finding: Finding, quality: float | None
+    ) -> Alert:
         return Alert(
             alert_id=key,
             conversation_id=state.conversation_id,
@@ -248,6 +288,7 @@ class Pipeline:
             created_at=self.clock(),
             detector_version=detector.version,
             distress=distress_curve(state),
+            session_quality=quality,
         )
 
 
@@ -275,6 +316,8 @@ def record_metrics(result: StepResult) -> None:
             metrics.DISTRESS_SCORE.observe(result.features.distress.score)
     for name, seconds in result.detector_seconds.items():
         metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
+    if "session_quality" in result.observations:
+        metrics.SESSION_QUALITY.observe(result.observations["session_quality"])
     for alert in result.alerts:
         metrics.ALERTS.labels(alert.detector, alert.severity).inc()
         metrics.ALERTS_BY_RULE.labels(alert.rule).inc()

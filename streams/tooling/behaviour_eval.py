@@ -1,6 +1,6 @@
 """``turnwatch eval --behaviours``: the therapist rules on the blind counselling set.
 
-Each blind written sentence (``streams/examples/labelled/counselling_written.jsonl``, split ``blind``,
+Each blind written sentence (``detectors/therapist/labelled/counselling_written.jsonl``, split ``blind``,
 never trained on) becomes a short conversation: the patient message it answers, then the
 sentence as the therapist's answer. A role-play line gets the patient's request for the
 role-play first when their message does not already ask for it. The whole pipeline runs on it
@@ -12,6 +12,9 @@ was labelled with:
   who voiced feelings and no acknowledgment, so its recall is bounded by those);
 - no therapist rule should fire on the consistent behaviours (reflection, empathy, questions,
   information, hedged suggestions...): reported as false alerts per 100 consistent answers.
+
+(This set keeps the earlier behaviour labels; the codes head reads them mapped onto MITI codes,
+``detectors.therapist.training.OLD_LABELS``.)
 """
 
 from __future__ import annotations
@@ -23,14 +26,24 @@ from typing import Any
 
 import numpy as np
 
-from detectors.answer_context import roleplay_requested
-from detectors.counselling import CONSISTENT
+from detectors.therapist.context import roleplay_requested
+from detectors.therapist.training import OLD_WRITTEN_SET as WRITTEN_SET
 from detectors.training.ensembles import precision_recall
 from streams.runtime.pipeline import Pipeline
 from streams.tooling.realdata import Turn, _event
-from streams.tooling.training.counselling import WRITTEN_SET
 
 ROLEPLAY_REQUEST = "Can we do a role-play? Please be the person I told you about and say what they would say to me."
+CONSISTENT = (
+    "reflection",
+    "empathy",
+    "affirmation",
+    "open_question",
+    "closed_question",
+    "permission_seeking",
+    "information",
+    "suggestion",
+    "neutral",
+)
 RULE_TRUTH = {"therapist.harsh_or_shaming": ("blaming_shaming",), "therapist.advice_without_empathy": ("directing",)}
 
 

@@ -28,7 +28,7 @@ def check_config(config_file: str | None, delivery: str | None) -> tuple[list[st
         summary.append(f"detectors: {', '.join(d.name for d in chosen)}")
     except ValueError as exc:
         problems.append(f"TURNWATCH_DETECTORS / TURNWATCH_DETECTOR_OPTIONS: {exc}")
-    for key in ("emotion_head", "crisis_head", "counselling_head", "encoder_model"):
+    for key in ("emotion_head", "crisis_head", "crisis_conversation_model", "counselling_head", "encoder_model"):
         value = getattr(settings, key)
         if value is not None and not settings.encoder_allow_download and not Path(value).exists():
             problems.append(f"TURNWATCH_{key.upper()} ({key}): {value} does not exist")

@@ -31,10 +31,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from detectors.crisis.conversation import ConversationEvidence
+from detectors.crisis.training import POSTS_SET
 from detectors.findings import SEVERITY_NAMES
 from streams.runtime.pipeline import Pipeline
 
 DATASETS = ("counsel-chat", "sdcnl", "goemotions")
+LEVELS = ("none", "supportive", "past_only", "indicator", "ideation", "behavior", "attempt")
+RISK_LEVELS = ("ideation", "behavior", "attempt")
 RISK_TOPICS = {
     "self-harm",
     "depression",
@@ -65,6 +71,8 @@ class DatasetReport:
     rule_role: dict[str, str] = field(default_factory=dict)
     groups: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # group -> {"turns", "paged", ...}
     rejected: Counter = field(default_factory=Counter)  # dead-letter reason -> turns the worker would not score
+    risk: list[dict[str, Any]] = field(default_factory=list)  # per scored patient turn: crisis scores and label
+    thresholds: dict[str, float] = field(default_factory=dict)  # the conversation model's page and review
 
     def per_100(self, rule: str) -> float:
         turns = self.turns[self.rule_role.get(rule, "patient")]
@@ -91,7 +99,43 @@ class DatasetReport:
             "groups": {g: dict(c) for g, c in sorted(self.groups.items())},
             "labelled": self.labelled(),
             "rejected": dict(self.rejected),
+            "crisis_ranking": self.crisis_ranking(),
         }
+
+    def crisis_ranking(self) -> dict[str, Any]:
+        """Against the hand labels of ``detectors/crisis/labelled/posts_real.jsonl``: how well the
+        conversation risk orders the writer's own risk (ideation or worse) above the rest, what its page
+        and review thresholds and the worker's page (sentence or conversation) buy, and the page rate per
+        labelled level (as clinicians grade posts)."""
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        labelled = [r for r in self.risk if r["level"] is not None]
+        if not labelled:
+            return {}
+        truth = np.array([r["level"] in RISK_LEVELS for r in labelled])
+        risk = np.array([r["risk"] for r in labelled])
+        paged = np.array([r["paged"] for r in labelled])
+        out: dict[str, Any] = {"n": len(labelled), "risk": int(truth.sum())}
+        if 0 < truth.sum() < len(truth):
+            out["auc"] = round(float(roc_auc_score(truth, risk)), 4)
+            out["pr_auc"] = round(float(average_precision_score(truth, risk)), 4)
+        for name, flagged in (
+            ("conversation_page", risk >= self.thresholds.get("page", 1.0)),
+            ("conversation_review", risk >= self.thresholds.get("review", 1.0)),
+            ("worker_page", paged),
+        ):
+            tp, fp = int((flagged & truth).sum()), int((flagged & ~truth).sum())
+            out[name] = {
+                "precision": round(tp / max(tp + fp, 1), 4),
+                "recall": round(tp / max(int(truth.sum()), 1), 4),
+                "flagged": int(flagged.sum()),
+            }
+        out["worker_page_rate_by_level"] = {
+            level: round(float(np.mean([r["paged"] for r in labelled if r["level"] == level])), 4)
+            for level in LEVELS
+            if any(r["level"] == level for r in labelled)
+        }
+        return out
 
     def labelled(self) -> dict[str, Any]:
         """Post-level precision/recall of a crisis page where the dataset has labels (SDCNL)."""
@@ -183,6 +227,11 @@ def evaluate_dataset(
 ) -> DatasetReport:
     """Run every turn of the dataset through ``pipeline`` and count alerts per rule."""
     report = DatasetReport(name)
+    crisis = next((d for d in pipeline.detectors if d.name == "crisis"), None)
+    model = getattr(crisis, "conversation_model", None)
+    if model is not None:
+        report.thresholds = {"page": model.page, "review": model.review}
+    levels = post_levels()
     for detector in pipeline.detectors:
         for rule in detector.rules:
             therapist = detector.name == "therapist" or rule == "loop.therapist_template"
@@ -212,16 +261,100 @@ def evaluate_dataset(
             if distress is not None:  # single turns cannot form a trajectory: the share of high turns is the floor
                 group["distress_high"] += distress.score >= 0.6
                 group["distress_very_high"] += distress.score >= 0.8
-            crisis = result.features.crisis
-            if turn.role == "patient" and crisis is not None:
-                group["paged"] += crisis.paged
-                group["paged_or_review"] += crisis.decision.value in ("page", "review")
+            signals = result.features.crisis
+            if turn.role == "patient" and signals is not None:
+                crisis = [a for a in result.alerts if a.detector == "crisis"]
+                paged = any(a.severity == "critical" for a in crisis)
+                group["paged"] += paged
+                group["paged_or_review"] += paged or any(a.rule == "crisis.possible" for a in crisis)
+                if model is not None:
+                    report.risk.append(
+                        {
+                            "conversation": turn.conversation_id,
+                            "group": turn.group,
+                            "level": levels.get(post_ref(turn.conversation_id)),
+                            "risk": round(model.probability(memory_of(states, turn.conversation_id).values()), 4),
+                            "paged": paged,
+                        }
+                    )
             for alert in result.alerts:
                 report.by_rule[alert.rule][alert.severity] += 1
                 if alert.severity == "critical":
                     group[f"critical_{turn.role}"] += 1
         progress(len(chunk))
     return report
+
+
+def memory_of(states: dict[str, Any], conversation_id: str) -> ConversationEvidence:
+    return ConversationEvidence.from_dict(states[conversation_id].get("memory", {}).get("crisis", {}))
+
+
+def post_ref(conversation_id: str) -> str:
+    """The labelled post a dataset conversation is (``sdcnl-12`` → ``sdcnl:12``, ``cc-40-3`` → ``cc:40``)."""
+    source, number = conversation_id.split("-")[:2]
+    return f"{source}:{number}"
+
+
+def post_levels() -> dict[str, str]:
+    """Hand-labelled level of every SDCNL post and counsel-chat question."""
+    return {item["ref"]: item["level"] for item in map(json.loads, POSTS_SET.read_text().splitlines())}
+
+
+def plot_precision_recall(report: DatasetReport, path: Path) -> Path | None:
+    """The precision/recall curve of the conversation risk against the hand labels, with the page and
+    review thresholds and the worker's page marked; None when the data set has no such labels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from sklearn.metrics import precision_recall_curve
+
+    labelled = [r for r in report.risk if r["level"] is not None]
+    truth = np.array([r["level"] in RISK_LEVELS for r in labelled])
+    if not labelled or truth.all() or not truth.any():
+        return None
+    risk = np.array([r["risk"] for r in labelled])
+    precision, recall, _ = precision_recall_curve(truth, risk)
+    figure = Figure(figsize=(7, 5), dpi=120)
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
+    axis.plot(recall, precision, color="#1f4e79", linewidth=1.8, label="conversation risk, every threshold")
+    for name, marker, colour in (("page", "o", "#b00020"), ("review", "s", "#e08a00")):
+        threshold = report.thresholds[name]
+        flagged = risk >= threshold
+        p = float((flagged & truth).sum() / max(flagged.sum(), 1))
+        r = float((flagged & truth).sum() / truth.sum())
+        axis.plot(
+            [r],
+            [p],
+            marker=marker,
+            markersize=9,
+            color=colour,
+            linestyle="None",
+            label=f"{name} threshold {threshold:.2f}: P {p:.2f}, R {r:.2f}",
+        )
+    paged = np.array([r["paged"] for r in labelled])
+    p = float((paged & truth).sum() / max(paged.sum(), 1))
+    r = float((paged & truth).sum() / truth.sum())
+    axis.plot(
+        [r],
+        [p],
+        marker="*",
+        markersize=13,
+        color="#000000",
+        linestyle="None",
+        label=f"worker's critical pages (a sentence or the conversation): P {p:.2f}, R {r:.2f}",
+    )
+    axis.set_xlabel("recall: share of writers at risk (ideation or worse, hand labels) paged")
+    axis.set_ylabel("precision: share of pages that are at risk")
+    axis.set_xlim(0, 1.02)
+    axis.set_ylim(0, 1.02)
+    axis.grid(alpha=0.3)
+    axis.set_title(
+        f"{report.dataset}: crisis risk against hand labels ({len(labelled)} posts, {int(truth.sum())} at risk)"
+    )
+    axis.legend(loc="lower left", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
 
 
 def severity_columns() -> tuple[str, ...]:

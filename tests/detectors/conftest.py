@@ -1,10 +1,10 @@
 import pytest
 
-from detectors.counselling import CounsellingModel
 from detectors.crisis.sentence_head import CrisisRiskModel
 from detectors.emotion import EmotionHead
 from detectors.encoder import Encoder
 from detectors.extractor import TurnFeatureExtractor
+from detectors.therapist.codes import CodesModel
 
 
 @pytest.fixture(scope="session")
@@ -24,4 +24,4 @@ def crisis_model() -> CrisisRiskModel:
 
 @pytest.fixture(scope="session")
 def extractor(encoder, crisis_model) -> TurnFeatureExtractor:
-    return TurnFeatureExtractor(encoder, EmotionHead.load(), crisis_model, CounsellingModel.load())
+    return TurnFeatureExtractor(encoder, EmotionHead.load(), crisis_model, CodesModel.load())

@@ -21,7 +21,11 @@ def test_options_configure_a_detector_and_bad_ones_are_named():
     with pytest.raises(ValueError, match="unknown loop option"):
         select(discover(), ["loop"], {"loop": {"nope": 1}})
     with pytest.raises(ValueError, match="takes no options"):
+        select(discover(), None, {"distress": {"x": 1}})
+    with pytest.raises(ValueError, match="crisis takes the option 'conversation'"):
         select(discover(), None, {"crisis": {"x": 1}})
+    [crisis] = select(discover(), ["crisis"], {"crisis": {"conversation": False}})
+    assert crisis.conversation_model is None
     with pytest.raises(UnknownDetector):
         select(discover(), None, {"nosuch": {}})
 

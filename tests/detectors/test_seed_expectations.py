@@ -25,9 +25,11 @@ def test_004_raises_no_distress_and_no_crisis_page(shared_transcripts, scan_aler
     assert not [a for a in alerts if a.severity == "critical"]
 
 
-def test_002_raises_no_crisis_and_at_most_warning_distress(shared_transcripts, scan_alerts):
+def test_002_raises_no_crisis_page_and_at_most_warning_distress(shared_transcripts, scan_alerts):
     alerts = scan_alerts(shared_transcripts / "002_3e25300b322c7160.txt")
-    assert by_detector(alerts, "crisis") == []
+    # No page; at most one warning-level review item (loneliness and feeling trapped, gathered over turns).
+    assert all(a.rule == "crisis.possible" and a.severity == "warning" for a in by_detector(alerts, "crisis"))
+    assert len(by_detector(alerts, "crisis")) <= 1
     assert all(SEVERITY[a.severity] <= SEVERITY["warning"] for a in by_detector(alerts, "distress"))
 
 
@@ -42,7 +44,7 @@ def test_explicit_crisis_example_is_critical_on_the_disclosure_turns(scan_alerts
     # Turn 10 ("pills counted out … going to take them tonight") is both preparation and intent: either step pages.
     assert rules & {"crisis.preparatory_behaviour", "crisis.intent_or_plan"}
     assert all(a.severity == "critical" for a in alerts)
-    assert {a.turns[0] for a in alerts} == {8, 10}
+    assert {a.turns[-1] for a in alerts} == {8, 10}  # raised on the disclosure turns, quoting what led there
     distress = by_detector(scan_alerts(EXAMPLES_DIR / "01_escalating_distress_crisis.txt"), "distress")
     assert "distress.escalating" in {a.rule for a in distress}
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup, escape
 
+from detectors.therapist import quality
 from streams.contracts import DistressPoint, EvidenceItem
 from streams.runtime.console.views import SEVERITY_RANK, AlertView, StoredTurn
 
@@ -50,6 +51,7 @@ def environment() -> jinja2.Environment:
         STATUSES=STATUSES,
         VERDICT_LABELS=VERDICT_LABELS,
         ACTION_LABELS=ACTION_LABELS,
+        QUALITY_LINE=quality.LINE,
     )
     return env
 
