@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib
 import pkgutil
 from collections.abc import Iterable
@@ -68,13 +70,58 @@ def select(
     names = sorted(available) if enabled is None else list(enabled)
     for name in [*names, *(options or {})]:
         if name not in available:
-            raise UnknownDetector(f"unknown detector {name!r}; known: {', '.join(sorted(available))}")
+            raise UnknownDetector(
+                f"unknown detector {name!r}{_did_you_mean(name, list(available))}; known: {', '.join(sorted(available))}"
+            )
     chosen = []
     for name in names:
         detector = available[name]
         if (options or {}).get(name):
             if not hasattr(detector, "with_options"):
                 raise ValueError(f"detector {name!r} takes no options")
-            detector = detector.with_options(**options[name])
+            try:
+                detector = detector.with_options(**options[name])
+            except ValueError as exc:
+                raise ValueError(_with_suggestions(str(exc), name, detector, options[name])) from None
         chosen.append(detector)
     return chosen
+
+
+def option_names(detector: Detector) -> list[str]:
+    """The options ``with_options`` takes: the detector's public attributes it accepts back unchanged."""
+    if dataclasses.is_dataclass(detector):
+        candidates = [field.name for field in dataclasses.fields(detector)]
+    else:
+        candidates = list(getattr(detector, "__dict__", {}))
+    names = []
+    for candidate in candidates:
+        if candidate.startswith("_") or candidate in ("name", "version", "rules"):
+            continue
+        try:
+            detector.with_options(**{candidate: getattr(detector, candidate)})  # type: ignore[attr-defined]
+        except (TypeError, ValueError):
+            continue
+        names.append(candidate)
+    return sorted(names)
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _with_suggestions(message: str, name: str, detector: Detector, given: dict[str, Any]) -> str:
+    """The detector's own message, plus the closest real option for each misspelt one and, when the
+    message does not list them, every option the detector takes."""
+    known = option_names(detector)
+    unknown = [key for key in given if key not in known] if known else []
+    if not unknown:
+        return message
+    guesses = [(key, close[0]) for key in unknown if (close := difflib.get_close_matches(key, known, n=1, cutoff=0.6))]
+    if len(guesses) == 1 and len(unknown) == 1:
+        message += f"; did you mean {guesses[0][1]!r}?"
+    elif guesses:
+        message += "; did you mean " + ", ".join(f"{close!r} for {key!r}" for key, close in guesses) + "?"
+    if not all(option in message for option in known):
+        message += f" ({name} takes {', '.join(known)})"
+    return message

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import select
 import sys
 
 # The emotion head's matmuls are tiny; OpenBLAS threads only compete with the encoder's own
@@ -12,17 +14,53 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import Any
 
-from streams.errors import TurnwatchError
-from streams.settings import load_settings
+from streams.errors import ConfigError, TurnwatchError
+from streams.settings import detector_problems, load_settings, setting_source
 
 Handler = Callable[[argparse.Namespace], int]
 SEVERITY_CHOICES = ["info", "warning", "high", "critical"]
+CONFIG_HELP = "YAML settings file (also TURNWATCH_CONFIG); env TURNWATCH_* overrides it"
+DEBUG_HELP = "show the full traceback when a command fails"
+UNWRAPPED = 10_000  # columns of piped output: a row stays one line for grep, cut and files
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: what a shell reports for a command stopped by a closed pipe
 
 
 def _settings(args: argparse.Namespace, **overrides):
-    return load_settings(getattr(args, "config", None), **overrides)
+    config = getattr(args, "config", None)
+    settings = load_settings(config, **overrides)
+    problems = detector_problems(settings, config)  # the file and key of a misspelt detector option
+    if problems:
+        raise ConfigError("; ".join(problems), problems)
+    return settings
+
+
+@cache
+def _stdout_console_class() -> type:
+    from rich.console import Console
+
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1, which `scan --fail-on` means as "an alert"; main() ends quietly.
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    return StdoutConsole
+
+
+def _out(min_width: int = 0, **options: Any):
+    """A rich Console on standard output. On a terminal: its width (at least ``min_width``).
+    In a pipe or file: nothing wraps (rich would wrap at 80 columns)."""
+    console_class = _stdout_console_class()
+    console = console_class(**options)
+    if not console.is_terminal:
+        return console_class(width=UNWRAPPED, soft_wrap=True, **options)
+    if console.width < min_width:
+        console.width = min_width
+    return console
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -86,7 +124,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     if args.format == "table":
         from streams.tooling.alert_render import print_turns
 
-        print_turns(records)
+        print_turns(records, _out(120))
         return 0
     out = sys.stdout.buffer
     for record in records:
@@ -152,7 +190,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     fail_at = Severity.parse(args.fail_on) if args.fail_on else None
     counts: Counter[str] = Counter()
     dead_by_file: Counter[str] = Counter()
-    table = Console(highlight=False)
+    table = _out(highlight=False)
     worst: Severity | None = None
     for record, result in scan_with_records(records, pipeline, settings.batch_max):
         counts["turns" if result.processed else (result.arrival.value if result.arrival else "invalid")] += 1
@@ -201,6 +239,12 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.verdicts:
+        if args.head or args.data:
+            raise TurnwatchError("train --verdicts FILE recalibrates rule thresholds; it takes no head or --data")
+        return cmd_train_verdicts(args)
+    if not args.head or not args.data:
+        raise TurnwatchError("name a head and its --data (train crisis --data DIR), or pass --verdicts FILE")
     data = Path(args.data)
     if not data.exists():
         raise FileNotFoundError(f"{data}: no such file or directory")
@@ -221,6 +265,48 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         report = train_counselling(data)
     print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_train_verdicts(args: argparse.Namespace) -> int:
+    from streams.runtime.build import build_pipeline, build_rule_thresholds
+    from streams.tooling.verdict_eval import read_examples
+    from streams.tooling.verdict_training import THRESHOLDS_FILE, train_from_verdicts, write_thresholds
+
+    for name, value, fits in (
+        ("--target-precision", args.target_precision, 0.0 < args.target_precision <= 1.0),
+        ("--min-recall", args.min_recall, 0.0 <= args.min_recall <= 1.0),
+        ("--holdout", args.holdout, 0.0 < args.holdout < 1.0),
+    ):
+        if not fits:
+            raise TurnwatchError(f"{name} {value} is out of range: it is a fraction between 0 and 1")
+    if args.min_examples < 1:
+        raise TurnwatchError(f"--min-examples {args.min_examples}: at least 1")
+    try:
+        examples = list(read_examples(Path(args.verdicts)))
+    except ValueError as exc:
+        raise TurnwatchError(str(exc)) from None
+    if not examples:
+        raise TurnwatchError(f"{args.verdicts}: no judged alerts; reviewers' verdicts come from the console")
+    settings = _settings(args)
+    current = build_rule_thresholds(settings)
+    thresholds, report = train_from_verdicts(
+        examples,
+        build_pipeline(settings),
+        current=current,
+        target_precision=args.target_precision,
+        min_examples=args.min_examples,
+        min_recall=args.min_recall,
+        holdout=args.holdout,
+    )
+    out = write_thresholds(thresholds, Path(args.out) if args.out else settings.data_dir / THRESHOLDS_FILE)
+    report = {"verdicts": str(args.verdicts), "thresholds_file": str(out), **report}
+    print(json.dumps(report, indent=2))
+    print(
+        f"{len(thresholds)} rule thresholds written to {out}; a worker started with TURNWATCH_RULE_THRESHOLDS={out} "
+        "applies them",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -289,15 +375,15 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
             f"{report.per_100(rule):.2f}",
             f"{report.critical_per_100(rule):.2f}",
         )
-    wide = Console(width=max(Console().width, 132))
+    wide = _out(132)
     wide.print(table)
     data = report.to_dict()
     for group, counts in data["groups"].items():
-        Console().print(f"{group}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        wide.print(f"{group}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if data["labelled"]:
-        Console().print("labelled (post level): " + json.dumps(data["labelled"]))
+        wide.print("labelled (post level): " + json.dumps(data["labelled"]))
     if data["rejected"]:
-        Console().print(
+        wide.print(
             f"not scored (dead-lettered as the worker would; raise TURNWATCH_MAX_TEXT_BYTES to include): "
             f"{json.dumps(data['rejected'])}"
         )
@@ -307,7 +393,7 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     target.write_text(json.dumps(data, indent=2) + "\n")
     console.print(f"report: {target}")
     if data["crisis_ranking"]:
-        Console().print("crisis ranking (hand labels): " + json.dumps(data["crisis_ranking"]))
+        wide.print("crisis ranking (hand labels): " + json.dumps(data["crisis_ranking"]))
     if args.plot:
         plot = plot_precision_recall(report, out / f"{args.dataset}-precision-recall.png")
         console.print(f"plot: {plot}" if plot else "plot: this data set has no hand labels to draw a curve against")
@@ -366,7 +452,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     report["alerts_per_100_turns"] = alerts_per_100_turns(runs)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    wide = Console(width=max(140, Console().width))  # full rule names and every column, even in a pipe
+    wide = _out(140)  # full rule names and every column
     for table in report_tables(report, runs):
         wide.print(table)
     console.print(f"report: {out / 'report.json'}; plots: {out / 'plots'}/ ({len(runs)} conversations)")
@@ -376,7 +462,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench_console(args: argparse.Namespace) -> int:
     import platform
 
-    from rich.console import Console
     from rich.table import Table
 
     from streams.tooling.console_bench import run_console_bench
@@ -396,7 +481,7 @@ def cmd_bench_console(args: argparse.Namespace) -> int:
         f"live feed: alert produced → SSE event ({results.live_samples} samples)",
         ", ".join(f"{k} {v} ms" for k, v in results.live_delay_ms.items()),
     )
-    Console().print(table)
+    _out().print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "console.json").write_text(json.dumps(results.__dict__, indent=2) + "\n")
@@ -404,7 +489,6 @@ def cmd_bench_console(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from streams.tooling.bench import run_bench
@@ -412,7 +496,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.console:
         return cmd_bench_console(args)
     settings = _settings(args)
-    console = Console()
+    console = _out()
     results = run_bench(
         Path(args.out),
         args.backend or settings.encoder_backend,
@@ -464,6 +548,9 @@ def cmd_receiver(args: argparse.Namespace) -> int:
     return 0
 
 
+CONSOLE_PROBE_SECONDS = 3.0
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from streams.logs import configure
     from streams.runtime.broker_probe import require_broker
@@ -475,18 +562,53 @@ def cmd_console(args: argparse.Namespace) -> int:
     if settings.broker is None:
         raise TurnwatchError("the console reads the alerts topic: pass --broker HOST:PORT or set TURNWATCH_BROKER")
     configure(settings.log_level, settings.log_format)
-    require_broker(settings.broker, wait_seconds=settings.broker_wait_seconds)
+    # One short probe, no waiting (broker_wait_seconds is the worker's): a wrong or dead address
+    # is one line naming it, not half a minute of silence.
+    require_broker(settings.broker, connect_timeout=CONSOLE_PROBE_SECONDS)
     ensure_topics(settings.broker, [settings.verdicts_topic], settings.partitions, kafka_python_options(settings))
     run_console(settings, on_ready=lambda url: print(f"reviewer console on {url}", flush=True))
     return 0
 
 
-def cmd_verdicts_export(args: argparse.Namespace) -> int:
+def _existing_store(db: str | None, settings, config: str | None) -> str:
+    """The console store's SQLAlchemy URL: ``--db`` (a URL, or a plain file path taken as SQLite),
+    else ``console_db_url``, else data_dir/console.db. A SQLite store must already exist: opening a
+    missing one would create an empty store and export nothing."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from streams.runtime.console.service import store_url
+
+    if db is not None and "://" not in db:
+        url = f"sqlite:///{Path(db).expanduser().resolve()}"
+    else:
+        url = db or store_url(settings)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise TurnwatchError(
+            f"--db {db!r} is neither a file nor a SQLAlchemy URL (sqlite:///PATH, postgresql+psycopg://...)"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise TurnwatchError(f"{url}: an in-memory SQLite store holds no verdicts; name the console's store file")
+        path = Path(parsed.database).resolve()
+        if not path.is_file():
+            if db is not None:
+                hint = "check --db"
+            elif settings.console_db_url:
+                hint = f"check console_db_url ({setting_source('console_db_url', config)})"
+            else:
+                hint = "run this where the console ran, or pass --db FILE / set TURNWATCH_CONSOLE_DB_URL"
+            raise TurnwatchError(f"no console store at {path} (the reviewer console writes it); {hint}")
+    return url
+
+
+def cmd_verdicts_export(args: argparse.Namespace) -> int:
     from streams.runtime.console.store import AlertStore
 
     settings = _settings(args)
-    store = AlertStore.open(args.db or store_url(settings))
+    store = AlertStore.open(_existing_store(args.db, settings, getattr(args, "config", None)))
     out = sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")  # noqa: SIM115
     count = 0
     try:
@@ -502,7 +624,6 @@ def cmd_verdicts_export(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_verdicts(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from streams.runtime.build import build_pipeline
@@ -518,13 +639,14 @@ def cmd_eval_verdicts(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "verdicts.json").write_text(json.dumps(report, indent=2) + "\n")
     table = Table(title=f"reviewer verdicts against the current code ({len(examples)} judged alerts)")
-    columns = ("kept", "lost", "remaining", "fixed", "unsure", "precision")
+    columns = ("kept", "lost", "remaining", "fixed", "unsure", "wrong_severity", "severity_fixed", "wrong_rule")
+    columns += ("precision",)
     for column in ("rule", *columns):
-        table.add_column(column, justify="left" if column == "rule" else "right")
+        table.add_column(column.replace("_", " "), justify="left" if column == "rule" else "right")
     rows = [*report["per_rule"].items(), ("TOTAL", report["total"])]
     for rule, row in rows:
         table.add_row(rule, *("-" if row[c] is None else str(row[c]) for c in columns))
-    Console(width=max(120, Console().width)).print(table)
+    _out(120).print(table)
     return 0
 
 
@@ -580,22 +702,66 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     if args.rule not in rules:
         close = difflib.get_close_matches(args.rule, list(rules), n=1)
         raise TurnwatchError(f"unknown rule {args.rule!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    if rules[args.rule] != args.detector:
-        raise TurnwatchError(f"rule {args.rule!r} belongs to detector {rules[args.rule]!r}, not {args.detector!r}")
+    detector = rules[args.rule]  # a rule is named after its detector: crisis.method -> crisis
+    if args.detector is not None and args.detector != detector:
+        raise TurnwatchError(f"rule {args.rule!r} belongs to detector {detector!r}, not {args.detector!r}")
     if args.severity not in SEVERITIES:
         raise TurnwatchError(f"severity must be one of {', '.join(SEVERITIES)}")
-    config = load_delivery_config(path, rules)
-    matched = config.matching_routes(args.detector, args.rule, args.severity)
+    # Routing only: nothing is sent, so the receivers' secrets need not be set here.
+    config = load_delivery_config(path, rules, resolve_secrets=False)
+    matched = config.matching_routes(detector, args.rule, args.severity)
     if not matched:
-        print(
-            f"{args.detector}/{args.rule} at {args.severity}: no route matches; the alert stays on the alerts topic only"
-        )
+        print(f"{detector}/{args.rule} at {args.severity}: no route matches; the alert stays on the alerts topic only")
         return 0
     for index, route in matched:
         print(f"routes[{index}] matches" + (" (continue)" if route.continue_ else ""))
-    for name in config.route(args.detector, args.rule, args.severity):
+    for name in config.route(detector, args.rule, args.severity):
         print(f"  -> {name} ({config.receiver(name).kind})")
     return 0
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    from streams.examples import example_paths
+
+    paths = example_paths()
+    width = max(len(path.stem) for path in paths)
+    for path in paths:
+        print(f"{path.stem:<{width}}  {path}")
+    return 0
+
+
+def _example_path(name: str) -> Path:
+    """A shipped example by file name, stem, or stem without its number (crisis example: 01_escalating_distress_crisis,
+    escalating_distress_crisis or 01_escalating_distress_crisis.txt)."""
+    import difflib
+
+    from streams.examples import example_paths
+
+    known: dict[str, Path] = {}
+    for path in example_paths():
+        number, _, rest = path.stem.partition("_")
+        for key in (path.name, path.stem, rest if number.isdigit() else path.stem):
+            known.setdefault(key, path)
+    if name in known:
+        return known[name]
+    close = difflib.get_close_matches(name, [p.stem for p in example_paths()], n=1, cutoff=0.5)
+    raise TurnwatchError(
+        f"--example {name!r} is not a shipped example"
+        + (f" (did you mean {close[0]!r}?)" if close else "")
+        + "; `turnwatch examples` lists them"
+    )
+
+
+def _resolve_examples(args: argparse.Namespace) -> None:
+    """--example NAME adds that shipped transcript to the command's paths."""
+    examples = getattr(args, "example", None) or []
+    if examples:
+        args.paths = [*args.paths, *(str(_example_path(name)) for name in examples)]
+    if getattr(args, "needs_paths", False) and not args.paths:
+        raise TurnwatchError(
+            "name what to read: PATH... (transcripts, JSONL, directories, - for standard input) or --example NAME "
+            "(`turnwatch examples` lists the shipped ones)"
+        )
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
@@ -606,16 +772,41 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_example(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--example",
+        action="append",
+        metavar="NAME",
+        help="a shipped example transcript (repeatable; `turnwatch examples` lists them), found inside the package",
+    )
+
+
 def _add_paths(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         metavar="PATH",
         help="transcripts (.txt/.md), JSONL files or directories; - reads standard input",
     )
+    _add_example(parser)
     parser.add_argument(
         "--start", help="RFC 3339 time of each transcript's first turn (default 2026-01-01T00:00:00+00:00)"
     )
+    parser.set_defaults(needs_paths=True)
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --debug after the command too (``turnwatch scan --config F PATH``), at every level.
+    SUPPRESS: the option sets the namespace only when given there, so one given before the command stands."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for child in dict.fromkeys(action.choices.values()):  # an alias shares its parser
+            if "--config" not in child._option_string_actions:
+                child.add_argument("--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+            if "--debug" not in child._option_string_actions:
+                child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
+            _add_global_options(child)
 
 
 def _version() -> str:
@@ -631,13 +822,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="turnwatch", description="Real-time safety and quality monitor for AI therapy conversations."
     )
-    parser.add_argument("--config", help="YAML settings file (also TURNWATCH_CONFIG); env TURNWATCH_* overrides it")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"turnwatch {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="embedded broker + worker, replay the shipped examples, print alerts live")
     p.add_argument("paths", nargs="*", metavar="PATH", help="transcripts to replay (default: the shipped examples)")
+    _add_example(p)
     p.add_argument(
         "--duration",
         type=float,
@@ -694,18 +886,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_scan)
 
-    p = sub.add_parser("train", help="train a head on the frozen encoder and write its weights to detectors/heads/")
+    p = sub.add_parser(
+        "train",
+        help="train a head on the frozen encoder and write its weights to detectors/heads/, or (--verdicts) "
+        "recalibrate the rules' score thresholds from reviewer verdicts",
+    )
     p.add_argument(
         "head",
+        nargs="?",
         choices=["emotion", "crisis", "counselling", "lexicon"],
         help="emotion: GoEmotions; crisis: the sentence head then the conversation model; counselling: the "
         "labelled sentence sets (real ones read from --data); lexicon: rebuild the vendored Suicide Risk Lexicon",
     )
     p.add_argument(
         "--data",
-        required=True,
         help="emotion: the GoEmotions directory; crisis, counselling: the shared data directory "
         "(counsel-chat/, sdcnl/); lexicon: construct-tracker's wheel (pip download --no-deps construct-tracker==1.0.16)",
+    )
+    p.add_argument(
+        "--verdicts",
+        metavar="FILE",
+        help="a `turnwatch verdicts export` file: per rule, the lowest score threshold that reaches "
+        "--target-precision on part of the verdicts, checked before/after on the held-out rest (a JSON report)",
+    )
+    p.add_argument(
+        "--target-precision", type=float, default=0.9, help="with --verdicts: the precision each rule should reach"
+    )
+    p.add_argument(
+        "--min-examples",
+        type=int,
+        default=10,
+        help="with --verdicts: judged alerts of a rule (raised again by the current code) needed to calibrate it",
+    )
+    p.add_argument(
+        "--min-recall",
+        type=float,
+        default=0.5,
+        help="with --verdicts: leave a rule alone if its threshold would keep fewer of its true alerts than this",
+    )
+    p.add_argument(
+        "--holdout", type=float, default=0.3, help="with --verdicts: share of conversations held out for the check"
+    )
+    p.add_argument(
+        "--out", help="with --verdicts: the thresholds file to write (default: DATA_DIR/rule_thresholds.json)"
     )
     p.set_defaults(handler=cmd_train)
 
@@ -800,8 +1023,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verdicts", help="reviewer verdicts: `verdicts export` writes them as an evaluation set")
     verdicts = p.add_subparsers(dest="verdicts_command", required=True, metavar="SUBCOMMAND")
-    p = verdicts.add_parser("export", help="judged alerts with their turns as JSONL (read by `eval --verdicts`)")
-    p.add_argument("--db", help="SQLAlchemy URL of the console's store (default: console_db_url)")
+    p = verdicts.add_parser(
+        "export",
+        help="judged alerts as JSONL: verdict, corrected severity/rule, reviewer, judged_at, note, alert and its "
+        "stored turns (read by `eval --verdicts` and `train --verdicts`)",
+    )
+    p.add_argument(
+        "--db",
+        help="the console's store: a SQLAlchemy URL or a SQLite file path (default: console_db_url, else "
+        "DATA_DIR/console.db); a missing SQLite store is an error, not an empty export",
+    )
     p.add_argument("--out", default="-", help="file to write (default: standard output)")
     p.set_defaults(handler=cmd_verdicts_export)
 
@@ -814,7 +1045,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("routes", help="delivery routes: `routes test` prints the receivers an alert would reach")
     routes = p.add_subparsers(dest="routes_command", required=True, metavar="SUBCOMMAND")
     p = routes.add_parser("test", help="which receivers an alert of this detector, rule and severity reaches")
-    p.add_argument("--detector", required=True, help="detector name, e.g. crisis")
+    p.add_argument("--detector", help="detector name, e.g. crisis (default: the rule's, crisis.method -> crisis)")
     p.add_argument("--rule", required=True, help="rule name, e.g. crisis.method")
     p.add_argument("--severity", required=True, help="info, warning, high or critical")
     p.add_argument("--delivery", help="delivery config YAML (default: TURNWATCH_DELIVERY_CONFIG)")
@@ -827,6 +1058,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schemas", help="write the JSON Schemas and the AsyncAPI document")
     p.add_argument("--out", default="schemas", help="directory to write them to")
     p.set_defaults(handler=cmd_schemas)
+
+    p = sub.add_parser("examples", help="the shipped example transcripts and their paths (for --example NAME)")
+    p.set_defaults(handler=cmd_examples)
+
+    from streams.tooling import silence_cli
+
+    silence_cli.register(sub)
+    _add_global_options(parser)
     return parser
 
 
@@ -841,12 +1080,39 @@ def one_line(exc: BaseException) -> str:
     return " ".join(message.split())
 
 
+def _stdout_closed() -> bool:
+    """Is standard output a pipe whose reader has gone (``| head``)? Its write end polls as an error."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor (captured)
+        return False
+
+
+def _quit_on_closed_stdout() -> int:
+    """The reader stopped reading: end quietly, as `yes | head` does. Standard output now points at
+    devnull, so the interpreter's last flush cannot fail again (the Python docs' advice on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_EXIT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not sys.stderr.isatty():  # model-loading progress bars only for people watching a terminal
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
-        return args.handler(args)
+        try:
+            _resolve_examples(args)
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's flush at exit
+            return code
+        except BrokenPipeError:
+            if _stdout_closed():
+                return _quit_on_closed_stdout()
+            raise  # some other pipe or socket: an error like any other
     except KeyboardInterrupt:
         return 130
     except Exception as exc:

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from streams.errors import InvalidTurn
+from streams.vocabulary import REVIEW_ACTIONS, SEVERITIES, VERDICTS
 
 TURN_SCHEMA_ID = "turnwatch.turn/1"
 ALERT_SCHEMA_ID = "turnwatch.alert/1"
@@ -29,7 +30,7 @@ MAX_META_BYTES = 32 * 1024
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 Role = Literal["patient", "therapist", "system"]
-SeverityName = Literal["info", "warning", "high", "critical"]
+SeverityName = Literal[SEVERITIES]
 
 _ID = {"min_length": 1, "max_length": 200, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:@/+-]*$"}
 
@@ -226,8 +227,9 @@ def parse_turn(raw: bytes | str | dict[str, Any], max_text_bytes: int = DEFAULT_
     return event
 
 
-VerdictAction = Literal["acknowledge", "resolve", "verdict", "assign"]
-VerdictValue = Literal["true_positive", "false_positive", "unsure", "wrong_severity", "wrong_rule"]
+MAX_NOTE_CHARS = 2000
+VerdictAction = Literal[REVIEW_ACTIONS]
+VerdictValue = Literal[VERDICTS]
 
 
 class VerdictEvent(BaseModel):
@@ -254,7 +256,9 @@ class VerdictEvent(BaseModel):
         description="With wrong_severity, the severity it should have had; with wrong_rule, the rule it should have been.",
     )
     assignee: str | None = Field(default=None, max_length=200, description="With assign: who took the alert.")
-    note: str = Field(default="", max_length=2000, description="The reviewer's note (may hold clinical judgement).")
+    note: str = Field(
+        default="", max_length=MAX_NOTE_CHARS, description="The reviewer's note (may hold clinical judgement)."
+    )
     actor: str = Field(description="Who acted, as authenticated by the console.")
     role: Literal["reviewer"] = "reviewer"
     at: AwareDatetime

@@ -6,7 +6,15 @@ class TurnwatchError(Exception):
 
 
 class ConfigError(TurnwatchError):
-    """Settings failed validation; the message names the offending key."""
+    """Settings failed validation; the message names the offending key.
+
+    ``problems`` holds each problem on its own (``check-config`` lists and counts them); the
+    message is them joined with "; ".
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems) if problems else [message]
 
 
 class InvalidTurn(TurnwatchError):

@@ -78,8 +78,48 @@ CONSOLE_REOPENED = Counter(
     "turnwatch_console_reopened_total",
     "Alerts a reviewer had handled that escalated with new evidence and were reopened.",
 )
+REVIEW_SECONDS_BUCKETS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+TIME_TO_ACKNOWLEDGE = Histogram(
+    "turnwatch_time_to_acknowledge_seconds",
+    "From an alert's creation to its first acknowledgement in the console, by severity.",
+    ["severity"],
+    buckets=REVIEW_SECONDS_BUCKETS,
+)
+TIME_TO_RESOLVE = Histogram(
+    "turnwatch_time_to_resolve_seconds",
+    "From an alert's creation to its resolution in the console, by severity.",
+    ["severity"],
+    buckets=REVIEW_SECONDS_BUCKETS,
+)
+SILENCE_CHANGES = Counter(
+    "turnwatch_console_silences_total", "Silences created or expired in the console or with the CLI.", ["change"]
+)
 SESSION_QUALITY = Histogram(
     "turnwatch_session_quality",
     "Rolling counselling-quality score of a conversation after each AI turn (0 poor, 1 good; MITI-based).",
     buckets=(0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+# Delivery's on-call lifecycle (streams/runtime/delivery/oncall.py, silences.py). Silenced and
+# inhibited alerts are outcomes of turnwatch_deliveries_total ("silenced", "inhibited").
+ESCALATIONS = Counter(
+    "turnwatch_escalations_total",
+    "Escalation steps fired: an alert nobody acknowledged in time sent to the step's receivers, by step (1-based).",
+    ["step"],
+)
+UNACKNOWLEDGED_ALERTS = Gauge(
+    "turnwatch_unacknowledged_alerts",
+    "Alerts under an escalation policy on this worker's partitions that nobody acknowledged or resolved yet, "
+    "by severity and escalation standing (pending: no step fired; escalated; exhausted: every step fired).",
+    ["severity", "escalation"],
+)
+PAGING_UPDATES = Counter(
+    "turnwatch_paging_updates_total",
+    "Reviewer acknowledgements and resolutions delivered to paging receivers, by sink and action.",
+    ["sink", "action"],
+)
+ACTIVE_SILENCES = Gauge("turnwatch_active_silences", "Silences in force that this worker's delivery honours.")
+FINDINGS_BELOW_THRESHOLD = Counter(
+    "turnwatch_findings_below_threshold_total",
+    "Findings not alerted because their score is under the rule's min_score (rule_thresholds), by rule.",
+    ["rule"],
 )

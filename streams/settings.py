@@ -26,6 +26,13 @@ OTHER_ENV = ("TURNWATCH_CONFIG", "TURNWATCH_RECEIVER_SECRET", "TURNWATCH_RECEIVE
 log = logging.getLogger(__name__)
 
 
+def user_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/turnwatch (an absolute XDG_CACHE_HOME only, as the spec says), else ~/.cache/turnwatch."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "turnwatch"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
@@ -105,7 +112,11 @@ class Settings(BaseSettings):
     encoder_threads: int | None = Field(default=None, ge=1, le=256)
     encoder_allow_download: bool = False
     emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
-    model_cache_dir: Path = Path(".turnwatch/models")
+    model_cache_dir: Path = Field(
+        default_factory=user_cache_dir,
+        description="Where the encoder's int8 ONNX export (~69 MB, made once) is kept; unset = the user cache "
+        "directory ($XDG_CACHE_HOME/turnwatch, else ~/.cache/turnwatch), shared by every working folder.",
+    )
     crisis_head: Path | None = Field(default=None, description="Crisis risk head .npz; unset = the committed head.")
     counselling_head: Path | None = Field(
         default=None, description="Counselling-behaviour head .npz; unset = the committed head."
@@ -127,6 +138,12 @@ class Settings(BaseSettings):
         gt=0,
         lt=1,
         description="P(past risk) for crisis.history; unset = the head's value.",
+    )
+    rule_thresholds: Path | None = Field(
+        default=None,
+        description="Per-rule minimum scores (JSON, written by `turnwatch train --verdicts`): a finding scoring "
+        "below its rule's min_score is not alerted, except a critical one (a page). Read when the pipeline is "
+        "built (a worker restart).",
     )
     crisis_conversation_model: Path | None = Field(
         default=None, description="Conversation crisis model .json; unset = the committed model."
@@ -276,7 +293,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
         except OSError as exc:
-            raise ConfigError(f"{CONFIG_ENV}: cannot read {path}: {exc.strerror}") from None
+            # Name what the user typed: the --config flag (the caller's argument), else the variable.
+            named = f"--config {path}" if config_file else f"{CONFIG_ENV}={path}"
+            raise ConfigError(f"{named}: cannot read it ({(exc.strerror or str(exc)).lower()})") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
@@ -301,4 +320,37 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides
                 guess = closest(key, list(Settings.model_fields))
                 message = "not a setting" + (f"; did you mean {guess!r}?" if guess else "")
             problems.append(f"{source} ({key}): {message}")
-        raise ConfigError("; ".join(problems)) from None
+        raise ConfigError("; ".join(problems), problems) from None
+
+
+def setting_source(key: str, config_file: str | os.PathLike[str] | None = None) -> str:
+    """Where a (non-default) setting came from, as a person would name it: its ``TURNWATCH_*``
+    variable when that is set (it overrides the file), else the YAML file."""
+    env = _env_name(key)
+    path = config_file or os.environ.get(CONFIG_ENV)
+    return str(path) if path and env not in os.environ else env
+
+
+def detector_problems(settings: Settings, config_file: str | os.PathLike[str] | None = None) -> list[str]:
+    """What is wrong with ``detectors`` / ``detector_options``, each problem naming the file (or
+    variable) and key it came from, with the closest name for a misspelt one. Imports the detector
+    modules (no model is loaded); nothing to check when both are left at their defaults."""
+    if settings.detectors is None and not settings.detector_options:
+        return []
+    from detectors.registry import discover, select
+
+    available = discover()
+    try:
+        select(available, settings.detectors)
+    except ValueError as exc:
+        return [f"{setting_source('detectors', config_file)} (detectors): {exc}"]
+    source = setting_source("detector_options", config_file)
+    problems = []
+    for name, options in settings.detector_options.items():
+        # Options of a detector that is not enabled are not applied (nor checked beyond its name).
+        runs = name in available and (settings.detectors is None or name in settings.detectors)
+        try:
+            select(available, [name] if runs else [], {name: options})
+        except ValueError as exc:
+            problems.append(f"{source} (detector_options.{name}): {exc}")
+    return problems

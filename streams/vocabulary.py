@@ -4,7 +4,8 @@ them from here."""
 
 from __future__ import annotations
 
-SEVERITIES = ("info", "warning", "high", "critical")
+from detectors.findings import SEVERITY_NAMES as SEVERITIES  # lowest first; detectors own the ladder
+
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 
 STATUSES = ("open", "acknowledged", "resolved")
@@ -17,3 +18,6 @@ REVIEW_ACTIONS = ("acknowledge", "resolve", "verdict", "assign")
 SYSTEM_ACTIONS = ("reopen",)
 ACTIONS = REVIEW_ACTIONS + SYSTEM_ACTIONS
 SYSTEM_ACTOR = "turnwatch"
+
+# What a paging receiver is told about an incident (PagerDuty Events v2 event_action; Slack post or update).
+PAGING_ACTIONS = ("trigger", "acknowledge", "resolve")

@@ -144,7 +144,7 @@ def advice_without_empathy(state: ConversationState, turn: TurnRecord) -> Findin
 _SLOW_DOWN = re.compile(
     r"\b((can|could) we (please )?(slow down|stop|pause|take a break|not do|skip|just talk)|"
     r"i (need|want) (a break|to stop|to slow down|to pause)|"
-    r"i don't want to (do|go into|talk about|get into|try) (another|this|that|it|any ?more)|not right now|too (much|fast)|"
+    r"i don't want to (do|go into|talk about|get into|try) (another|this|that|it|any ?more)|not right now|(this|that|it)('s| is) (all )?(getting |a bit |way )?too (much|fast)|too fast|"
     r"i'd rather not|let's stop|please stop|enough for (today|now)|i can't do (another|any ?more|more))\b"
 )
 _ACCOMMODATE = re.compile(

@@ -10,17 +10,18 @@ what the worker would have published:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from detectors.features import PREVIOUS_PATIENT_TEXT, TurnFeatures
-from detectors.findings import Finding
+from detectors.findings import Finding, Severity
 from detectors.registry import Detector
 from detectors.state import Arrival, ConversationState, TurnRecord
 from streams import metrics
@@ -88,6 +89,7 @@ class StepResult:
     detector_seconds: dict[str, float] = field(default_factory=dict)
     features: TurnFeatures = field(default_factory=TurnFeatures)
     observations: dict[str, float] = field(default_factory=dict)  # e.g. the session's counselling quality
+    below_threshold: list[str] = field(default_factory=list)  # rules of findings under their min_score
 
     @property
     def processed(self) -> bool:
@@ -143,12 +145,24 @@ class Pipeline:
         window_size: int = 24,
         max_text_bytes: int = 16 * 1024,
         clock: Clock = utcnow,
+        min_scores: Mapping[str, float] | None = None,
     ) -> None:
         self.detectors = list(detectors)
         self.extractors = list(extractors)
         self.window_size = window_size
         self.max_text_bytes = max_text_bytes
         self.clock = clock
+        # Per rule, the score a finding needs to become an alert (``turnwatch train --verdicts``); a
+        # finding below it is dropped before the episode book sees it, so a stronger one may still alert.
+        # A critical finding (a page) is never held back: pages are set by the calibrated crisis
+        # thresholds, not by reviewers' precision, and a held-back page would be a missed crisis.
+        self.min_scores = dict(min_scores or {})
+
+    def with_min_scores(self, min_scores: Mapping[str, float] | None) -> Pipeline:
+        """The same detectors and extractors (models shared, not reloaded) under other rule thresholds."""
+        other = copy.copy(self)
+        other.min_scores = dict(min_scores or {})
+        return other
 
     def prepare(self, raws: Sequence[Any], states: MutableMapping[str, Any] | None = None) -> list[Prepared]:
         """Validate a batch and compute features for its valid events in one pass.
@@ -242,7 +256,7 @@ class Pipeline:
                 if observe is not None:
                     result.observations.update(observe(state))
             for detector, findings in found:
-                result.alerts.extend(self._alerts(state, detector, findings, result.observations))
+                result.alerts.extend(self._alerts(state, detector, findings, result))
         states[event.conversation_id] = state.to_dict()
         return result
 
@@ -252,8 +266,15 @@ class Pipeline:
             return ConversationState(conversation_id, window_size=self.window_size)
         return ConversationState.from_dict(stored)
 
+    def held_back(self, finding: Finding) -> bool:
+        """Whether the rule's threshold holds the finding back: its score, compared as the alert shows
+        it, is under the rule's min_score, and it is not a page (critical)."""
+        if finding.severity is Severity.CRITICAL:
+            return False
+        return round(finding.score, 4) < self.min_scores.get(finding.rule, 0.0)
+
     def _alerts(
-        self, state: ConversationState, detector: Detector, findings: list[Finding], observations: dict[str, float]
+        self, state: ConversationState, detector: Detector, findings: list[Finding], result: StepResult
     ) -> list[Alert]:
         book = EpisodeBook(state.conversation_id, state.episodes)
         alerts = []
@@ -263,9 +284,13 @@ class Pipeline:
                     f"detector {detector.name!r} returned {finding.detector!r}/{finding.rule!r}, "
                     f"which it does not declare in its rules"
                 )
+            if self.held_back(finding):
+                result.below_threshold.append(finding.rule)
+                continue
             key = book.admit(finding)
             if key is not None:
-                alerts.append(self._to_alert(key, state, detector, finding, observations.get("session_quality")))
+                quality = result.observations.get("session_quality")
+                alerts.append(self._to_alert(key, state, detector, finding, quality))
         return alerts
 
     def _to_alert(
@@ -318,6 +343,8 @@ def record_metrics(result: StepResult) -> None:
         metrics.DETECTOR_SECONDS.labels(name).observe(seconds)
     if "session_quality" in result.observations:
         metrics.SESSION_QUALITY.observe(result.observations["session_quality"])
+    for rule in result.below_threshold:
+        metrics.FINDINGS_BELOW_THRESHOLD.labels(rule).inc()
     for alert in result.alerts:
         metrics.ALERTS.labels(alert.detector, alert.severity).inc()
         metrics.ALERTS_BY_RULE.labels(alert.rule).inc()

@@ -1,8 +1,11 @@
 """Grafana dashboards as code (grafana-foundation-sdk): ``turnwatch dashboards --out DIR``.
 
 Two boards: *operations* (is the pipeline healthy and fast?) and *safety* (what are the
-detectors finding?). Every query uses Grafana's ``$__rate_interval`` / ``$__range``; the
-dashboard test substitutes them and runs each query on a real Prometheus scraping a worker.
+detectors finding, and how fast do people answer them?). Queries use Grafana's
+``$__rate_interval`` / ``$__range``, except the review-time quantiles: acknowledgements and
+resolutions are a few an hour, so those take a sliding ``REVIEW_WINDOW``. The dashboard test
+substitutes the variables and runs each query on a real Prometheus scraping a worker and the
+console (job names as in ``deploy/prometheus/prometheus.compose.yml``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
 RATE = "$__rate_interval"
+REVIEW_WINDOW = "1h"  # time to acknowledge / resolve: quantiles over the acknowledgements of the past hour
+WORKER_JOB, CONSOLE_JOB = "turnwatch", "turnwatch-console"  # scrape jobs (compose; k8s Service names)
 
 
 def query(expr: str, legend: str = "", ref: str = "A") -> prometheus.Dataquery:
@@ -29,11 +34,13 @@ def series(title: str, *queries: prometheus.Dataquery, unit: str = "short", widt
     return panel
 
 
-def quantiles(metric: str, by: str, qs: tuple[float, ...]) -> list[prometheus.Dataquery]:
+def quantiles(
+    metric: str, by: str, qs: tuple[float, ...], window: str = RATE, func: str = "rate"
+) -> list[prometheus.Dataquery]:
     grouping = f"le, {by}" if by else "le"
     return [
         query(
-            f"histogram_quantile({q}, sum by ({grouping}) (rate({metric}_bucket[{RATE}])))",
+            f"histogram_quantile({q}, sum by ({grouping}) ({func}({metric}_bucket[{window}])))",
             f"p{int(q * 100)}" + (f" {{{{{by}}}}}" if by else ""),
             ref=chr(ord("A") + i),
         )
@@ -69,15 +76,23 @@ def operations() -> dashboard.Dashboard:
             stat.Panel()
             .title("Workers up")
             .height(8)
-            .span(6)
+            .span(4)
             .datasource(DATASOURCE)
-            .with_target(query('sum(up{job="turnwatch"})', "workers"))
+            .with_target(query(f'sum(up{{job="{WORKER_JOB}"}})', "workers"))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Reviewer console up")
+            .height(8)
+            .span(4)
+            .datasource(DATASOURCE)
+            .with_target(query(f'sum(up{{job="{CONSOLE_JOB}"}})', "console"))
         )
         .with_panel(
             stat.Panel()
             .title("Conversations in state")
             .height(8)
-            .span(6)
+            .span(4)
             .datasource(DATASOURCE)
             .with_target(query("sum(turnwatch_active_conversations)", "conversations"))
         )
@@ -192,10 +207,12 @@ def safety() -> dashboard.Dashboard:
             .max(1)
             .datasource(DATASOURCE)
             .with_target(
+                # The console starts every stored rule's series at 0; "> 0" drops the rules nobody
+                # judged in range (0 / 0 would be a NaN bar each).
                 query(
                     'sum by (rule) (increase(turnwatch_verdicts_total{verdict="true_positive"}[$__range]))'
-                    ' / sum by (rule) (increase(turnwatch_verdicts_total{verdict=~"true_positive|false_positive"}'
-                    "[$__range]))",
+                    ' / (sum by (rule) (increase(turnwatch_verdicts_total{verdict=~"true_positive|false_positive"}'
+                    "[$__range])) > 0)",
                     "{{rule}}",
                 ).instant()
             )
@@ -217,6 +234,72 @@ def safety() -> dashboard.Dashboard:
                 query(
                     "topk(10, sum by (rule) (increase(turnwatch_alerts_by_rule_total[$__range])))", "{{rule}}"
                 ).instant()
+            )
+        )
+        .with_row(dashboard.Row("On call: acknowledgement, escalation, silences"))
+        .with_panel(
+            series(
+                f"Time to acknowledge p50 / p90, by severity (acknowledgements in the past {REVIEW_WINDOW})",
+                *quantiles("turnwatch_time_to_acknowledge_seconds", "severity", (0.5, 0.9), REVIEW_WINDOW, "increase"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            series(
+                f"Time to resolve p50 / p90, by severity (resolutions in the past {REVIEW_WINDOW})",
+                *quantiles("turnwatch_time_to_resolve_seconds", "severity", (0.5, 0.9), REVIEW_WINDOW, "increase"),
+                unit="s",
+            )
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Critical alerts unacknowledged after every escalation step")
+            .height(8)
+            .span(6)
+            .datasource(DATASOURCE)
+            .with_target(
+                query('sum(turnwatch_unacknowledged_alerts{severity="critical", escalation="exhausted"})', "exhausted")
+            )
+        )
+        .with_panel(
+            series(
+                "Unacknowledged critical alerts, by escalation standing",
+                query('sum by (escalation) (turnwatch_unacknowledged_alerts{severity="critical"})', "{{escalation}}"),
+                width=18,
+            )
+        )
+        .with_panel(
+            series(
+                "Escalation steps fired per hour, by step",
+                query(f"3600 * sum by (step) (rate(turnwatch_escalations_total[{RATE}]))", "step {{step}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Paging updates per hour (acknowledge, resolve), by sink and action",
+                query(
+                    f"3600 * sum by (sink, action) (rate(turnwatch_paging_updates_total[{RATE}]))",
+                    "{{sink}} {{action}}",
+                ),
+            )
+        )
+        .with_panel(
+            series(
+                "Notifications held back per hour (silenced, inhibited), by sink",
+                # Outcomes of turnwatch_deliveries_total: one per receiver an alert (or an escalation
+                # step) would have reached; the console still lists the alerts.
+                query(
+                    f"3600 * sum by (sink, outcome) "
+                    f'(rate(turnwatch_deliveries_total{{outcome=~"silenced|inhibited"}}[{RATE}]))',
+                    "{{sink}} {{outcome}}",
+                ),
+            )
+        )
+        .with_panel(
+            series(
+                "Active silences",
+                # Every worker reads every silence: the same count from each, so max, not sum.
+                query("max(turnwatch_active_silences)", "silences"),
             )
         )
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -76,7 +77,17 @@ def start_demo_console(settings: Settings, broker: str, data_dir: Path) -> tuple
     return urls[0], token
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second signal must not cut the clean-up short
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | None = None, speed: float = 40.0) -> int:
+    # `kill <demo pid>` and a closed terminal stop it like Ctrl-C: the worker and the broker are its
+    # children in their own sessions, so only the demo can stop them.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     console = Console()
     data_dir = Path(settings.data_dir) / "demo"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -56,6 +56,69 @@ def test_compose_has_the_stack_and_explicit_partitions():
         assert re.search(rf"create {re.escape(topic)} 12\b", init), topic
 
 
+def compose_prometheus() -> tuple[dict, dict]:
+    """(the compose services, the Prometheus config compose mounts)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    mounts = dict(v.split(":")[:2][::-1] for v in services["prometheus"]["volumes"])
+    command = services["prometheus"]["command"]
+    config_in_container = next(a.split("=", 1)[1] for a in command if a.startswith("--config.file="))
+    config = yaml.safe_load((ROOT / mounts[config_in_container]).read_text())
+    return services, config
+
+
+def listen_port(service: dict) -> int:
+    """The port a turnwatch console service listens on: its --port, TURNWATCH_CONSOLE_PORT, or the default."""
+    from streams.settings import Settings
+
+    command = service["command"]
+    if "--port" in command:
+        return int(command[command.index("--port") + 1])
+    return int(
+        service.get("environment", {}).get("TURNWATCH_CONSOLE_PORT", Settings.model_fields["console_port"].default)
+    )
+
+
+def reachable_ports(service: dict) -> set[int]:
+    """Container ports other services can reach: ``expose`` and the container side of ``ports``."""
+    ports = {int(str(p)) for p in service.get("expose", [])}
+    return ports | {int(str(p).rsplit(":", 1)[-1].split("/")[0]) for p in service.get("ports", [])}
+
+
+def test_compose_prometheus_scrapes_the_workers_and_the_console():
+    from streams.runtime.console.web import PUBLIC_PATHS
+    from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB
+
+    services, config = compose_prometheus()
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) >= {WORKER_JOB, CONSOLE_JOB}, "the dashboards' up{job=...} panels name these jobs"
+
+    [workers] = jobs[WORKER_JOB]["dns_sd_configs"]
+    assert workers["names"] == ["worker"] and "worker" in services["worker"]["command"]
+    assert workers["port"] in reachable_ports(services["worker"])
+
+    console_job = jobs[CONSOLE_JOB]
+    [target] = [t for static in console_job["static_configs"] for t in static["targets"]]
+    host, port = target.rsplit(":", 1)
+    console = services[host]
+    assert "console" in console["command"], f"{target} is not the console service"
+    command = console["command"]
+    assert command[command.index("--host") + 1] == "0.0.0.0", "the console binds loopback unless told"
+    assert int(port) == listen_port(console), "the scrape port is the port the console listens on"
+    assert int(port) in reachable_ports(console)
+    # No sign-in on /metrics: a scrape needs no token or session cookie.
+    assert console_job.get("metrics_path", "/metrics") in PUBLIC_PATHS
+    assert not {"authorization", "basic_auth", "oauth2"} & set(console_job)
+
+
+def test_compose_prometheus_config_passes_promtool(tmp_path):
+    _, config = compose_prometheus()
+    config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / "rules.yml")]  # mounted there in compose
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run([tool("promtool"), "check", "config", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_dockerfile_is_multistage_non_root_pinned_with_a_healthcheck():
     text = (ROOT / "deploy" / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
@@ -118,3 +181,35 @@ def test_kubernetes_settings_are_valid_turnwatch_settings(tmp_path, monkeypatch)
     settings = load_settings(path)
     assert settings.partitions == 12 and settings.encoder_backend == "onnx"
     DeliveryConfig.model_validate(yaml.safe_load(data["delivery.yaml"]))
+
+
+def test_kubernetes_prometheus_scrapes_the_console_like_the_workers():
+    from streams.runtime.console.web import PUBLIC_PATHS
+    from streams.settings import Settings
+    from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB
+
+    docs = load_all()
+    console = docs[("Deployment", "turnwatch-console")]
+    [container] = console["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert args[args.index("--host") + 1] == "0.0.0.0"
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for name, job in (("turnwatch", WORKER_JOB), ("turnwatch-console", CONSOLE_JOB)):
+        service = docs[("Service", name)]
+        annotations = service["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        # The ServiceMonitor selects both Services; without a jobLabel the job is the Service's name.
+        monitor = docs[("ServiceMonitor", "turnwatch")]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items(), name
+        assert "jobLabel" not in monitor["spec"] and name == job, "the dashboards' up{job=...} panels"
+        service_ports = {p["name"] for p in service["spec"]["ports"]}
+        assert {e["port"] for e in monitor["spec"]["endpoints"]} <= service_ports, name
+        assert {e.get("path", "/metrics") for e in monitor["spec"]["endpoints"]} == {"/metrics"}
+    service = docs[("Service", "turnwatch-console")]
+    [http] = service["spec"]["ports"]
+    assert int(service["metadata"]["annotations"]["prometheus.io/port"]) == container_ports[http["targetPort"]]
+    settings = yaml.safe_load(docs[("ConfigMap", "turnwatch-config")]["data"]["turnwatch.yaml"])
+    listens = settings.get("console_port", Settings.model_fields["console_port"].default)
+    assert container_ports[http["targetPort"]] == listens, "the container port is the port the console listens on"
+    assert "/metrics" in PUBLIC_PATHS, "scrapes carry no console session"

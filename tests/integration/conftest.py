@@ -103,3 +103,333 @@ def worker(broker, tmp_path_factory, request) -> WorkerHandle:
     # A graceful Faust stop waits for its streams; on two busy cores that took over 20 s once in CI.
     code = stop_process(process, timeout=60)
     assert code == 0, f"worker exited with {code}:\n{log.read_text()[-3000:]}"
+
+
+# Delivery that follows an alert's life (test_paging_sync.py, test_escalation_silence.py): a
+# worker with a given delivery config, and one loopback server standing in for the receivers.
+
+
+class RecordingReceivers:
+    """PagerDuty (``/pd/<name>``), the Slack Web API (``/slack/api/<method>``) and plain webhooks on
+    one loopback port (aiohttp in its own thread). Records every call with its arrival time; a
+    path in ``failing`` answers 503 (recorded in ``attempts`` only)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.calls: list[tuple[str, dict, float]] = []  # (path, JSON body, monotonic arrival time)
+        self.attempts: list[str] = []
+        self.failing: set[str] = set()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def handle(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        self.attempts.append(request.path)
+        if request.path in self.failing:
+            return web.json_response({"error": "outage"}, status=503)
+        if request.path.startswith("/slack/api/"):
+            # chat.update names its message; a new message gets a new ts (kept in the record as "_ts").
+            body["_ts"] = body.get("ts") or f"1700000000.{len(self.calls) + 1:06d}"
+            self.calls.append((request.path, body, time.monotonic()))
+            return web.json_response({"ok": True, "channel": body.get("channel"), "ts": body["_ts"]})
+        self.calls.append((request.path, body, time.monotonic()))
+        return web.json_response({"status": "success"}, status=202)
+
+    def to(self, path: str) -> list[dict]:
+        return [body for called, body, _ in list(self.calls) if called == path]
+
+    def start(self) -> RecordingReceivers:
+        import asyncio
+        import threading
+
+        from aiohttp import web
+
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_post("/{tail:.*}", self.handle)
+            runner = web.AppRunner(app)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        assert ready.wait(10), "the recording receivers did not start"
+        return self
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 90) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass (never sleep-and-assume)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return bool(condition())
+
+
+class DeliveryStack:
+    """Topics (verdicts and silences included), a delivery config and one worker process."""
+
+    NAMES = ("turns", "alerts", "dlq", "retry", "ddlq", "verdicts", "silences")
+
+    def __init__(self, broker_address: str, workdir: Path, config: str, env: dict[str, str]) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.broker = broker_address
+        self.topics = {name: f"{name}-{suffix}" for name in self.NAMES}
+        (workdir / "delivery.yaml").write_text(config)
+        self.env = {
+            "TURNWATCH_APP_ID": f"tw-oncall-{suffix}",
+            "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
+            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
+            "TURNWATCH_DLQ_TOPIC": self.topics["dlq"],
+            "TURNWATCH_DELIVERY_RETRY_TOPIC": self.topics["retry"],
+            "TURNWATCH_DELIVERY_DLQ_TOPIC": self.topics["ddlq"],
+            "TURNWATCH_VERDICTS_TOPIC": self.topics["verdicts"],
+            "TURNWATCH_SILENCES_TOPIC": self.topics["silences"],
+            "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"),
+            "TURNWATCH_DATA_DIR": str(workdir),
+            **env,
+        }
+        ensure_topics(self.broker, list(self.topics.values()), partitions=4)
+        self.workdir = workdir
+        self.process = None
+
+    def start(self) -> DeliveryStack:
+        self.port = free_port()
+        self.log = self.workdir / "worker.log"
+        self.process = spawn_worker(self.broker, self.port, self.log, extra_env=self.env)
+        try:
+            wait_ready(self.port, timeout=90, process=self.process)
+        except Exception:
+            stop_process(self.process)
+            raise AssertionError(f"worker did not become ready:\n{self.log.read_text()[-4000:]}") from None
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group: a crash, nothing flushed or committed on the way out."""
+        import os
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> int:
+        """Stop the worker (also after a failed test: nothing outlives the run); its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return 0 if self.process is None else self.process.returncode
+        return stop_process(self.process, timeout=60)
+
+    def publish(self, topic: str, items: list[tuple[str, bytes]]) -> None:
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.broker, acks="all")
+        for key, value in items:
+            producer.send(self.topics[topic], key=key.encode(), value=value)
+        producer.flush()
+        producer.close()
+
+    def publish_alert(self, alert: dict) -> None:
+        self.publish("alerts", [(alert["conversation_id"], json.dumps(alert).encode())])
+
+    def metric(self, series: str) -> float:
+        """One exact series, e.g. 'turnwatch_deliveries_total{outcome="silenced",sink="pagerduty"}'."""
+        from streams.runtime.worker import metric_lines
+
+        return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(self.port) if line.startswith(series + " "))
+
+
+def alert_record(
+    conversation: str, rule: str, severity: str, alert_id: str | None = None, quote: str = "a short quote"
+) -> dict:
+    """An Alert as the monitor publishes it (JSON field values)."""
+    from datetime import UTC, datetime
+
+    return {
+        "alert_id": alert_id or f"alert-{uuid.uuid4().hex[:10]}",
+        "conversation_id": conversation,
+        "detector": rule.split(".")[0],
+        "rule": rule,
+        "severity": severity,
+        "turns": [3],
+        "evidence": [{"turn_index": 3, "role": "patient", "quote": quote, "why": "test"}],
+        "score": 0.9,
+        "taxonomy": [],
+        "summary": f"test {rule}",
+        "suggested_action": "Review now.",
+        "created_at": datetime.now(UTC).isoformat(),
+        "detector_version": "test/1",
+    }
+
+
+def verdict_record(alert: dict, action: str, actor: str = "alice", action_id: str | None = None) -> tuple[str, bytes]:
+    """A reviewer's console action on the verdicts topic: (key = alert_id, VerdictEvent JSON)."""
+    from datetime import UTC, datetime
+
+    from streams.contracts import VerdictEvent
+
+    event = VerdictEvent(
+        action_id=action_id or f"act-{uuid.uuid4().hex[:10]}",
+        alert_id=alert["alert_id"],
+        conversation_id=alert["conversation_id"],
+        detector=alert["detector"],
+        rule=alert["rule"],
+        severity=alert["severity"],
+        action=action,
+        actor=actor,
+        at=datetime.now(UTC),
+    )
+    return event.alert_id, event.to_json()
+
+
+def needs_slack_sdk() -> None:
+    """Slack's bot mode imports slack-sdk when it sends; CI must have it (a pyproject dependency)."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("slack_sdk") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("slack-sdk is not installed (a dependency in pyproject.toml)")
+        pytest.skip("slack-sdk not installed")
+
+
+# The reviewer console in a browser (test_console.py, test_console_shift.py): a `turnwatch console`
+# process on its own topics and SQLite file, and Debian's chromium driven by Playwright (never a
+# downloaded browser).
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def chromium_path() -> str:
+    """Debian's chromium; a failure in CI (it installs it), a skip elsewhere."""
+    import os
+
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.environ.get("CI") == "true":
+        pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+    pytest.skip("chromium not installed")
+
+
+class ConsoleProcess:
+    """`turnwatch console` with its own topics (alerts, turns, verdicts, silences), SQLite store and tokens
+    (``{token: {"user": ..., "role": ...}}``). ``stop()`` always ends it, also after a failed start."""
+
+    NAMES = ("turns", "alerts", "verdicts", "silences")
+
+    def __init__(self, broker_address: str, workdir: Path, tokens: dict[str, dict[str, str]]) -> None:
+        import yaml
+
+        suffix = uuid.uuid4().hex[:8]
+        self.broker = broker_address
+        self.workdir = workdir
+        self.topics = {name: f"{name}-{suffix}" for name in self.NAMES}
+        self.port = free_port()
+        self.db_url = f"sqlite:///{workdir / 'console.db'}"
+        self.log = workdir / "console.log"
+        (workdir / "tokens.yaml").write_text(yaml.safe_dump(tokens))
+        self.env = {
+            "TURNWATCH_APP_ID": f"tw-console-{suffix}",
+            "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
+            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
+            "TURNWATCH_VERDICTS_TOPIC": self.topics["verdicts"],
+            "TURNWATCH_SILENCES_TOPIC": self.topics["silences"],
+            "TURNWATCH_DATA_DIR": str(workdir),
+            "TURNWATCH_CONSOLE_TOKENS_FILE": str(workdir / "tokens.yaml"),
+            "TURNWATCH_CONSOLE_DB_URL": self.db_url,
+            "TURNWATCH_CONSOLE_PORT": str(self.port),
+            "TURNWATCH_CONSOLE_SESSION_SECRET": f"console-test-secret-{suffix}",
+        }
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90) -> ConsoleProcess:
+        import os
+        import subprocess
+        import sys
+
+        ensure_topics(self.broker, list(self.topics.values()), partitions=1)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "console", "--broker", self.broker],
+                env={**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def healthy() -> bool:
+            assert self.process.poll() is None, f"the console exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        try:
+            assert wait_until(healthy, timeout), f"the console did not answer:\n{self.log.read_text()[-3000:]}"
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return 0 if self.process is None else self.process.returncode
+        return stop_process(self.process, timeout=30)
+
+    def publish_alert(self, *alerts: dict) -> None:
+        """Alerts on the alerts topic the console's collector reads, as the monitor publishes them."""
+        from kafka import KafkaProducer
+
+        producer = KafkaProducer(bootstrap_servers=self.broker, acks="all")
+        try:
+            for alert in alerts:
+                producer.send(
+                    self.topics["alerts"], key=alert["conversation_id"].encode(), value=json.dumps(alert).encode()
+                ).get(30)
+        finally:
+            producer.close()
+
+    def store(self):
+        """The console's own store (the same SQLite file), for what a test reads back; close it after."""
+        from streams.runtime.console.store import AlertStore
+
+        return AlertStore.open(self.db_url)
+
+    def consume(self, topic: str, until: Callable[[list[dict]], bool], timeout: float = 60) -> list[dict]:
+        return consume(self.broker, self.topics[topic], until, timeout)
+
+
+def sign_in(context, base_url: str, token: str):
+    """A page of ``context`` signed in to the console (it lands on the queue)."""
+    page = context.new_page()
+    page.goto(base_url + "/login")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#queue")
+    return page
+
+
+def wait_live(page, timeout_ms: float = 60_000) -> None:
+    """Until the page's live feed (EventSource on /events) is connected."""
+    page.wait_for_function("document.querySelector('#live-status').dataset.state === 'live'", timeout=timeout_ms)

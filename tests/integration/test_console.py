@@ -1,11 +1,13 @@
 """The reviewer console end to end with real parts: a tansu broker, a worker fed by a replay, the
 console process on SQLite, Debian's chromium driven by Playwright, a real Prometheus.
 
-A crisis alert arrives live in the browser's feed, the reviewer opens it, sees the evidence in
-the conversation, marks a verdict; the verdict is on ``turnwatch.verdicts``, in the console's
-``/metrics``, and the safety dashboard's precision panel computes it on Prometheus.
-Screenshots of the feed and the alert page are saved under the test's temporary folder (and
-under ``TURNWATCH_SCREENSHOT_DIR`` when set, which is how the README's were made).
+A crisis alert arrives live in the browser's feed (``/alerts``) and its conversation in the queue
+(``/``), the reviewer opens it, sees the evidence in the conversation, marks a verdict; the verdict
+is on ``turnwatch.verdicts``, in the console's ``/metrics``, and the safety dashboard's precision
+panel computes it on Prometheus. Screenshots of the queue, the feed and the alert page are saved
+under the test's temporary folder (and under ``TURNWATCH_SCREENSHOT_DIR`` when set, which is how
+the README's were made). The shift's work (escalation reopen, grouped queue, keys, silences) is in
+``test_console_shift.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -31,23 +34,14 @@ from streams.runtime.worker import metric_lines, spawn_worker, wait_ready
 from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.deploy.test_ops_alerting import tool
-from tests.integration.conftest import consume
+from tests.integration.conftest import CHROMIUM_ARGS, chromium_path, consume
 from tests.integration.test_dashboard_queries import has_data, prom_query
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "reviewer-token-for-the-browser-test"
 CRISIS = EXAMPLES_DIR / "01_escalating_distress_crisis.txt"
 LIVE_TIMEOUT_MS = 180_000  # two busy cores: worker start-up and the encoder share them with the browser
-
-
-def chromium() -> str:
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
-    pytest.skip("chromium not installed")
 
 
 def wait_until(condition, timeout: float, interval: float = 0.5):
@@ -82,6 +76,7 @@ def stack(broker, tmp_path_factory):
         "TURNWATCH_CONSOLE_PORT": str(console_port),
         "TURNWATCH_CONSOLE_SESSION_SECRET": "browser-test-session-secret",
     }
+    prometheus_tool = tool("prometheus")  # skips (or fails in CI) before anything is started
     ensure_topics(broker.address, list(topics.values()), 4)
     worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
     with open(workdir / "console.log", "ab") as log:
@@ -98,7 +93,7 @@ def stack(broker, tmp_path_factory):
     )
     prometheus = subprocess.Popen(
         [
-            tool("prometheus"),
+            prometheus_tool,
             f"--config.file={workdir / 'prometheus.yml'}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{prom_port}",
@@ -143,44 +138,72 @@ def save(page, tmp_path: Path, name: str) -> None:
         shutil.copy(path, Path(target) / name)
 
 
+def review_a_crisis_in_the_browser(browser, stack, tmp_path: Path) -> tuple[str, str]:
+    """Sign in, watch the queue and the feed while a crisis is replayed, open the alert, mark a verdict;
+    the alert's id and rule."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(stack["url"] + "/login")
+    page.fill("#token", TOKEN)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#queue")  # signed in, the reviewer lands on the queue
+    assert page.locator("tr.queue-row").count() == 0
+    queue = context.new_page()  # the same context: the same session
+    queue.goto(stack["url"] + "/")
+    page.goto(stack["url"] + "/alerts")
+    page.wait_for_selector("#feed")
+    assert page.locator("tr.alert-row").count() == 0
+    for live in (page, queue):
+        live.wait_for_function("document.querySelector('#live-status').dataset.state === 'live'", timeout=60_000)
+
+    replay(stack, CRISIS)
+    row = page.wait_for_selector("tr.alert-row.sev-critical[data-rule^='crisis.']", timeout=LIVE_TIMEOUT_MS)
+    shown_at = time.time()
+    created = datetime.fromisoformat(row.get_attribute("data-created")).timestamp()
+    print(f"live feed delay, alert created → row shown: {1000 * (shown_at - created):.0f} ms")
+    rule = row.get_attribute("data-rule")
+    alert_id = row.get_attribute("data-alert-id")
+    # The queue, live too (no reload): the conversation, critical, opening on its worst alert.
+    queue.wait_for_selector("tr.queue-row.sev-critical", timeout=LIVE_TIMEOUT_MS)
+    feed_ids = page.eval_on_selector_all("tr.alert-row", "rows => rows.map(r => r.dataset.alertId)")
+    assert queue.locator("tr.queue-row").count() == 1, "one conversation: one queue row"
+    assert queue.get_attribute("tr.queue-row", "data-href").split("/")[-1] in feed_ids
+    page.wait_for_timeout(2000)  # only for the screenshot: the rest of the conversation's alerts
+    save(page, tmp_path, "console-feed.png")
+    save(queue, tmp_path, "console-queue.png")
+    queue.close()
+
+    row.query_selector("a").click()
+    page.wait_for_selector(f"#alert[data-alert-id='{alert_id}']")
+    assert page.locator("ol.timeline li.turn").count() >= 3, "the conversation's turns are on the page"
+    assert page.locator("ol.timeline mark").count() >= 1, "the evidence is highlighted in the turn"
+    assert page.locator("figure.distress svg").count() == 1
+    save(page, tmp_path, "console-alert.png")
+
+    page.check("input[name=verdict][value=true_positive]")
+    page.fill("#note", "Confirmed: the patient describes a method; escalated to the on-call clinician.")
+    page.click(".verdict-form button[type=submit]")
+    page.wait_for_selector("#alert[data-verdict=true_positive]")
+    assert "Verdict recorded" in page.inner_text(".message-ok")
+    assert "dr-test" in page.inner_text("table.audit")
+
+    # The feed's rule filter takes a glob: crisis.* keeps the crisis rows, this one among them.
+    page.goto(stack["url"] + "/alerts?rule=crisis.*")
+    rules = page.eval_on_selector_all("tr.alert-row", "rows => rows.map(r => [r.dataset.alertId, r.dataset.rule])")
+    assert alert_id in dict(rules) and all(r.startswith("crisis.") for _, r in rules), rules
+    assert page.input_value("#f-rule") == "crisis.*"
+    return alert_id, rule
+
+
 def test_a_reviewer_sees_a_crisis_arrive_live_opens_it_and_marks_a_verdict(stack, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(stack["url"] + "/login")
-        page.fill("#token", TOKEN)
-        page.click("button[type=submit]")
-        page.wait_for_selector("#feed")
-        assert page.locator("tr.alert-row").count() == 0
-        page.wait_for_function("document.querySelector('#live-status').dataset.state === 'live'", timeout=60_000)
-
-        replay(stack, CRISIS)
-        row = page.wait_for_selector("tr.alert-row.sev-critical[data-rule^='crisis.']", timeout=LIVE_TIMEOUT_MS)
-        shown_at = time.time()
-        created = datetime.fromisoformat(row.get_attribute("data-created")).timestamp()
-        print(f"live feed delay, alert created → row shown: {1000 * (shown_at - created):.0f} ms")
-        rule = row.get_attribute("data-rule")
-        alert_id = row.get_attribute("data-alert-id")
-        page.wait_for_timeout(2000)  # let the rest of the conversation's alerts arrive for the screenshot
-        save(page, tmp_path, "console-feed.png")
-
-        row.query_selector("a").click()
-        page.wait_for_selector(".alert-page")
-        assert page.locator("ol.timeline li.turn").count() >= 3, "the conversation's turns are on the page"
-        assert page.locator("ol.timeline mark").count() >= 1, "the evidence is highlighted in the turn"
-        assert page.locator("figure.distress svg").count() == 1
-        save(page, tmp_path, "console-alert.png")
-
-        page.check("input[name=verdict][value=true_positive]")
-        page.fill("#note", "Confirmed: the patient describes a method; escalated to the on-call clinician.")
-        page.click(".verdict-form button[type=submit]")
-        page.wait_for_selector(".message-ok")
-        assert "dr-test" in page.inner_text(".alert-page")
-        browser.close()
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            alert_id, rule = review_a_crisis_in_the_browser(browser, stack, tmp_path)
+        finally:
+            browser.close()
 
     verdicts = consume(
         stack["broker"], stack["topics"]["verdicts"], lambda records: any(r["alert_id"] == alert_id for r in records)
@@ -189,7 +212,7 @@ def test_a_reviewer_sees_a_crisis_arrive_live_opens_it_and_marks_a_verdict(stack
     assert (event.action, event.verdict, event.rule, event.actor) == ("verdict", "true_positive", rule, "dr-test")
 
     series = f'turnwatch_verdicts_total{{rule="{rule}",verdict="true_positive"}}'
-    assert wait_until(lambda: any(line.startswith(series + " 1.0") for line in metric_lines(stack["console_port"])), 30)
+    assert wait_until(lambda: any(line.startswith(series + " 1.0") for line in metric_lines(stack["console_port"])), 60)
 
     [(_, precision)] = [
         (title, expr)
@@ -198,23 +221,41 @@ def test_a_reviewer_sees_a_crisis_arrive_live_opens_it_and_marks_a_verdict(stack
     ]
     query = grafana_to_prometheus(precision, window="5m")
     result = wait_until(
-        lambda: has_data(prom_query(stack["prom_port"], query)) and prom_query(stack["prom_port"], query), 60
+        lambda: has_data(prom_query(stack["prom_port"], query)) and prom_query(stack["prom_port"], query), 120
     )
     assert result, "the precision panel has no data"
     by_rule = {sample["metric"]["rule"]: float(sample["value"][1]) for sample in result}
     assert by_rule[rule] == 1.0
 
 
-def test_the_console_refuses_a_page_without_a_session_and_an_action_without_csrf(stack):
-    import urllib.error
-    import urllib.request
+POST_ACTION = """async ([path, body]) => {
+    const response = await fetch(path, {method: "POST", body: new URLSearchParams(body), redirect: "manual"});
+    return [response.status, await response.text()];
+}"""
 
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(
-            urllib.request.Request(stack["url"] + "/alerts/any/actions", data=b"action=resolve", method="POST"),
-            timeout=10,
-        )
-    assert refused.value.code in (401, 403)
-    opener = urllib.request.build_opener(urllib.request.HTTPRedirectHandler())
-    with opener.open(stack["url"] + "/", timeout=10) as response:
-        assert "/login" in response.geturl(), "an unauthenticated reviewer is sent to sign in"
+
+def test_the_console_refuses_a_page_without_a_session_and_an_action_without_csrf(stack):
+    """In the browser: no session, the queue sends the reviewer to sign in and an action is refused; signed in,
+    an action without the form's CSRF token (or with a forged one) is refused before anything is looked up."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.goto(stack["url"] + "/")
+            page.wait_for_selector("#token")
+            sent_to = urlsplit(page.url)
+            assert (sent_to.path, parse_qs(sent_to.query)) == ("/login", {"next": ["/"]}), page.url
+            status, _ = page.evaluate(POST_ACTION, ["/alerts/any/actions", {"action": "resolve"}])
+            assert status == 401, "no session: refused"
+
+            page.fill("#token", TOKEN)
+            page.click("button[type=submit]")
+            page.wait_for_selector("#queue")  # sent back to where the reviewer was going
+            assert page.url == stack["url"] + "/"
+            for body in ({"action": "resolve"}, {"action": "resolve", "csrf": "forged"}):
+                status, text = page.evaluate(POST_ACTION, ["/alerts/any/actions", body])
+                assert status == 403 and "did not come from the console" in text, (status, text)
+        finally:
+            browser.close()

@@ -20,8 +20,9 @@ from kafka import KafkaConsumer
 from pydantic import ValidationError
 
 from streams import metrics
-from streams.contracts import Alert, TurnEvent, parse_turn
+from streams.contracts import Alert, SilenceEvent, TurnEvent, parse_turn
 from streams.errors import InvalidTurn
+from streams.runtime.console.silence_store import SilenceStore
 from streams.runtime.console.views import AlertSummary
 from streams.vocabulary import VERDICTS
 
@@ -74,11 +75,12 @@ class Collector(threading.Thread):
         turns_topic: str,
         context: int,
         on_alert: Callable[[AlertSummary], None],
+        silences_topic: str | None = None,
     ) -> None:
         super().__init__(name="console-collector", daemon=True)
         self.store = store
         self.consumer_options = consumer_options
-        self.alerts_topic, self.turns_topic = alerts_topic, turns_topic
+        self.alerts_topic, self.turns_topic, self.silences_topic = alerts_topic, turns_topic, silences_topic
         self.selector = TurnSelector(context)
         self.on_alert = on_alert
         self.stopping = threading.Event()
@@ -88,7 +90,7 @@ class Collector(threading.Thread):
 
     def run(self) -> None:
         consumer = KafkaConsumer(**self.consumer_options)
-        consumer.subscribe([self.alerts_topic, self.turns_topic])
+        consumer.subscribe([t for t in (self.alerts_topic, self.turns_topic, self.silences_topic) if t])
         try:
             while not self.stopping.is_set():
                 batches = consumer.poll(timeout_ms=250, max_records=500)
@@ -108,6 +110,10 @@ class Collector(threading.Thread):
         self.stopping.set()
 
     def _handle(self, topic: str, values: Iterable[bytes]) -> None:
+        if topic == self.silences_topic:
+            for value in values:
+                self._save_silence(value)
+            return
         keep: list[TurnEvent] = []
         for value in values:
             if topic == self.turns_topic:
@@ -130,6 +136,15 @@ class Collector(threading.Thread):
                 self.on_alert(saved.summary)
         if keep:
             self.store.save_turns(keep)
+
+    def _save_silence(self, value: bytes) -> None:
+        try:
+            silence = SilenceEvent.model_validate_json(value)
+        except ValueError as exc:
+            self.unreadable += 1
+            log.warning("console skipped an unreadable silence: %s", type(exc).__name__)
+            return
+        SilenceStore(self.store.engine).save(silence)
 
     def _read_turn(self, value: bytes) -> TurnEvent | None:
         try:

@@ -97,6 +97,8 @@ alerts = Table(
     Column("verdict", String(16), nullable=True),
     Column("verdict_note", Text, nullable=False),
     Column("alert_json", json_type(), nullable=False),
+    Column("assignee", String, nullable=True),
+    Column("verdict_detail", String(200), nullable=True),
     CheckConstraint(one_of("status", STATUSES), name="status"),
     CheckConstraint(f"verdict IS NULL OR {one_of('verdict', VERDICTS)}", name="verdict"),
 )
@@ -130,9 +132,24 @@ actions = Table(
     Column("actor", String, nullable=False),
     Column("role", String(32), nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    Column("detail", String(200), nullable=True),
     CheckConstraint(one_of("action", ACTIONS), name="action"),
 )
 Index(None, actions.c.alert_id)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("silence_id", String, primary_key=True),
+    Column("matchers", json_type(), nullable=False),
+    Column("created_by", String, nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("expired_by", String, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+Index(None, silences.c.ends_at)
 
 
 def create_store_engine(url: str) -> Engine:

@@ -32,8 +32,23 @@ def upgrade(url: str) -> None:
 
 
 def upgrade_engine(engine: Engine) -> None:
-    """The same on an open engine: migrations run on its connection (its SQLite pragmas, its in-memory database)."""
+    """The same on an open engine: migrations run on its connection (its SQLite pragmas, its in-memory database).
+
+    On SQLite, foreign keys are off while migrating: a migration that rebuilds a table (SQLite cannot
+    alter a constraint) drops the old one, and with foreign keys on, dropping ``alerts`` would cascade
+    into the audit log. The pragma only takes effect outside a transaction, hence before it begins.
+    """
     config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()

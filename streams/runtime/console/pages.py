@@ -21,16 +21,24 @@ from markupsafe import Markup, escape
 from detectors.therapist import quality
 from streams.contracts import DistressPoint, EvidenceItem
 from streams.runtime.console.views import SEVERITY_RANK, AlertView, StoredTurn
+from streams.vocabulary import SEVERITIES as SEVERITY_NAMES
+from streams.vocabulary import STATUSES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-SEVERITIES = ("critical", "high", "warning", "info")
-STATUSES = ("open", "acknowledged", "resolved")
-VERDICT_LABELS = {"true_positive": "True positive", "false_positive": "False positive", "unsure": "Unsure"}
+SEVERITIES = tuple(reversed(SEVERITY_NAMES))  # worst first, as the pages list them
+VERDICT_LABELS = {
+    "true_positive": "True positive",
+    "false_positive": "False positive",
+    "unsure": "Unsure",
+    "wrong_severity": "Right, wrong severity",
+    "wrong_rule": "Right risk, wrong rule",
+}
 ACTION_LABELS = {
     "acknowledge": "Acknowledged",
     "resolve": "Resolved",
     "verdict": "Verdict",
     "reopen": "Reopened (escalated after review)",
+    "assign": "Taken by",
 }
 
 
@@ -46,9 +54,11 @@ def environment() -> jinja2.Environment:
     env.filters["when"] = format_time
     env.filters["iso"] = iso_time
     env.filters["segment"] = path_segment
+    env.filters["age"] = age
     env.globals.update(
         SEVERITIES=SEVERITIES,
         STATUSES=STATUSES,
+        SEVERITY_NAMES=SEVERITY_NAMES,
         VERDICT_LABELS=VERDICT_LABELS,
         ACTION_LABELS=ACTION_LABELS,
         QUALITY_LINE=quality.LINE,
@@ -75,6 +85,32 @@ def format_time(moment: datetime | None) -> str:
 
 def iso_time(moment: datetime | None) -> str:
     return "" if moment is None else _utc(moment).isoformat()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, for a reviewer: "45 s", "12 min", "3 h 5 min", "2 d"."""
+    if moment is None:
+        return "—"
+    seconds = max(0, int(((now or utc_now()) - _utc(moment)).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} d"
+
+
+@functools.cache
+def known_rules() -> tuple[str, ...]:
+    """Every rule the detectors can raise (the wrong-rule verdict's choices)."""
+    from detectors.registry import discover, rule_names
+
+    return tuple(sorted(rule_names(discover().values())))
 
 
 # --- evidence in place --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from aiohttp import web
 from kafka import KafkaProducer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.contracts import VerdictEvent
+from streams.contracts import SilenceEvent, VerdictEvent
 from streams.runtime.console.collector import Collector
 from streams.runtime.console.live import LiveFeed
 from streams.runtime.console.store import AlertStore
@@ -38,10 +38,12 @@ def console_link(settings: Settings, alert_id: str) -> str:
 
 
 class VerdictPublisher:
-    """Sends each reviewer action to the verdicts topic and waits for the broker's ack."""
+    """Sends each reviewer action to the verdicts topic, and each silence to the silences topic, and waits
+    for the broker's ack."""
 
     def __init__(self, settings: Settings) -> None:
         self.topic = settings.verdicts_topic
+        self.silences_topic = settings.silences_topic
         self.producer = KafkaProducer(
             bootstrap_servers=settings.broker,
             acks="all",
@@ -51,6 +53,10 @@ class VerdictPublisher:
 
     async def __call__(self, event: VerdictEvent) -> None:
         future = self.producer.send(self.topic, key=event.alert_id.encode(), value=event.to_json())
+        await asyncio.get_running_loop().run_in_executor(None, future.get, 30)
+
+    async def silence(self, event: SilenceEvent) -> None:
+        future = self.producer.send(self.silences_topic, key=event.silence_id.encode(), value=event.to_json())
         await asyncio.get_running_loop().run_in_executor(None, future.get, 30)
 
     def close(self) -> None:
@@ -80,11 +86,14 @@ class ConsoleService:
             settings.turns_topic,
             settings.console_context_turns,
             self.feed.publish,
+            settings.silences_topic,
         )
         self.runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
-        app = create_console_app(self.store, self.settings, self.feed, self.publisher)
+        app = create_console_app(
+            self.store, self.settings, self.feed, self.publisher, publish_silence=self.publisher.silence
+        )
         app.router.add_get("/metrics", metrics_view)
         return app
 

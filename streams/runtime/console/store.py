@@ -9,6 +9,7 @@ Turn text is never logged.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from uuid import uuid4
 from sqlalchemy import Connection, Engine, Insert, Table, case, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from streams.contracts import Alert, TurnEvent, VerdictEvent
+from streams.contracts import MAX_NOTE_CHARS, Alert, TurnEvent
 from streams.runtime.console import migrate
 from streams.runtime.console.db import actions, alerts, as_utc, create_store_engine, turns
 from streams.runtime.console.views import (
@@ -27,16 +28,16 @@ from streams.runtime.console.views import (
     AlertFilter,
     AlertSummary,
     AlertView,
+    ConversationSummary,
     SavedAlert,
     StoredTurn,
 )
-from streams.vocabulary import REVIEW_ACTIONS, SYSTEM_ACTOR, VERDICTS
+from streams.vocabulary import CORRECTED_VERDICTS, REVIEW_ACTIONS, SEVERITIES, SYSTEM_ACTOR, VERDICTS
+
+RULE_NAME = re.compile(r"[a-z][a-z_]*\.[a-z_]+")
 
 log = logging.getLogger(__name__)
 
-MAX_NOTE_CHARS = next(
-    (m.max_length for m in VerdictEvent.model_fields["note"].metadata if getattr(m, "max_length", None)), 2000
-)
 EXPORT_BATCH = 500
 
 
@@ -93,7 +94,7 @@ class AlertStore:
             changes = {name: row[name] for name in UPGRADED_COLUMNS}
             reopened = before.status != "open" or before.verdict is not None
             if reopened:
-                changes.update(status="open", verdict=None, verdict_note="")
+                changes.update(status="open", verdict=None, verdict_note="", verdict_detail=None)
             connection.execute(
                 update(alerts)
                 .where(alerts.c.alert_id == alert.alert_id, alerts.c.severity_rank < row["severity_rank"])
@@ -134,9 +135,7 @@ class AlertStore:
         )
         if filter.severities is not None:
             query = query.where(alerts.c.severity.in_(filter.severities))
-        for column, wanted in (("detector", filter.detector), ("rule", filter.rule), ("status", filter.status)):
-            if wanted is not None:
-                query = query.where(alerts.c[column] == wanted)
+        query = with_filter(query, filter)
         with self.engine.connect() as connection:
             return [AlertSummary(**row._asdict()) for row in connection.execute(query)]
 
@@ -150,14 +149,67 @@ class AlertStore:
             log_rows = connection.execute(
                 select(actions).where(actions.c.alert_id == alert_id).order_by(actions.c.at, actions.c.action_id)
             ).all()
+            others = [
+                AlertSummary(**other._asdict())
+                for other in connection.execute(
+                    select(*SUMMARY_COLUMNS)
+                    .where(alerts.c.conversation_id == row.conversation_id, alerts.c.alert_id != alert_id)
+                    .order_by(alerts.c.severity_rank.desc(), alerts.c.created_at.desc())
+                    .limit(50)
+                )
+            ]
         return AlertView(
             alert=Alert.model_validate(row.alert_json),
             status=row.status,
             verdict=row.verdict,
             verdict_note=row.verdict_note,
+            assignee=row.assignee,
+            verdict_detail=row.verdict_detail,
+            conversation_alerts=others,
             turns=stored,
             actions=mark_stale_verdicts([ActionRecord(**action._asdict()) for action in log_rows]),
         )
+
+    def conversations(self, filter: AlertFilter) -> list[ConversationSummary]:
+        """The queue: one row per conversation with alerts matching ``filter``: worst severity first, then
+        the one waiting longest for a reviewer (its oldest open alert), then the newest activity."""
+        query = with_filter(select(*SUMMARY_COLUMNS), filter).order_by(alerts.c.created_at.desc())
+        groups: dict[str, list[AlertSummary]] = {}
+        with self.engine.connect() as connection:
+            for row in connection.execute(query.limit(QUEUE_ALERTS)):
+                groups.setdefault(row.conversation_id, []).append(AlertSummary(**row._asdict()))
+        rows = [conversation_summary(cid, items) for cid, items in groups.items()]
+        rows.sort(
+            key=lambda c: (
+                -SEVERITY_RANK[c.worst_severity],
+                c.oldest_open or datetime.max.replace(tzinfo=UTC),
+                -c.newest.timestamp(),
+            )
+        )
+        return rows[: filter.limit]
+
+    def open_alerts_of(self, conversation_id: str) -> list[AlertSummary]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(*SUMMARY_COLUMNS).where(alerts.c.conversation_id == conversation_id, alerts.c.status == "open")
+            )
+            return [AlertSummary(**row._asdict()) for row in rows]
+
+    def acknowledge_conversation(
+        self, conversation_id: str, actor: str, role: str, note: str = ""
+    ) -> list[ActionRecord]:
+        """Acknowledge every open alert of a conversation, one audited action each."""
+        with self.engine.connect() as connection:
+            open_ids = (
+                connection.execute(
+                    select(alerts.c.alert_id).where(
+                        alerts.c.conversation_id == conversation_id, alerts.c.status == "open"
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return [self.record_action(alert_id, "acknowledge", actor, role, note=note) for alert_id in open_ids]
 
     def count_alerts(self) -> int:
         with self.engine.connect() as connection:
@@ -174,12 +226,16 @@ class AlertStore:
         verdict: str | None = None,
         note: str = "",
         at: datetime | None = None,
+        detail: str | None = None,
     ) -> ActionRecord:
         """Apply a reviewer's action to the alert and append it to the audit log, in one transaction.
 
-        Raises KeyError when no such alert is stored, ValueError when the action is malformed.
+        ``detail`` is who takes the alert (``assign``) or what it should have been (a ``wrong_severity``
+        or ``wrong_rule`` verdict). Raises KeyError when no such alert is stored, ValueError when the
+        action is malformed.
         """
         check_review_action(action, actor, role, verdict, note, at)
+        check_detail(action, verdict, detail)
         record = ActionRecord(
             action_id=uuid4().hex,
             alert_id=alert_id,
@@ -189,10 +245,11 @@ class AlertStore:
             actor=actor,
             role=role,
             at=as_utc(at or self.clock()),
+            detail=detail,
         )
         with self.engine.begin() as connection:
             changed = connection.execute(
-                update(alerts).where(alerts.c.alert_id == alert_id).values(review_change(action, verdict, note))
+                update(alerts).where(alerts.c.alert_id == alert_id).values(review_change(action, verdict, note, detail))
             ).rowcount
             if not changed:
                 raise KeyError(alert_id)
@@ -217,7 +274,10 @@ class AlertStore:
         return deleted
 
     def verdict_examples(self) -> Iterator[dict[str, Any]]:
-        """Every judged alert (by alert_id) with its verdict, note and stored turns as turn events.
+        """Every judged alert (by alert_id): its verdict, who gave it (``reviewer``) and when
+        (``judged_at``, ISO 8601), the note, what it should have been (``corrected``: the severity of a
+        wrong_severity verdict, the rule of a wrong_rule one, else None), the alert, and the stored
+        turns of its conversation as turn events.
 
         What ``turnwatch verdicts export`` writes; read in batches, no transaction held between them.
         """
@@ -230,12 +290,17 @@ class AlertStore:
                     .order_by(alerts.c.alert_id)
                     .limit(EXPORT_BATCH)
                 ).all()
+                given = verdict_actions(connection, [row.alert_id for row in rows])
                 batch = [(row, stored_turns(connection, row.conversation_id)) for row in rows]
             for row, stored in batch:
+                action = current_verdict_action(row, given.get(row.alert_id, []))
                 yield {
-                    "alert": row.alert_json,
                     "verdict": row.verdict,
+                    "corrected": row.verdict_detail,
+                    "reviewer": action.actor if action is not None else None,
+                    "judged_at": action.at.isoformat() if action is not None else None,
                     "note": row.verdict_note,
+                    "alert": row.alert_json,
                     "turns": [turn_event(turn) for turn in stored],
                 }
             if len(rows) < EXPORT_BATCH:
@@ -253,8 +318,49 @@ SUMMARY_COLUMNS = (
     alerts.c.created_at,
     alerts.c.status,
     alerts.c.verdict,
+    alerts.c.assignee,
 )
 UPGRADED_COLUMNS = ("severity", "severity_rank", "summary", "created_at", "alert_json", "stored_at")
+
+
+QUEUE_ALERTS = 5000  # newest alerts the queue groups (a busy shift's worth)
+
+
+def glob_to_like(pattern: str) -> str:
+    """A route-style glob (``therapist.*``) as a SQL LIKE pattern (``\\`` escapes)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def with_filter(query: Any, filter: AlertFilter) -> Any:
+    if filter.severities is not None:
+        query = query.where(alerts.c.severity.in_(filter.severities))
+    for column, wanted in (("detector", filter.detector), ("status", filter.status)):
+        if wanted is not None:
+            query = query.where(alerts.c[column] == wanted)
+    if filter.rule is not None:
+        if any(c in filter.rule for c in "*?"):
+            query = query.where(alerts.c.rule.like(glob_to_like(filter.rule), escape="\\"))
+        else:
+            query = query.where(alerts.c.rule == filter.rule)
+    return query
+
+
+def conversation_summary(conversation_id: str, items: list[AlertSummary]) -> ConversationSummary:
+    worst = max(items, key=lambda a: (SEVERITY_RANK[a.severity], a.created_at))
+    waiting = [a.created_at for a in items if a.status == "open"]
+    return ConversationSummary(
+        conversation_id=conversation_id,
+        worst_severity=worst.severity,
+        alerts=len(items),
+        open_alerts=len(waiting),
+        newest=max(a.created_at for a in items),
+        oldest_open=min(waiting) if waiting else None,
+        rules=tuple(sorted({a.rule for a in items})),
+        assignees=tuple(sorted({a.assignee for a in items if a.assignee})),
+        top_alert_id=worst.alert_id,
+        top_summary=worst.summary,
+    )
 
 
 def insert_ignoring(connection: Connection, table: Table, keys: list[str]) -> Insert:
@@ -278,6 +384,8 @@ def alert_row(alert: Alert, now: datetime) -> dict[str, Any]:
         "verdict": None,
         "verdict_note": "",
         "alert_json": alert.model_dump(mode="json"),
+        "assignee": None,
+        "verdict_detail": None,
     }
 
 
@@ -300,6 +408,29 @@ def stored_turns(connection: Connection, conversation_id: str) -> list[StoredTur
         .order_by(turns.c.turn_index)
     )
     return [StoredTurn(**row._asdict()) for row in rows]
+
+
+def verdict_actions(connection: Connection, alert_ids: list[str]) -> dict[str, list[Any]]:
+    """The verdict rows of the audit log for these alerts, oldest first per alert."""
+    if not alert_ids:
+        return {}
+    rows = connection.execute(
+        select(actions.c.alert_id, actions.c.verdict, actions.c.detail, actions.c.actor, actions.c.at)
+        .where(actions.c.alert_id.in_(alert_ids), actions.c.action == "verdict")
+        .order_by(actions.c.at)
+    )
+    given: dict[str, list[Any]] = {}
+    for row in rows:
+        given.setdefault(row.alert_id, []).append(row)
+    return given
+
+
+def current_verdict_action(alert: Any, given: list[Any]) -> Any | None:
+    """The audit row of the alert's standing verdict: the newest verdict action that says what the alert
+    row says (a reopen clears the verdict, so the standing one is always after the last reopen); None
+    when the audit log has none (a verdict is never credited to someone who gave another one)."""
+    matching = [row for row in given if (row.verdict, row.detail) == (alert.verdict, alert.verdict_detail)]
+    return matching[-1] if matching else None
 
 
 def turn_event(turn: StoredTurn) -> dict[str, Any]:
@@ -378,10 +509,28 @@ def mark_stale_verdicts(records: list[ActionRecord]) -> list[ActionRecord]:
     ]
 
 
-def review_change(action: str, verdict: str | None, note: str) -> dict[str, Any]:
+def check_detail(action: str, verdict: str | None, detail: str | None) -> None:
+    """Raise ValueError unless ``detail`` is given exactly where it is needed, and well formed."""
+    needs = action == "assign" or (action == "verdict" and verdict in CORRECTED_VERDICTS)
+    if needs and not (detail or "").strip():
+        what = "who takes the alert" if action == "assign" else "what it should have been"
+        raise ValueError(f"{verdict or action} needs {what}")
+    if not needs and detail is not None:
+        raise ValueError(f"{verdict or action} takes no detail")
+    if verdict == "wrong_severity" and detail not in SEVERITIES:
+        raise ValueError(f"wrong_severity names the right severity, one of {', '.join(SEVERITIES)}; got {detail!r}")
+    if verdict == "wrong_rule" and not RULE_NAME.fullmatch(detail or ""):
+        raise ValueError(f"wrong_rule names the right rule, like crisis.possible; got {detail!r}")
+    if detail is not None and len(detail) > 200:
+        raise ValueError("the detail is longer than 200 characters")
+
+
+def review_change(action: str, verdict: str | None, note: str, detail: str | None = None) -> dict[str, Any]:
     """The columns an action sets on its alert."""
     if action == "acknowledge":  # a resolved alert stays resolved
         return {"status": case((alerts.c.status == "resolved", "resolved"), else_="acknowledged")}
     if action == "resolve":
         return {"status": "resolved"}
-    return {"verdict": verdict, "verdict_note": note}
+    if action == "assign":
+        return {"assignee": detail}
+    return {"verdict": verdict, "verdict_note": note, "verdict_detail": detail}

@@ -10,8 +10,8 @@ from streams.contracts import Alert
 from streams.vocabulary import SEVERITY_RANK
 
 Status = Literal["open", "acknowledged", "resolved"]
-Verdict = Literal["true_positive", "false_positive", "unsure"]
-Action = Literal["acknowledge", "resolve", "verdict", "reopen"]
+Verdict = Literal["true_positive", "false_positive", "unsure", "wrong_severity", "wrong_rule"]
+Action = Literal["acknowledge", "resolve", "verdict", "assign", "reopen"]
 __all__ = ["SEVERITY_RANK", "ActionRecord", "AlertFilter", "AlertSummary", "AlertView", "SavedAlert", "StoredTurn"]
 
 
@@ -39,6 +39,7 @@ class AlertSummary:
     created_at: datetime
     status: Status
     verdict: Verdict | None
+    assignee: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class AlertSummary:
             "created_at": self.created_at.isoformat(),
             "status": self.status,
             "verdict": self.verdict,
+            "assignee": self.assignee,
         }
 
 
@@ -76,6 +78,7 @@ class ActionRecord:
     actor: str
     role: str
     at: datetime
+    detail: str | None = None  # who took the alert (assign); what it should have been (a corrected verdict)
     stale: bool = False  # a verdict given before the alert escalated and was reopened
 
 
@@ -98,3 +101,22 @@ class AlertView:
     verdict_note: str
     turns: list[StoredTurn]
     actions: list[ActionRecord]
+    assignee: str | None = None
+    verdict_detail: str | None = None
+    conversation_alerts: list[AlertSummary] = field(default_factory=list)  # the conversation's other alerts
+
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """One row of the queue: a conversation's alerts taken together (no text)."""
+
+    conversation_id: str
+    worst_severity: str
+    alerts: int
+    open_alerts: int
+    newest: datetime  # the latest alert's created_at
+    oldest_open: datetime | None  # how long the conversation has waited for a reviewer
+    rules: tuple[str, ...]
+    assignees: tuple[str, ...]
+    top_alert_id: str  # the worst, newest alert: the page a reviewer opens first
+    top_summary: str

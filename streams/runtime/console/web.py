@@ -1,126 +1,71 @@
-"""The reviewer console's web app (aiohttp): the live alert feed, alert pages, reviewer actions.
+"""The reviewer console's web app (aiohttp): sign-in, headers and the routes; the handlers live in
+``feed_views`` (the queue, the feed, the live events), ``alert_views`` (an alert and reviewer actions) and
+``silence_views`` (silences).
 
 Routes
-  GET  /login, POST /login, POST /logout    sign in with a token (console_auth: token)
-  GET  /                                    the feed; filters: severity (repeatable), detector, rule, status
-  GET  /events                              server-sent events: ``alert`` (an AlertSummary), keep-alive comments
-  GET  /alerts/{alert_id}                   the alert: timeline, evidence in place, distress curve, audit log
-  POST /alerts/{alert_id}/actions           acknowledge | resolve | verdict (reviewers; CSRF token required)
-  GET  /healthz                             liveness (the store answers)
-  GET  /static/...                          CSS and JS of this package
+  GET  /login, POST /login, POST /logout       sign in with a token (console_auth: token)
+  GET  /                                       the queue: conversations with open alerts, worst first
+  GET  /queue/rows                             the queue's rows (live refresh)
+  GET  /alerts                                 every alert; filters: severity, detector, rule (glob), status
+  GET  /events                                 server-sent events: ``alert`` (an AlertSummary), keep-alives
+  GET  /alerts/{alert_id}                      the alert: timeline, evidence, its conversation's alerts, audit log
+  POST /alerts/{alert_id}/actions              acknowledge | resolve | verdict | assign (reviewers; CSRF)
+  POST /conversations/{id}/acknowledge         acknowledge every open alert of a conversation
+  GET  /silences, POST /silences               silences: list, create
+  POST /silences/{silence_id}/expire           end a silence now
+  GET  /healthz                                liveness (the store answers)
+  GET  /static/...                             CSS and JS of this package
 
-Pages are rendered on the server; the only script is /static/feed.js (no inline script, no CDN).
-Turn text appears only in alert pages, which are never cached; logs above DEBUG carry ids, actions
-and actors, never turn text or reviewers' notes.
+Pages are rendered on the server; scripts are static files (no inline script, no CDN). Turn text
+appears only in alert pages, which are never cached; logs above DEBUG carry ids, actions and actors,
+never turn text or reviewers' notes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
-from streams import metrics
-from streams.contracts import VerdictEvent
 from streams.runtime.console import pages
+from streams.runtime.console.alert_views import AlertViews
 from streams.runtime.console.auth import LOGIN_COOKIE, SESSION_COOKIE, Authenticator, Identity
+from streams.runtime.console.common import (
+    IDENTITY_KEY,
+    NEXT_KEY,
+    SECURITY_HEADERS,
+    PublishSilence,
+    PublishVerdict,
+    safe_next,
+)
+from streams.runtime.console.feed_views import FeedViews
 from streams.runtime.console.live import LiveFeed, Subscription
-from streams.runtime.console.views import SEVERITY_RANK, AlertFilter, AlertSummary, AlertView
+from streams.runtime.console.silence_views import SilenceViews
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-ACTIONS = ("acknowledge", "resolve", "verdict")
-VERDICTS = ("true_positive", "false_positive", "unsure")
-STATUSES = ("open", "acknowledged", "resolved")
-MAX_NOTE_CHARS = next(
-    (m.max_length for m in VerdictEvent.model_fields["note"].metadata if getattr(m, "max_length", None)), 2000
-)
-MAX_FILTER_CHARS = 200
 MAX_FORM_BYTES = 64 * 1024
 KEEPALIVE_SECONDS = 15.0
 MAX_STREAMS = 64
 FAILED_SIGN_IN_DELAY = 0.25
 PUBLIC_PATHS = ("/login", "/healthz", "/metrics")  # /metrics: added by the service; bounded labels, no text
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
-DONE_NOTICES = {
-    "acknowledge": "Acknowledged. Recorded in the audit log and sent to the verdicts topic.",
-    "resolve": "Resolved. Recorded in the audit log and sent to the verdicts topic.",
-    "verdict": "Verdict recorded in the audit log and sent to the verdicts topic.",
-}
-
-PublishVerdict = Callable[[VerdictEvent], Awaitable[None]]
 T = TypeVar("T")
 
-IDENTITY_KEY = web.RequestKey("turnwatch.identity", Identity)
-NEXT_KEY = web.RequestKey("turnwatch.next", str)
+
+async def nowhere(_event: Any) -> None:
+    raise RuntimeError("this console cannot publish silences")
 
 
-def safe_next(value: str | None) -> str:
-    """A local path to return to after sign-in; anything else (another site, odd characters) is /."""
-    if (
-        not value
-        or len(value) > 2000
-        or not value.startswith("/")
-        or value.startswith("//")
-        or "\\" in value
-        or any(ord(c) < 32 or ord(c) == 127 for c in value)
-    ):
-        return "/"
-    return value
-
-
-def summary_of(view: AlertView) -> AlertSummary:
-    alert = view.alert
-    return AlertSummary(
-        alert_id=alert.alert_id,
-        conversation_id=alert.conversation_id,
-        detector=alert.detector,
-        rule=alert.rule,
-        severity=alert.severity,
-        summary=alert.summary,
-        created_at=alert.created_at,
-        status=view.status,
-        verdict=view.verdict,
-    )
-
-
-def sse_event(summary: AlertSummary) -> bytes:
-    """One ``alert`` event; the JSON is ASCII on one line, so it cannot break the framing."""
-    return b"event: alert\ndata: " + json.dumps(summary.to_dict(), separators=(",", ":")).encode() + b"\n\n"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-class BadInput(Exception):
-    """A request the console refuses with 400; the message is shown to the user."""
-
-
-class Console:
-    """The handlers, bound to one store, feed, authenticator and verdict publisher."""
+class Console(FeedViews, AlertViews, SilenceViews):
+    """The handlers, bound to one store, feed, authenticator and publishers."""
 
     def __init__(
         self,
@@ -131,11 +76,13 @@ class Console:
         authenticator: Authenticator,
         keepalive_seconds: float,
         max_streams: int,
+        publish_silence: PublishSilence = nowhere,
     ) -> None:
         self.store = store
         self.settings = settings
         self.feed = feed
         self.publish_verdict = publish_verdict
+        self.publish_silence = publish_silence
         self.auth = authenticator
         self.keepalive_seconds = keepalive_seconds
         self.max_streams = max_streams
@@ -299,197 +246,6 @@ class Console:
         response.del_cookie(SESSION_COOKIE, path="/")
         raise response
 
-    # --- the feed ---------------------------------------------------------------------------
-
-    @staticmethod
-    def parse_filter(request: web.Request) -> AlertFilter:
-        severities = [s.strip() for s in request.query.getall("severity", []) if s.strip()]
-        unknown = [s for s in severities if s not in SEVERITY_RANK]
-        if unknown:
-            raise BadInput(f"Unknown severity {unknown[0][:40]!r}: use info, warning, high or critical.")
-        status = request.query.get("status", "").strip()
-        if status and status not in STATUSES:
-            raise BadInput(f"Unknown status {status[:40]!r}: use open, acknowledged or resolved.")
-        detector = request.query.get("detector", "").strip()
-        rule = request.query.get("rule", "").strip()
-        if len(detector) > MAX_FILTER_CHARS or len(rule) > MAX_FILTER_CHARS:
-            raise BadInput("That filter is too long.")
-        ordered = tuple(s for s in pages.SEVERITIES if s in severities)
-        return AlertFilter(
-            severities=ordered or None,
-            detector=detector or None,
-            rule=rule or None,
-            status=status or None,  # type: ignore[arg-type]
-        )
-
-    async def feed_page(self, request: web.Request) -> web.StreamResponse:
-        try:
-            chosen = self.parse_filter(request)
-        except BadInput as exc:
-            return self.error(request, 400, str(exc))
-        rows = await self.run(self.store.alerts, chosen)
-        filters = {
-            "severities": list(chosen.severities or ()),
-            "detector": chosen.detector or "",
-            "rule": chosen.rule or "",
-            "status": chosen.status or "",
-        }
-        return self.page(
-            request,
-            "feed.html",
-            rows=rows,
-            filters=filters,
-            limit=chosen.limit,
-            detectors=sorted({r.detector for r in rows} | ({chosen.detector} if chosen.detector else set())),
-            rules=sorted({r.rule for r in rows} | ({chosen.rule} if chosen.rule else set())),
-        )
-
-    async def events(self, request: web.Request) -> web.StreamResponse:
-        identity: Identity = request[IDENTITY_KEY]
-        if len(self.streams) >= self.max_streams:
-            return web.Response(status=503, text="too many live feeds open\n", headers={"Retry-After": "10"})
-        response = web.StreamResponse(
-            headers={**SECURITY_HEADERS, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
-        response.content_type = "text/event-stream"
-        response.charset = "utf-8"
-        subscription = self.feed.subscribe()
-        self.streams.add(subscription)
-        try:
-            await response.prepare(request)
-            await response.write(b"retry: 5000\n: connected\n\n")
-            while True:
-                timeout = self.keepalive_seconds
-                if identity.expires is not None:
-                    left = identity.expires - time.time()
-                    if left <= 0:
-                        break  # the session ended: the browser reconnects and is asked to sign in
-                    timeout = min(timeout, left)
-                summary = await subscription.get(timeout)
-                if summary is not None:
-                    await response.write(sse_event(summary))
-                elif subscription.closed:
-                    break
-                else:
-                    await response.write(b": keep-alive\n\n")
-        except (ConnectionError, RuntimeError):
-            pass  # the browser went away
-        finally:
-            subscription.close()
-            self.streams.discard(subscription)
-        return response
-
-    async def close_streams(self, app: web.Application) -> None:
-        for subscription in list(self.streams):
-            subscription.close()
-
-    async def start_feed(self, app: web.Application) -> None:
-        if self.feed.loop is None or self.feed.loop.is_closed():
-            self.feed.start(asyncio.get_running_loop())
-
-    # --- an alert ---------------------------------------------------------------------------
-
-    async def alert_page(self, request: web.Request) -> web.StreamResponse:
-        alert_id = request.match_info["alert_id"]
-        view = await self.run(self.store.alert, alert_id)
-        if view is None:
-            return self.error(request, 404, "No alert with that id is stored (it may be past the retention period).")
-        return self.page(
-            request,
-            "alert.html",
-            view=view,
-            rows=pages.timeline(view),
-            distress_chart=pages.distress_svg(view.alert.distress, view.alert.turns),
-            notice=DONE_NOTICES.get(request.query.get("done", "")),
-            max_note=MAX_NOTE_CHARS,
-        )
-
-    @staticmethod
-    def parse_action(form: Any) -> tuple[str, str | None, str]:
-        def field(name: str) -> str:
-            value = form.get(name, "")
-            if not isinstance(value, str):
-                raise BadInput(f"{name} must be a text field.")
-            return value
-
-        action, verdict, note = field("action").strip(), field("verdict").strip(), field("note")
-        note = note.replace("\r\n", "\n").strip()
-        if action not in ACTIONS:
-            raise BadInput("Unknown action: use acknowledge, resolve or verdict.")
-        if action == "verdict":
-            if verdict not in VERDICTS:
-                raise BadInput("Choose a verdict: true positive, false positive or unsure.")
-        elif verdict:
-            raise BadInput("A verdict is recorded with the verdict action only.")
-        if len(note) > MAX_NOTE_CHARS:
-            raise BadInput(f"The note is {len(note)} characters; the limit is {MAX_NOTE_CHARS}.")
-        return action, verdict or None, note
-
-    async def act(self, request: web.Request) -> web.StreamResponse:
-        identity: Identity = request[IDENTITY_KEY]
-        alert_id = request.match_info["alert_id"]
-        try:
-            action, verdict, note = self.parse_action(await request.post())
-        except BadInput as exc:
-            return self.error(request, 400, str(exc))
-
-        def record() -> tuple[Any, AlertView | None]:
-            done = self.store.record_action(alert_id, action, identity.user, identity.role, verdict=verdict, note=note)
-            return done, self.store.alert(alert_id)
-
-        try:
-            record_, view = await self.run(record)
-        except KeyError:
-            return self.error(request, 404, "No alert with that id is stored; nothing was recorded.")
-        except ValueError as exc:
-            return self.error(request, 400, f"Not recorded: {exc}")
-        log.info(
-            "console action %s on alert %s by %s",
-            action,
-            alert_id,
-            identity.user,
-            extra={"alert_id": alert_id, "action": action, "actor": identity.user},
-        )
-        log.debug("console action %s note: %s", record_.action_id, note)
-        metrics.CONSOLE_ACTIONS.labels(action).inc()
-        if view is None:  # deleted (retention) between the two calls
-            return self.error(request, 404, "The alert was deleted while the action was recorded.")
-        alert = view.alert
-        if action == "verdict":
-            metrics.VERDICTS.labels(alert.rule, record_.verdict or verdict).inc()
-        try:
-            event = VerdictEvent(
-                action_id=record_.action_id,
-                alert_id=alert.alert_id,
-                conversation_id=alert.conversation_id,
-                detector=alert.detector,
-                rule=alert.rule,
-                severity=alert.severity,
-                action=record_.action,
-                verdict=record_.verdict,
-                note=record_.note,
-                actor=identity.user,
-                role="reviewer",
-                at=_aware(record_.at),
-            )
-            await self.publish_verdict(event)
-        except Exception as exc:  # an invalid event, the broker down, a timeout, ...
-            log.error(
-                "console action %s on alert %s recorded but not published to the verdicts topic: %s",
-                record_.action_id,
-                alert_id,
-                type(exc).__name__,
-                extra={"alert_id": alert_id, "action": action, "actor": identity.user},
-            )
-            return self.error(
-                request,
-                502,
-                "Your action is recorded in the audit log, but it could not be sent to the verdicts topic "
-                f"({type(exc).__name__}). Do not repeat it; tell the on-call engineer.",
-            )
-        self.feed.publish(summary_of(view))
-        raise web.HTTPSeeOther(f"/alerts/{quote(alert_id, safe='')}?done={action}")
-
     # --- health -----------------------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.StreamResponse:
@@ -507,6 +263,7 @@ def create_console_app(
     feed: LiveFeed,
     publish_verdict: PublishVerdict,
     *,
+    publish_silence: PublishSilence = nowhere,
     authenticator: Authenticator | None = None,
     keepalive_seconds: float = KEEPALIVE_SECONDS,
     max_streams: int = MAX_STREAMS,
@@ -515,7 +272,8 @@ def create_console_app(
 
     ``store`` is an AlertStore (synchronous; called on the default executor), ``feed`` the live
     feed the collector publishes to (started on the app's loop at start-up if it is not yet),
-    ``publish_verdict`` sends each action to ``turnwatch.verdicts`` and returns once it is sent.
+    ``publish_verdict`` sends each action to ``turnwatch.verdicts`` and ``publish_silence`` each silence to
+    ``turnwatch.silences``, each returning once it is sent.
     Raises ConfigError when the authentication settings are unusable.
     """
     console = Console(
@@ -526,6 +284,7 @@ def create_console_app(
         authenticator or Authenticator.from_settings(settings),
         keepalive_seconds,
         max_streams,
+        publish_silence,
     )
     app = web.Application(
         middlewares=[console.headers_middleware, console.auth_middleware],
@@ -536,10 +295,16 @@ def create_console_app(
     app.router.add_get("/login", console.get_login)
     app.router.add_post("/login", console.post_login)
     app.router.add_post("/logout", console.post_logout)
-    app.router.add_get("/", console.feed_page)
+    app.router.add_get("/", console.queue_page)
+    app.router.add_get("/queue/rows", console.queue_rows)
+    app.router.add_get("/alerts", console.feed_page)
     app.router.add_get("/events", console.events)
     app.router.add_get("/alerts/{alert_id}", console.alert_page)
     app.router.add_post("/alerts/{alert_id}/actions", console.act)
+    app.router.add_post("/conversations/{conversation_id}/acknowledge", console.acknowledge_conversation)
+    app.router.add_get("/silences", console.silences_page)
+    app.router.add_post("/silences", console.create_silence)
+    app.router.add_post("/silences/{silence_id}/expire", console.expire_silence)
     app.router.add_get("/healthz", console.healthz)
     app.router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
     return app

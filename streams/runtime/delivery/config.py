@@ -1,8 +1,12 @@
 """Delivery configuration (YAML), validated into typed objects at start-up.
 
-Errors name the key: ``routes[1].receivers[0]: unknown receiver 'pager'``. Secrets are read
-from environment variables or files named in the config, never written in it, and never
-appear in ``repr`` or logs.
+Errors name the key: ``routes[1].receivers[0]: unknown receiver 'pager' (did you mean
+'pagerduty'?)``. Secrets are read from environment variables or files named in the config, never
+written in it, and never appear in ``repr`` or logs.
+
+Besides receivers and routes: ``escalations`` (who is paged next when nobody acknowledges in
+time; ``streams.runtime.delivery.escalation``) and ``inhibit_rules`` (alerts that mute others of
+the same conversation; ``streams.runtime.delivery.inhibit``).
 """
 
 from __future__ import annotations
@@ -11,20 +15,26 @@ import difflib
 import fnmatch
 import operator
 import re
+from collections.abc import Iterator
 from functools import reduce
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from streams.errors import ConfigError
-from streams.runtime.delivery.models import ReceiverConfig, SecretRef, StrictModel
+from streams.runtime.delivery.escalation import EscalationPolicy, EscalationStep
+from streams.runtime.delivery.inhibit import InhibitRule
+from streams.runtime.delivery.models import Match, ReceiverConfig, SecretRef, StrictModel
 from streams.runtime.delivery.sinks import NOTIFIERS, SINKS
+from streams.vocabulary import SEVERITIES
 
 __all__ = [
     "SEVERITIES",
     "DeliveryConfig",
+    "EscalationPolicy",
+    "InhibitRule",
     "Match",
     "Receiver",
     "ReceiverConfig",
@@ -35,24 +45,8 @@ __all__ = [
     "registry_rules",
 ]
 
-SEVERITIES = ("info", "warning", "high", "critical")
-
-
 # One union of every registered sink's config model, told apart by ``kind``.
 Receiver = Annotated[reduce(operator.or_, (notifier.config for notifier in NOTIFIERS)), Field(discriminator="kind")]
-
-
-class Match(StrictModel):
-    detectors: list[str] | None = None
-    rules: list[str] | None = Field(default=None, description="Glob patterns, e.g. therapist.*")
-    min_severity: Literal["info", "warning", "high", "critical"] = "info"
-
-    def matches(self, detector: str, rule: str, severity: str) -> bool:
-        if self.detectors is not None and detector not in self.detectors:
-            return False
-        if self.rules is not None and not any(fnmatch.fnmatchcase(rule, pattern) for pattern in self.rules):
-            return False
-        return SEVERITIES.index(severity) >= SEVERITIES.index(self.min_severity)
 
 
 class Route(StrictModel):
@@ -90,6 +84,12 @@ class DeliveryConfig(StrictModel):
         default=None,
         description="Link template with {conversation_id} and/or {alert_id}; the console_url setting overrides it.",
     )
+    escalations: list[EscalationPolicy] = Field(
+        default_factory=list, description="Who is paged next when an alert is not acknowledged in time."
+    )
+    inhibit_rules: list[InhibitRule] = Field(
+        default_factory=list, description="Alerts that, once sent, mute matching alerts of the same conversation."
+    )
 
     @model_validator(mode="after")
     def _receivers_exist(self) -> DeliveryConfig:
@@ -97,11 +97,29 @@ class DeliveryConfig(StrictModel):
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"receiver names must be unique: {', '.join(sorted(duplicates))}")
+        for where, name in self._receiver_references():
+            if name not in names:
+                raise ValueError(f"{where}: unknown receiver {name!r}{_closest(name, names)}")
+        return self
+
+    def _receiver_references(self) -> Iterator[tuple[str, str]]:
         for i, route in enumerate(self.routes):
             for j, name in enumerate(route.receivers):
-                if name not in names:
-                    raise ValueError(f"routes[{i}].receivers[{j}]: unknown receiver {name!r}")
-        return self
+                yield f"routes[{i}].receivers[{j}]", name
+        for i, policy in enumerate(self.escalations):
+            for j, step in enumerate(policy.steps):
+                for k, name in enumerate(step.receivers):
+                    yield f"escalations[{i}].steps[{j}].receivers[{k}]", name
+
+    def _matchers(self) -> Iterator[tuple[str, Match]]:
+        """Every matcher in the config, with its key (what ``unknown_names`` checks)."""
+        for i, route in enumerate(self.routes):
+            yield f"routes[{i}].match", route.match
+        for i, policy in enumerate(self.escalations):
+            yield f"escalations[{i}].match", policy.match
+        for i, rule in enumerate(self.inhibit_rules):
+            yield f"inhibit_rules[{i}].source", rule.source
+            yield f"inhibit_rules[{i}].target", rule.target
 
     def receiver(self, name: str) -> ReceiverConfig:
         return next(r for r in self.receivers if r.name == name)
@@ -145,18 +163,20 @@ class DeliveryConfig(StrictModel):
         detector). A typo there would silently route a page nowhere, so it is an error."""
         detectors = sorted(set(rules.values()))
         problems = []
-        for i, route in enumerate(self.routes):
-            for j, name in enumerate(route.match.detectors or ()):
+        for where, match in self._matchers():
+            for j, name in enumerate(match.detectors or ()):
                 if name not in detectors:
-                    problems.append(
-                        f"routes[{i}].match.detectors[{j}]: unknown detector {name!r}{_closest(name, detectors)}"
-                    )
-            for j, pattern in enumerate(route.match.rules or ()):
+                    problems.append(f"{where}.detectors[{j}]: unknown detector {name!r}{_closest(name, detectors)}")
+            for j, pattern in enumerate(match.rules or ()):
                 if not any(fnmatch.fnmatchcase(rule, pattern) for rule in rules):
                     problems.append(
-                        f"routes[{i}].match.rules[{j}]: {pattern!r} matches no rule{_closest(pattern, sorted(rules))}"
+                        f"{where}.rules[{j}]: {pattern!r} matches no rule{_closest(pattern, sorted(rules))}"
                     )
         return problems
+
+
+_NAMES_ITS_KEY = re.compile(r"^(routes|escalations)\[\d+\]")
+_NAMES_A_SUBKEY = re.compile(r"^[a-z_]+(\[\d+\])*(\.[a-z_]+(\[\d+\])*)*: ")
 
 
 def _closest(name: str, known: list[str]) -> str:
@@ -165,7 +185,17 @@ def _closest(name: str, known: list[str]) -> str:
 
 
 def _known_keys() -> list[str]:
-    models = (DeliveryConfig, Route, Match, Redaction, SecretRef, *(n.config for n in NOTIFIERS))
+    models = (
+        DeliveryConfig,
+        Route,
+        Match,
+        Redaction,
+        SecretRef,
+        EscalationPolicy,
+        EscalationStep,
+        InhibitRule,
+        *(n.config for n in NOTIFIERS),
+    )
     return sorted(
         {alias or name for model in models for name, alias in ((n, f.alias) for n, f in model.model_fields.items())}
     )
@@ -183,9 +213,12 @@ def _location(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def load_delivery_config(path: str | Path, rules: dict[str, str] | None = None) -> DeliveryConfig:
+def load_delivery_config(
+    path: str | Path, rules: dict[str, str] | None = None, *, resolve_secrets: bool = True
+) -> DeliveryConfig:
     """Read and validate a delivery config; with ``rules`` (rule -> detector, from the
-    registry) routes naming an unknown detector or rule fail too. Secrets are resolved."""
+    registry) routes naming an unknown detector or rule fail too. Secrets are resolved, unless
+    ``resolve_secrets`` is false: ``routes test`` only evaluates routing and sends nothing."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except OSError as exc:
@@ -201,11 +234,17 @@ def load_delivery_config(path: str | Path, rules: dict[str, str] | None = None) 
             where = _location(item["loc"])
             if item["type"] == "extra_forbidden":
                 message = "not a delivery config key" + _closest(str(item["loc"][-1]), _known_keys())
-            problems.append(message if message.startswith("routes[") else f"{where}: {message}")
+            if _NAMES_ITS_KEY.match(message):  # a config-level check names its own key (routes[1].receivers[0]: ...)
+                problems.append(message)
+            elif _NAMES_A_SUBKEY.match(message) and where != "(top level)":  # steps[1].after_seconds: ...
+                problems.append(f"{where}.{message}")
+            else:
+                problems.append(f"{where}: {message}")
         raise ConfigError(f"delivery config {path}: " + "; ".join(problems)) from None
     problems = config.unknown_names(rules) if rules is not None else []
     try:
-        config.secrets()
+        if resolve_secrets:
+            config.secrets()
     except ConfigError as exc:
         problems.append(str(exc))
     if problems:

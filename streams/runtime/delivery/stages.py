@@ -4,11 +4,13 @@ runs them in the order its stage chains give)."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from streams.contracts import Alert
 from streams.runtime.delivery.config import SEVERITIES
+from streams.runtime.delivery.sinks.base import Action
+from streams.vocabulary import PAGING_ACTIONS
 
 
 def backoff_seconds(attempt: int, initial: float, maximum: float, rng: random.Random | None = None) -> float:
@@ -39,15 +41,39 @@ def delivered_key(alert: Alert, receiver: str) -> str:
     return f"{alert.alert_id}|{alert.severity}|{receiver}"
 
 
+def message_key(alert_id: str, receiver: str) -> str:
+    """Where a receiver's reference to its page of an alert is kept (Slack: channel and ts)."""
+    return f"{alert_id}|{receiver}"
+
+
 @dataclass
 class DeliveryJob:
-    """One alert for one receiver; travels through the retry topic between attempts."""
+    """One notice for one receiver; travels through the retry topic between attempts.
+
+    ``action`` is ``trigger`` (the page; an escalation step's page carries its ``note``) or a
+    reviewer's ``acknowledge`` / ``resolve`` with the console's ``action_id`` and ``actor``.
+    Jobs written before these fields existed read as triggers."""
 
     alert: Alert
     receiver: str
     attempt: int = 1
     not_before: float = 0.0
     last_error: str = ""
+    action: Action = "trigger"
+    actor: str = ""
+    action_id: str = ""
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        """The delivered-set key: a page once per (alert, severity, receiver), an update once per
+        (alert, console action, receiver)."""
+        if self.action == "trigger":
+            return delivered_key(self.alert, self.receiver)
+        return f"{self.alert.alert_id}|{self.action}|{self.action_id}|{self.receiver}"
+
+    def retry(self, not_before: float, error: str) -> DeliveryJob:
+        return replace(self, attempt=self.attempt + 1, not_before=not_before, last_error=error)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +82,10 @@ class DeliveryJob:
             "attempt": self.attempt,
             "not_before": self.not_before,
             "last_error": self.last_error,
+            "action": self.action,
+            "actor": self.actor,
+            "action_id": self.action_id,
+            "note": self.note,
         }
 
     @classmethod
@@ -69,4 +99,14 @@ class DeliveryJob:
             attempt=int(data["attempt"]),
             not_before=float(data["not_before"]),
             last_error=str(data.get("last_error", "")),
+            action=_action(data.get("action", "trigger")),
+            actor=str(data.get("actor", "")),
+            action_id=str(data.get("action_id", "")),
+            note=str(data.get("note", "")),
         )
+
+
+def _action(value: Any) -> Action:
+    if value not in PAGING_ACTIONS:
+        raise ValueError(f"action: {value!r} is not trigger, acknowledge or resolve")
+    return value

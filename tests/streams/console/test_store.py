@@ -439,14 +439,35 @@ def test_opening_twice_migrates_once_and_keeps_the_data(database_url: str):
 def test_a_store_from_the_first_release_upgrades_with_its_audit_log_and_can_reopen(database_url: str):
     from alembic import command
 
-    old = AlertStore(db.create_store_engine(database_url))
+    engine = db.create_store_engine(database_url)
     config = migrate.alembic_config(database_url)
-    with old.engine.begin() as connection:
+    with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
-    old.save_alert(make_alert(severity="warning"))
-    old.record_action("abc123", "resolve", "rita", "reviewer", note="handled")
-    old.close()
+    alert = make_alert(severity="warning")
+    with engine.begin() as connection:  # rows as the first release wrote them
+        connection.execute(
+            text(
+                "INSERT INTO alerts (alert_id, conversation_id, detector, rule, severity, severity_rank, summary, "
+                "created_at, stored_at, status, verdict, verdict_note, alert_json) VALUES (:id, :c, 'crisis', "
+                ":rule, 'warning', 2, 's', :t, :t, 'resolved', NULL, '', :doc)"
+            ),
+            {
+                "id": alert.alert_id,
+                "c": alert.conversation_id,
+                "rule": alert.rule,
+                "t": T0,
+                "doc": alert.model_dump_json(),
+            },
+        )
+        connection.execute(
+            text(
+                "INSERT INTO actions (action_id, alert_id, action, verdict, note, actor, role, at) "
+                "VALUES ('a1', :id, 'resolve', NULL, 'handled', 'rita', 'reviewer', :t)"
+            ),
+            {"id": alert.alert_id, "t": T0},
+        )
+    engine.dispose()
 
     store = AlertStore.open(database_url)
     try:

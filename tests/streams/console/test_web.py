@@ -17,7 +17,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
-from streams.contracts import Alert, TurnEvent, VerdictEvent
+from streams.contracts import Alert, SilenceEvent, TurnEvent, VerdictEvent
 from streams.runtime.console.live import LiveFeed
 from streams.runtime.console.pages import distress_svg, highlight
 from streams.runtime.console.store import AlertStore
@@ -94,6 +94,7 @@ class Harness:
         self.store = store
         self.feed = LiveFeed()
         self.events: list[VerdictEvent] = []
+        self.silences: list[SilenceEvent] = []
         self.fail_publish = fail_publish
 
         async def publish(event: VerdictEvent) -> None:
@@ -101,7 +102,14 @@ class Harness:
                 raise ConnectionError("broker down")
             self.events.append(VerdictEvent.model_validate_json(event.to_json()))
 
-        self.app = create_console_app(store, settings, self.feed, publish, keepalive_seconds=keepalive)
+        async def publish_silence(event: SilenceEvent) -> None:
+            if self.fail_publish:
+                raise ConnectionError("broker down")
+            self.silences.append(SilenceEvent.model_validate_json(event.to_json()))
+
+        self.app = create_console_app(
+            store, settings, self.feed, publish, publish_silence=publish_silence, keepalive_seconds=keepalive
+        )
         self.client = TestClient(TestServer(self.app))
 
     async def __aenter__(self) -> Harness:
@@ -164,7 +172,7 @@ async def test_feed_lists_alerts_critical_first_then_newest_and_filters(store, s
         await h.sign_in()
 
         async def rows(query: str = "") -> list[str]:
-            response = await h.client.get("/" + query)
+            response = await h.client.get("/alerts" + query)
             assert response.status == 200
             return ROW_ID.findall(await response.text())
 
@@ -178,18 +186,20 @@ async def test_feed_lists_alerts_critical_first_then_newest_and_filters(store, s
         store.record_action("crit-old", "acknowledge", "rita", "reviewer")
         assert await rows("?status=acknowledged") == ["crit-old"]
         assert "crit-old" not in await rows("?status=open")
-        page = await (await h.client.get("/?severity=high&severity=warning")).text()
+        assert await rows("?rule=crisis.*") == [r for r in everything if r != "warn-new" and r != "info-newest"]
+        assert await rows("?rule=*.repetition") == ["info-newest", "warn-new"]  # globs, as routes take them
+        page = await (await h.client.get("/alerts?severity=high&severity=warning")).text()
         assert 'value="high" checked' in page and 'value="critical" checked' not in page
         assert 'data-severities="high,warning"' in page  # what feed.js filters live rows by
         assert 'href="/alerts/high-mid"' in page and 'src="/static/feed.js"' in page
-        assert (await h.client.get("/?severity=urgent")).status == 400
-        assert (await h.client.get("/?status=closed")).status == 400
+        assert (await h.client.get("/alerts?severity=urgent")).status == 400
+        assert (await h.client.get("/alerts?status=closed")).status == 400
 
 
 async def test_pages_carry_strict_headers_and_no_inline_script(store, settings):
     async with Harness(store, settings) as h:
         await h.sign_in()
-        for path in ("/", "/alerts/abc123"):
+        for path in ("/", "/alerts", "/alerts/abc123", "/silences"):
             response = await h.client.get(path)
             headers = response.headers
             assert "default-src 'self'" in headers["Content-Security-Policy"]
@@ -340,9 +350,11 @@ async def test_xss_in_every_alert_field_is_escaped(store, settings):
     async with Harness(store, settings) as h:
         await h.sign_in()
         alert_page = await (await h.client.get("/alerts/xss")).text()
-        feed = await (await h.client.get("/")).text()
+        feed = await (await h.client.get("/alerts")).text()
+        queue = await (await h.client.get("/?rule=crisis.*")).text()
     for html in (alert_page, feed):
         assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img" not in queue
     assert 'title="&#34; &lt;img' in alert_page  # the why, as an attribute, cannot end the attribute
 
 

@@ -130,13 +130,16 @@ def test_the_shipped_example_config_is_valid(monkeypatch, tmp_path):
 
     example = Path(__file__).resolve().parents[3] / "deploy" / "delivery.example.yaml"
     secret_file = tmp_path / "slack"
-    secret_file.write_text("https://hooks.slack.example/T000/B000/XXX\n")
+    secret_file.write_text("xoxb-0000-example\n")
     monkeypatch.setenv("TURNWATCH_PAGERDUTY_ROUTING_KEY", "rk")
+    monkeypatch.setenv("TURNWATCH_PAGERDUTY_CLINICAL_LEAD_KEY", "rk2")
     monkeypatch.setenv("TURNWATCH_WEBHOOK_SECRET", "s")
-    text = example.read_text().replace("/run/secrets/slack-safety-webhook", str(secret_file))
+    text = example.read_text().replace("/run/secrets/slack-safety-bot-token", str(secret_file))
     config = load_delivery_config(write(tmp_path, text))
     assert config.route("crisis", "crisis.intent_or_plan", "critical") == ["safety-pager", "review-queue"]
     assert config.route("therapist", "therapist.harsh_or_shaming", "high") == ["safety-slack", "review-queue"]
+    assert [step.receivers for step in config.escalations[0].steps] == [["safety-slack"], ["head-of-clinical"]]
+    assert len(config.inhibit_rules) == 1
     assert config.route("therapist", "therapist.ai_feelings", "info") == []
 
 

@@ -21,7 +21,12 @@
     rule: table.getAttribute("data-rule") || "",
     status: table.getAttribute("data-status") || ""
   };
-  var VERDICTS = { true_positive: "True positive", false_positive: "False positive", unsure: "Unsure" };
+  if (filters.status === "any") { filters.status = ""; }
+  var rulePattern = glob(filters.rule);
+  var VERDICTS = {
+    true_positive: "True positive", false_positive: "False positive", unsure: "Unsure",
+    wrong_severity: "Right, wrong severity", wrong_rule: "Right risk, wrong rule"
+  };
   var hadError = false;
 
   function setLive(state, text) {
@@ -32,9 +37,16 @@
   function matches(alert) {
     if (filters.severities.length && filters.severities.indexOf(alert.severity) < 0) { return false; }
     if (filters.detector && alert.detector !== filters.detector) { return false; }
-    if (filters.rule && alert.rule !== filters.rule) { return false; }
+    if (rulePattern && !rulePattern.test(alert.rule)) { return false; }
     if (filters.status && alert.status !== filters.status) { return false; }
     return true;
+  }
+
+  /* the rule filter as the server reads it: a glob (* any run, ? one character), else the exact name */
+  function glob(pattern) {
+    if (!pattern) { return null; }
+    var source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+    return new RegExp("^" + source + "$");
   }
 
   function pinned(severity) { return severity === "critical" ? 0 : 1; }

@@ -6,7 +6,7 @@ from pydantic import SecretStr
 
 from streams.runtime.delivery.models import ReceiverConfig
 from streams.runtime.delivery.sinks.alertmanager import AlertmanagerNotifier, AlertmanagerReceiver
-from streams.runtime.delivery.sinks.base import BaseNotifier, Outcome
+from streams.runtime.delivery.sinks.base import BaseNotifier, Notice, Outcome
 from streams.runtime.delivery.sinks.pagerduty import PagerDutyNotifier, PagerDutyReceiver
 from streams.runtime.delivery.sinks.slack import SlackNotifier, SlackReceiver
 from streams.runtime.delivery.sinks.webhook import WebhookNotifier, WebhookReceiver
@@ -20,6 +20,7 @@ __all__ = [
     "SINKS",
     "AlertmanagerReceiver",
     "BaseNotifier",
+    "Notice",
     "Outcome",
     "PagerDutyReceiver",
     "SlackReceiver",

@@ -3,19 +3,29 @@
 As in Alertmanager, the notifier decides *whether* to retry; the retry stage owns *when*.
 A receiver kind is one module: its config model (a ``ReceiverConfig``) and its notifier, then
 one line in ``streams.runtime.delivery.sinks.NOTIFIERS``.
+
+Most receivers only take the page itself (``notify``). A paging receiver that can follow the
+alert's life (PagerDuty, Slack with a bot token) says so with ``takes_updates`` and implements
+``send`` for every ``Notice``: the trigger, then the acknowledgement and the resolution a
+reviewer makes in the console. What such a receiver returns to refer to its page later (Slack's
+channel and ``ts``) comes back in ``Outcome.ref``; the delivery path stores it and hands it back
+in the next notice for the same alert.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import SecretStr
 
 from streams.contracts import Alert
 from streams.runtime.delivery.models import ReceiverConfig
+from streams.vocabulary import PAGING_ACTIONS
+
+Action = Literal[PAGING_ACTIONS]
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,23 @@ class Outcome:
     delivered: bool
     retry: bool
     detail: str
+    ref: dict[str, Any] | None = None  # how the receiver names what it made (Slack: channel, ts)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one delivery tells a receiver: the alert, and what happened to it.
+
+    ``trigger`` is the page (again at a higher severity, an update of the same page where the
+    receiver can update); ``acknowledge`` and ``resolve`` carry the reviewer in ``actor``.
+    ``note`` says why this receiver is told (an escalation step); ``ref`` is what the receiver
+    returned the last time it was sent this alert."""
+
+    alert: Alert
+    action: Action = "trigger"
+    actor: str = ""
+    note: str = ""
+    ref: dict[str, Any] | None = None
 
 
 class BaseNotifier:
@@ -37,8 +64,20 @@ class BaseNotifier:
         self.secret = secret
         self.conversation_url = conversation_url
 
+    @property
+    def takes_updates(self) -> bool:
+        """Whether acknowledgements and resolutions reach this receiver (see ``send``)."""
+        return False
+
     async def notify(self, session: aiohttp.ClientSession, alert: Alert) -> Outcome:
         raise NotImplementedError
+
+    async def send(self, session: aiohttp.ClientSession, notice: Notice) -> Outcome:
+        """Deliver one notice. A receiver that takes updates overrides this; the others only page
+        (the delivery path never sends them anything else)."""
+        if notice.action != "trigger":
+            return Outcome(False, False, f"{self.kind} receivers take no {notice.action}")
+        return await self.notify(session, notice.alert)
 
 
 def conversation_link(template: str | None, alert: Alert) -> str | None:
