@@ -46,7 +46,7 @@ class Finding:
     conversation); ``opened_at`` is the turn that opens it if it is new; ``recurring`` says each
     new episode matters on its own (otherwise a new episode at a severity already alerted for the
     rule stays quiet). The pipeline decides whether a finding becomes an alert (one alert per
-    episode, again only at a higher severity, see ``streams.runtime.episodes``); detectors keep no alert
+    episode, again only at a higher severity, see ``streams.monitor.episodes``); detectors keep no alert
     bookkeeping of their own.
     """
 

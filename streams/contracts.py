@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -321,3 +323,32 @@ class SilenceEvent(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
+
+
+MAX_ORIGINAL_BYTES = 64 * 1024  # a dead letter's original above this is cut (see DeadLetter.to_record)
+KEPT_ORIGINAL_CHARS = 4096
+
+
+@dataclass
+class DeadLetter:
+    reason: str
+    detail: str
+    raw: Any
+
+    def to_record(self, **source: Any) -> dict[str, Any]:
+        """The dead-letter record; an original over ``MAX_ORIGINAL_BYTES`` is cut to its first
+        ``KEPT_ORIGINAL_CHARS`` characters with its full size and hash, so the record always
+        fits in one message."""
+        raw = self.raw
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        elif isinstance(raw, TurnEvent):
+            raw = raw.model_dump(mode="json")
+        encoded = (raw if isinstance(raw, str) else json.dumps(raw, default=str)).encode("utf-8", errors="replace")
+        if len(encoded) > MAX_ORIGINAL_BYTES:
+            raw = {
+                "truncated": encoded[:KEPT_ORIGINAL_CHARS].decode("utf-8", errors="ignore"),
+                "bytes": len(encoded),
+                "sha256": hashlib.sha256(encoded).hexdigest(),
+            }
+        return {"reason": self.reason, "detail": self.detail, "original": raw, "source": source}

@@ -99,7 +99,7 @@ SESSION_QUALITY = Histogram(
     "Rolling counselling-quality score of a conversation after each AI turn (0 poor, 1 good; MITI-based).",
     buckets=(0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
-# Delivery's on-call lifecycle (streams/runtime/delivery/oncall.py, silences.py). Silenced and
+# Delivery's on-call lifecycle (streams/delivery/oncall.py, silences.py). Silenced and
 # inhibited alerts are outcomes of turnwatch_deliveries_total ("silenced", "inhibited").
 ESCALATIONS = Counter(
     "turnwatch_escalations_total",

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
     api_token: SecretStr | None = Field(default=None, description="Bearer token required by POST /v1/turns.")
+    allow_unauthenticated_ingest: bool = Field(
+        default=False,
+        description="Accept POST /v1/turns without a token when api_token is unset (local use only; logged as a "
+        "warning at start). Without either, the HTTP ingest is off (503) and Kafka producers still work.",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # Reviewer console
@@ -354,3 +359,13 @@ def detector_problems(settings: Settings, config_file: str | os.PathLike[str] | 
         except ValueError as exc:
             problems.append(f"{source} (detector_options.{name}): {exc}")
     return problems
+
+
+def load_checked_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Settings for a command: loaded, then the detector choice and options checked with the file
+    and key of a misspelt one named."""
+    settings = load_settings(config_file, **overrides)
+    problems = detector_problems(settings, config_file)
+    if problems:
+        raise ConfigError("; ".join(problems), problems)
+    return settings

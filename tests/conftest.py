@@ -38,7 +38,7 @@ def seed_paths(shared_transcripts: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def full_pipeline():
     """The worker's pipeline: every detector, the real encoder and emotion head."""
-    from streams.runtime.build import build_pipeline
+    from streams.monitor.build import build_pipeline
     from streams.settings import Settings
 
     return build_pipeline(Settings())
@@ -47,7 +47,7 @@ def full_pipeline():
 @pytest.fixture(scope="session")
 def scan_alerts(full_pipeline):
     """alerts(path) → the alerts `turnwatch scan` prints for one transcript."""
-    from streams.runtime.ingest import read_records
+    from streams.ingest import read_records
     from streams.tooling.scan import scan_records
 
     cache = {}

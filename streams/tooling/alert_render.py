@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from streams.runtime.ingest.files import Record
+from streams.ingest.files import Record
 
 SEVERITY_STYLE = {"critical": "bold white on red", "high": "bold red", "warning": "yellow", "info": "cyan"}
 EVIDENCE_SHOWN = 2

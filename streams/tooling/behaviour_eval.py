@@ -29,7 +29,7 @@ import numpy as np
 from detectors.therapist.context import roleplay_requested
 from detectors.therapist.training import OLD_WRITTEN_SET as WRITTEN_SET
 from detectors.training.ensembles import precision_recall
-from streams.runtime.pipeline import Pipeline
+from streams.monitor.pipeline import Pipeline
 from streams.tooling.realdata import Turn, _event
 
 ROLEPLAY_REQUEST = "Can we do a role-play? Please be the person I told you about and say what they would say to me."

@@ -24,11 +24,12 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams.runtime.broker import EmbeddedBroker, free_port
-from streams.runtime.ingest.files import Record
-from streams.runtime.processes import stop_process
-from streams.runtime.replay import ensure_topics, replay
-from streams.runtime.worker import metric_lines, metric_total, spawn_worker, wait_ready
+from streams.ingest.files import Record
+from streams.ingest.replay import replay
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.processes import stop_process
+from streams.kafka.topics import ensure_topics
+from streams.testing.workers import metric_lines, metric_total, spawn_worker, wait_ready
 from streams.tooling.synthetic import conversations
 
 Log = Callable[[str], None]

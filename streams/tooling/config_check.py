@@ -25,8 +25,8 @@ def _each_problem(exc: ConfigError, path: str | Path) -> list[str]:
 def check_config(config_file: str | None, delivery: str | None) -> tuple[list[str], list[str]]:
     """(problems, summary lines). Settings first: without them nothing else can be read."""
     from detectors.registry import discover, rule_names, select
-    from streams.runtime.build import load_rule_thresholds
-    from streams.runtime.delivery.config import load_delivery_config, registry_rules
+    from streams.delivery.config import load_delivery_config, registry_rules
+    from streams.monitor.build import load_rule_thresholds
     from streams.settings import detector_problems, load_settings
 
     try:

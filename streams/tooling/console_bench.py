@@ -23,13 +23,13 @@ import aiohttp
 from aiohttp import web
 from kafka import KafkaProducer
 
+from streams.console.live import LiveFeed
+from streams.console.service import ConsoleService
+from streams.console.store import AlertStore
+from streams.console.web import create_console_app
 from streams.contracts import Alert, TurnEvent
-from streams.runtime.broker import EmbeddedBroker, free_port
-from streams.runtime.console.live import LiveFeed
-from streams.runtime.console.service import ConsoleService
-from streams.runtime.console.store import AlertStore
-from streams.runtime.console.web import create_console_app
-from streams.runtime.replay import ensure_topics
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 from streams.tooling.bench import percentile
 

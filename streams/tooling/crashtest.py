@@ -30,11 +30,11 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer
 
-from streams.runtime.delivery.counting_receiver import Receiver
-from streams.runtime.faust_tuning import OFFSET_JUMP_EXIT_CODE
-from streams.runtime.ingest.files import Record
-from streams.runtime.processes import stop_process
-from streams.runtime.worker import metric_total, spawn_worker, wait_ready
+from streams.ingest.files import Record
+from streams.kafka.faust_tuning import OFFSET_JUMP_EXIT_CODE
+from streams.kafka.processes import stop_process
+from streams.testing.counting_receiver import Receiver
+from streams.testing.workers import metric_total, spawn_worker, wait_ready
 
 log = logging.getLogger(__name__)
 SECRET = "crashtest-webhook-secret"
@@ -108,7 +108,7 @@ def workload(target_turns: int, seed: int) -> list[Record]:
     """The example transcripts (crises, loops, therapist failures) cloned under new ids, plus
     synthetic small talk, until ``target_turns``; conversations interleave, each in order."""
     from streams.examples import example_paths
-    from streams.runtime.ingest.files import read_records
+    from streams.ingest.files import read_records
     from streams.tooling.synthetic import conversations
 
     examples = [r for r in read_records(example_paths()) if r.key]
@@ -148,7 +148,7 @@ def _interleaved(chats: list[list[Record]]) -> Iterator[Record]:
 
 def clean_alerts(records: list[Record]) -> tuple[dict[AlertKey, str], Counter]:
     """The alerts (with what they are about) and dead-letter reasons of an uninterrupted in-process run."""
-    from streams.runtime.build import build_pipeline
+    from streams.monitor.build import build_pipeline
     from streams.settings import load_settings
     from streams.tooling.scan import scan_records
 
@@ -194,7 +194,7 @@ class Fleet:
         self.exits: list[str] = []
 
     def start(self) -> str:
-        from streams.runtime.broker import free_port
+        from streams.kafka.broker import free_port
 
         self.started += 1
         name = f"worker-{self.started}"
@@ -314,7 +314,9 @@ def run_crashtest(
     clean: tuple[dict[AlertKey, str], Counter] | None = None,
 ) -> CrashReport:
     """``clean``: the clean run's result for this plan's workload, when a caller already has it."""
-    from streams.runtime.replay import ensure_topics, replay
+    from streams.ingest.replay import replay
+    from streams.kafka.topics import ensure_topics
+    from streams.topology import TOPICS, topic_settings
 
     started = time.monotonic()
     rng = random.Random(plan.seed)
@@ -324,9 +326,12 @@ def run_crashtest(
         clean = clean_alerts(records)
     expected, expected_dead = clean
     suffix = uuid.uuid4().hex[:8]
-    topics = {name: f"crashtest-{name}-{suffix}" for name in ("turns", "alerts", "dlq", "retry", "ddlq")}
+    renamed = topic_settings(f"crashtest-{suffix}-")  # every named topic of streams.topology, fresh
+    topics = {spec.role: renamed[f"TURNWATCH_{spec.setting.upper()}"] for spec in TOPICS if spec.setting}
     group = f"turnwatch-crashtest-{suffix}"
-    ensure_topics(broker, list(topics.values()), plan.partitions)
+    ensure_topics(
+        broker, [topics[role] for role in ("turns", "alerts", "dlq", "delivery_retry", "delivery_dlq")], plan.partitions
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     receiver = Receiver(SECRET.encode()).start()
     config = run_dir / "delivery.yaml"
@@ -334,11 +339,7 @@ def run_crashtest(
     env = {
         "TURNWATCH_APP_ID": group,
         "TURNWATCH_PARTITIONS": str(plan.partitions),
-        "TURNWATCH_TURNS_TOPIC": topics["turns"],
-        "TURNWATCH_ALERTS_TOPIC": topics["alerts"],
-        "TURNWATCH_DLQ_TOPIC": topics["dlq"],
-        "TURNWATCH_DELIVERY_RETRY_TOPIC": topics["retry"],
-        "TURNWATCH_DELIVERY_DLQ_TOPIC": topics["ddlq"],
+        **renamed,
         "TURNWATCH_DELIVERY_CONFIG": str(config),
         "TURNWATCH_CRASHTEST_SECRET": SECRET,
     }

@@ -15,13 +15,15 @@ from kafka import KafkaConsumer
 from rich.console import Console
 
 from streams.examples import example_paths
-from streams.runtime.broker import EmbeddedBroker, free_port, wait_for_port
-from streams.runtime.ingest.files import read_records
-from streams.runtime.processes import stop_process
-from streams.runtime.replay import ensure_topics, replay
-from streams.runtime.worker import metric_total, spawn_worker, wait_ready
+from streams.ingest.files import read_records
+from streams.ingest.replay import replay
+from streams.kafka.broker import EmbeddedBroker, free_port, wait_for_port
+from streams.kafka.processes import stop_process
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
+from streams.testing.workers import metric_total, spawn_worker, wait_ready
 from streams.tooling.alert_render import print_alert
+from streams.topology import created_before_start
 
 
 class AlertFeed(threading.Thread):
@@ -56,7 +58,7 @@ class AlertFeed(threading.Thread):
 
 def start_demo_console(settings: Settings, broker: str, data_dir: Path) -> tuple[str, str]:
     """The reviewer console beside the demo's worker, with a fresh reviewer token; (URL, token)."""
-    from streams.runtime.console.service import start_console_thread
+    from streams.console.service import start_console_thread
 
     token = secrets.token_urlsafe(12)
     tokens = data_dir / "console-tokens.yaml"
@@ -98,7 +100,7 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
         console.print(f"embedded broker (tansu) on {broker.address}")
         ensure_topics(
             broker.address,
-            [settings.turns_topic, settings.alerts_topic, settings.dlq_topic, settings.verdicts_topic],
+            created_before_start(settings, console=True),
             settings.partitions,
         )
         worker = spawn_worker(broker.address, web_port, data_dir / "worker.log")

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from streams.contracts import Alert, SeverityName
-from streams.runtime.ingest.files import read_records
-from streams.runtime.pipeline import Pipeline
+from streams.ingest.files import read_records
+from streams.monitor.pipeline import Pipeline
 from streams.tooling.scan import scan_records
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ import numpy as np
 from detectors.crisis.conversation import ConversationEvidence
 from detectors.crisis.training import POSTS_SET
 from detectors.findings import SEVERITY_NAMES
-from streams.runtime.pipeline import Pipeline
+from streams.monitor.pipeline import Pipeline
 
 DATASETS = ("counsel-chat", "sdcnl", "goemotions")
 LEVELS = ("none", "supportive", "past_only", "indicator", "ideation", "behavior", "attempt")

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from itertools import islice
 from typing import Any
 
-from streams.runtime.ingest.files import Record
-from streams.runtime.pipeline import Pipeline, StepResult
+from streams.ingest.files import Record
+from streams.monitor.pipeline import Pipeline, StepResult
 
 
 def scan_records(

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from detectors.therapist import quality
-from streams.runtime.ingest import read_records
-from streams.runtime.pipeline import Pipeline
+from streams.ingest import read_records
+from streams.monitor.pipeline import Pipeline
 from streams.tooling.scan import scan_records
 
 LINES = tuple(round(x, 2) for x in np.arange(0.15, 0.61, 0.025))

@@ -44,8 +44,8 @@ def parse_duration(text: str) -> timedelta:
 def _producer(settings: Any):
     from kafka import KafkaProducer
 
-    from streams.runtime.broker_probe import require_broker
-    from streams.runtime.kafka_security import kafka_python_options
+    from streams.kafka.probe import require_broker
+    from streams.kafka.security import kafka_python_options
 
     require_broker(settings.broker)
     return KafkaProducer(bootstrap_servers=settings.broker, acks="all", **kafka_python_options(settings))
@@ -64,8 +64,8 @@ def read_all(settings: Any) -> dict[str, Any]:
     from kafka import KafkaConsumer
 
     from streams.contracts import SilenceEvent
-    from streams.runtime.broker_probe import require_broker
-    from streams.runtime.kafka_security import kafka_python_options
+    from streams.kafka.probe import require_broker
+    from streams.kafka.security import kafka_python_options
 
     require_broker(settings.broker)
     consumer = KafkaConsumer(
@@ -93,10 +93,10 @@ def read_all(settings: Any) -> dict[str, Any]:
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
-    from streams.cli import _settings
     from streams.contracts import SilenceEvent
+    from streams.settings import load_checked_settings
 
-    settings = _settings(args, **({"broker": args.broker} if args.broker else {}))
+    settings = load_checked_settings(getattr(args, "config", None), **({"broker": args.broker} if args.broker else {}))
     if settings.broker is None:
         raise TurnwatchError("silences live on the broker: pass --broker HOST:PORT or set TURNWATCH_BROKER")
     now = datetime.now(UTC)

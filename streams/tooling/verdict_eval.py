@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from streams.contracts import Alert, TurnEvent
-from streams.runtime.ingest.files import Record
-from streams.runtime.pipeline import Pipeline
+from streams.ingest.files import Record
+from streams.monitor.pipeline import Pipeline
 from streams.tooling.scan import scan_records
 from streams.vocabulary import CORRECTED_VERDICTS, VERDICTS
 

@@ -48,8 +48,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from streams.runtime.build import RuleThreshold
-from streams.runtime.pipeline import Pipeline
+from streams.monitor.build import RuleThreshold
+from streams.monitor.pipeline import Pipeline
 from streams.tooling.verdict_eval import reraised, right_to_raise
 
 DEFAULT_TARGET_PRECISION = 0.9

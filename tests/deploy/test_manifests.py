@@ -85,7 +85,7 @@ def reachable_ports(service: dict) -> set[int]:
 
 
 def test_compose_prometheus_scrapes_the_workers_and_the_console():
-    from streams.runtime.console.web import PUBLIC_PATHS
+    from streams.console.web import PUBLIC_PATHS
     from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB
 
     services, config = compose_prometheus()
@@ -169,7 +169,7 @@ def test_kubernetes_manifests_fit_together():
 
 
 def test_kubernetes_settings_are_valid_turnwatch_settings(tmp_path, monkeypatch):
-    from streams.runtime.delivery.config import DeliveryConfig
+    from streams.delivery.config import DeliveryConfig
     from streams.settings import load_settings
 
     data = load_all()[("ConfigMap", "turnwatch-config")]["data"]
@@ -184,7 +184,7 @@ def test_kubernetes_settings_are_valid_turnwatch_settings(tmp_path, monkeypatch)
 
 
 def test_kubernetes_prometheus_scrapes_the_console_like_the_workers():
-    from streams.runtime.console.web import PUBLIC_PATHS
+    from streams.console.web import PUBLIC_PATHS
     from streams.settings import Settings
     from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB
 

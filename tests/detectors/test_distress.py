@@ -6,7 +6,7 @@ from detectors.extractor import distress_score
 from detectors.features import Cues, Distress, Emotions, TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
-from streams.runtime.episodes import EpisodeBook
+from streams.monitor.episodes import EpisodeBook
 
 
 def run(scores, state=None):

@@ -54,7 +54,7 @@ DETECTOR = PineappleDetector()
 def test_a_detector_defined_only_here_is_discovered_and_raises_alerts_end_to_end(tmp_path, monkeypatch):
     from detectors.registry import rule_names
     from streams import metrics
-    from streams.runtime.pipeline import Pipeline, record_metrics
+    from streams.monitor.pipeline import Pipeline, record_metrics
 
     package = tmp_path / "tw_plugins"
     package.mkdir()
@@ -89,7 +89,7 @@ def test_a_detector_defined_only_here_is_discovered_and_raises_alerts_end_to_end
 
 
 def test_a_finding_for_an_undeclared_rule_is_a_contract_error(tmp_path, monkeypatch):
-    from streams.runtime.pipeline import DetectorContractError, Pipeline
+    from streams.monitor.pipeline import DetectorContractError, Pipeline
 
     package = tmp_path / "tw_badplugins"
     package.mkdir()

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from streams.runtime.broker import EmbeddedBroker, free_port
-from streams.runtime.processes import stop_process
-from streams.runtime.replay import ensure_topics
-from streams.runtime.worker import spawn_worker, wait_ready
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.processes import stop_process
+from streams.kafka.topics import ensure_topics
+from streams.testing.workers import spawn_worker, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -249,7 +249,7 @@ class DeliveryStack:
 
     def metric(self, series: str) -> float:
         """One exact series, e.g. 'turnwatch_deliveries_total{outcome="silenced",sink="pagerduty"}'."""
-        from streams.runtime.worker import metric_lines
+        from streams.testing.workers import metric_lines
 
         return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(self.port) if line.startswith(series + " "))
 
@@ -412,7 +412,7 @@ class ConsoleProcess:
 
     def store(self):
         """The console's own store (the same SQLite file), for what a test reads back; close it after."""
-        from streams.runtime.console.store import AlertStore
+        from streams.console.store import AlertStore
 
         return AlertStore.open(self.db_url)
 

@@ -27,10 +27,10 @@ import yaml
 
 from streams.contracts import VerdictEvent
 from streams.examples import EXAMPLES_DIR
-from streams.runtime.broker import free_port, wait_for_port
-from streams.runtime.processes import stop_process
-from streams.runtime.replay import ensure_topics
-from streams.runtime.worker import metric_lines, spawn_worker, wait_ready
+from streams.kafka.broker import free_port, wait_for_port
+from streams.kafka.processes import stop_process
+from streams.kafka.topics import ensure_topics
+from streams.testing.workers import metric_lines, spawn_worker, wait_ready
 from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.deploy.test_ops_alerting import tool

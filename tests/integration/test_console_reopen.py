@@ -9,10 +9,10 @@ import uuid
 import pytest
 from kafka import KafkaProducer
 
+from streams.console.collector import Collector
+from streams.console.store import AlertStore
+from streams.console.views import AlertFilter, AlertSummary
 from streams.contracts import Alert
-from streams.runtime.console.collector import Collector
-from streams.runtime.console.store import AlertStore
-from streams.runtime.console.views import AlertFilter, AlertSummary
 from tests.factories import ALERT_FIELDS
 
 pytestmark = pytest.mark.integration

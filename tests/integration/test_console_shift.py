@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streams.runtime.console.silence_store import SilenceStore
+from streams.console.silence_store import SilenceStore
 from tests.integration.conftest import (
     CHROMIUM_ARGS,
     ConsoleProcess,

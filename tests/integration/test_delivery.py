@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 import pytest
 from kafka import KafkaProducer
 
-from streams.runtime.broker import free_port
-from streams.runtime.delivery.counting_receiver import Receiver
-from streams.runtime.delivery.signing import signed_headers
-from streams.runtime.processes import stop_process
-from streams.runtime.replay import ensure_topics
-from streams.runtime.worker import metric_lines, spawn_worker, wait_ready
+from streams.delivery.signing import signed_headers
+from streams.kafka.broker import free_port
+from streams.kafka.processes import stop_process
+from streams.kafka.topics import ensure_topics
+from streams.testing.counting_receiver import Receiver
+from streams.testing.workers import metric_lines, spawn_worker, wait_ready
 from tests.integration.conftest import consume
 
 pytestmark = pytest.mark.integration
@@ -226,8 +226,8 @@ def test_cooldown_suppresses_repeats_and_lets_a_higher_severity_through(make_sta
 
 
 def test_a_killed_worker_keeps_conversation_state_through_its_changelog(make_stack, receiver):
-    from streams.runtime.ingest.files import Record
-    from streams.runtime.replay import replay
+    from streams.ingest.files import Record
+    from streams.ingest.replay import replay
     from streams.tooling.synthetic import conversations
 
     def publish(turns: list[dict]) -> None:

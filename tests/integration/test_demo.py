@@ -6,10 +6,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
-from streams.runtime.broker import free_port
+from streams.kafka.broker import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +69,8 @@ def alive(pid: int) -> bool:
 
 def test_sigterm_stops_the_demo_with_its_broker_and_worker(tmp_path):
     env = {**os.environ, "TURNWATCH_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
-    command = [sys.executable, "-m", "streams.cli", "demo", "--duration", "0", "--web-port", str(free_port())]
+    port = free_port()
+    command = [sys.executable, "-m", "streams.cli", "demo", "--duration", "0", "--web-port", str(port)]
     demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for line in demo.stdout:
@@ -75,6 +78,13 @@ def test_sigterm_stops_the_demo_with_its_broker_and_worker(tmp_path):
                 break
         else:
             pytest.fail(f"the demo ended before its worker was ready (exit {demo.wait()})")
+        # The demo sets no api_token: its HTTP ingest is off rather than open to anyone.
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/turns", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 503 and "TURNWATCH_API_TOKEN" in refused.value.read().decode()
         children = children_of(demo.pid)
         assert len(children) >= 2, children  # the embedded broker and the worker
         demo.send_signal(signal.SIGTERM)

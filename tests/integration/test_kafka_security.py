@@ -10,13 +10,14 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from streams.runtime.broker import EmbeddedBroker, free_port
-from streams.runtime.ingest.files import Record
-from streams.runtime.kafka_security import kafka_python_options
-from streams.runtime.processes import stop_process
-from streams.runtime.replay import ensure_topics, replay
-from streams.runtime.worker import spawn_worker, wait_ready
+from streams.ingest.files import Record
+from streams.ingest.replay import replay
+from streams.kafka.broker import EmbeddedBroker, free_port
+from streams.kafka.processes import stop_process
+from streams.kafka.security import kafka_python_options
+from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
+from streams.testing.workers import spawn_worker, wait_ready
 from tests.integration.tls_proxy import TlsProxy, make_certificates
 
 pytestmark = pytest.mark.integration

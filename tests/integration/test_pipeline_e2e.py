@@ -121,10 +121,10 @@ def test_metrics_show_alerts_and_latency(replayed):
     assert not any("T44" in name or "000_84769077cb1426a9" in name for name in metrics)
 
 
-def post(worker, body, token="test-token", raw=None):
+def post(worker, body, token="test-token", raw=None, content_type="application/json"):
     data = raw if raw is not None else json.dumps(body).encode()
     request = urllib.request.Request(
-        worker.url + "/v1/turns", data=data, method="POST", headers={"Content-Type": "application/json"}
+        worker.url + "/v1/turns", data=data, method="POST", headers={"Content-Type": content_type}
     )
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -192,6 +192,15 @@ def test_http_ingest_accepts_an_event_with_a_field_it_does_not_know(replayed):
 def test_http_ingest_needs_the_bearer_token(replayed):
     assert post(replayed, http_turn(9), token=None)[0] == 401
     assert post(replayed, http_turn(9), token="wrong")[0] == 401
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
+)
+def test_http_ingest_takes_only_json_bodies(replayed, content_type):
+    status, body = post(replayed, http_turn(12), content_type=content_type)
+    assert status == 415 and "application/json" in body["error"], body
+    assert post(replayed, http_turn(12), content_type="application/json; charset=utf-8")[0] == 202
 
 
 def test_http_ingest_limits_the_body_size(replayed):

@@ -101,8 +101,8 @@ def test_verdicts_export_refuses_a_missing_store_and_creates_none(tmp_path):
 
 
 def test_verdicts_export_takes_a_plain_file_path(tmp_path):
+    from streams.console.store import AlertStore
     from streams.contracts import Alert
-    from streams.runtime.console.store import AlertStore
     from tests.factories import ALERT_FIELDS
 
     store = AlertStore.open(f"sqlite:///{tmp_path / 'console.db'}")

@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
+from streams.console.collector import TurnSelector
 from streams.contracts import Alert, TurnEvent
-from streams.runtime.console.collector import TurnSelector
 from tests.factories import ALERT_FIELDS
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)

@@ -1,5 +1,5 @@
 from detectors.findings import Evidence, Finding, Severity
-from streams.runtime.episodes import EpisodeBook, alert_id
+from streams.monitor.episodes import EpisodeBook, alert_id
 
 
 def finding(severity, episode="", opened_at=0, rule="loop.cycle", recurring=False):

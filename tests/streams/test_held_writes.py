@@ -1,8 +1,8 @@
 from contextlib import contextmanager
 
 from detectors.registry import discover, select
-from streams.runtime.held_writes import HeldWrites
-from streams.runtime.pipeline import Pipeline
+from streams.monitor.held_writes import HeldWrites
+from streams.monitor.pipeline import Pipeline
 from tests.streams.test_pipeline import NOW, turn
 
 

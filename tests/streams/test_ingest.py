@@ -7,8 +7,8 @@ import pytest
 from streams.contracts import parse_turn
 from streams.errors import TranscriptFormatError
 from streams.examples import EXAMPLES_DIR
-from streams.runtime.ingest import parse_transcript, read_records
-from streams.runtime.ingest.files import conversation_id_for, transcript_events
+from streams.ingest import parse_transcript, read_records
+from streams.ingest.files import conversation_id_for, transcript_events
 from tests.conftest import SEEDS
 
 

@@ -8,8 +8,8 @@ from detectors.features import TurnFeatures
 from detectors.findings import Evidence, Finding, Severity
 from detectors.registry import discover, select
 from detectors.state import Arrival
-from streams.runtime.ingest.files import Record
-from streams.runtime.pipeline import Pipeline, alert_id
+from streams.ingest.files import Record
+from streams.monitor.pipeline import Pipeline, alert_id
 from streams.tooling.scan import scan_records
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
@@ -155,7 +155,7 @@ def test_building_the_pipeline_scan_and_eval_do_not_import_faust():
     import sys
 
     code = (
-        "import sys, streams.runtime.build, streams.tooling.scan, streams.tooling.realdata, streams.tooling.evaluate, streams.cli;"
+        "import sys, streams.monitor.build, streams.tooling.scan, streams.tooling.realdata, streams.tooling.evaluate, streams.cli;"
         "print(sorted(m for m in ('faust', 'aiokafka', 'kafka') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -220,7 +220,7 @@ def test_a_deeply_nested_message_costs_itself_only_and_the_crisis_beside_it_stil
 
 
 def test_scan_reads_the_lines_around_a_deeply_nested_one(tmp_path, full_pipeline):
-    from streams.runtime.ingest.files import read_records
+    from streams.ingest.files import read_records
 
     crisis = turn(1, text="I have the pills counted out and I am going to take them all tonight.", conversation="c9")
     lines = [json.dumps(turn(0)).encode(), b"[" * 5_000 + b"]" * 5_000, json.dumps(crisis).encode()]
@@ -283,7 +283,7 @@ def test_any_input_is_processed_or_dead_lettered_never_raised(raws):
 
 def test_an_event_from_a_newer_producer_is_processed_and_its_unknown_fields_counted():
     from streams import metrics
-    from streams.runtime.pipeline import record_metrics
+    from streams.monitor.pipeline import record_metrics
 
     pipeline = Pipeline([], clock=lambda: NOW)
     raw = json.dumps(

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from streams.runtime.ingest.files import Record
-from streams.runtime.replay import paced
+from streams.ingest.files import Record
+from streams.ingest.replay import paced
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -56,7 +56,7 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_bad_detector_options_fail_fast_naming_the_key(tmp_path):
-    from streams.runtime.build import build_pipeline
+    from streams.monitor.build import build_pipeline
 
     path = tmp_path / "tw.yaml"
     path.write_text("detector_options:\n  loop:\n    patient_runs: 3\n")
@@ -84,7 +84,7 @@ def test_sasl_needs_a_mechanism_a_user_and_a_password_and_names_what_is_missing(
 def test_kafka_security_reaches_kafka_python_and_faust_without_logging_the_password(tmp_path, monkeypatch):
     import faust
 
-    from streams.runtime.kafka_security import faust_credentials, kafka_python_options
+    from streams.kafka.security import faust_credentials, kafka_python_options
     from streams.settings import load_settings
 
     secret = tmp_path / "kafka-password"

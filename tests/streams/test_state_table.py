@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from streams.runtime.state_table import last_index, newest_only
+from streams.monitor.state_table import last_index, newest_only
 
 
 def record(key, state):

@@ -7,8 +7,8 @@ import pytest
 
 from detectors.registry import discover, select
 from streams.contracts import TurnEvent
-from streams.runtime.ingest.files import Record
-from streams.runtime.pipeline import Pipeline
+from streams.ingest.files import Record
+from streams.monitor.pipeline import Pipeline
 from streams.tooling.scan import scan_records
 from streams.tooling.verdict_eval import evaluate_verdicts, raised_again, read_examples
 

@@ -14,12 +14,12 @@ from prometheus_client import REGISTRY
 
 from detectors.registry import discover, rule_names, select
 from streams.cli import main
+from streams.console.store import AlertStore
 from streams.contracts import TurnEvent
 from streams.errors import ConfigError
-from streams.runtime.build import RuleThreshold, build_pipeline, load_rule_thresholds
-from streams.runtime.console.store import AlertStore
-from streams.runtime.ingest.files import Record
-from streams.runtime.pipeline import Pipeline, record_metrics
+from streams.ingest.files import Record
+from streams.monitor.build import RuleThreshold, build_pipeline, load_rule_thresholds
+from streams.monitor.pipeline import Pipeline, record_metrics
 from streams.settings import Settings, load_settings
 from streams.tooling.config_check import check_config
 from streams.tooling.scan import scan_records

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from streams.runtime.ingest.files import Record
+from streams.ingest.files import Record
 from streams.tooling.scan import scan_records
 from tests.detectors.crisis.test_detector import DATA
 

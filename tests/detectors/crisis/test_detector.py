@@ -13,7 +13,7 @@ from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.features import TurnFeatures
 from detectors.findings import Severity
 from detectors.state import ConversationState, TurnRecord
-from streams.runtime.episodes import EpisodeBook
+from streams.monitor.episodes import EpisodeBook
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 

@@ -195,7 +195,7 @@ def test_empathy_tells_a_warm_curious_answer_from_a_cold_one(encoder):
 def test_therapist_rules_on_the_blind_set():
     """Whole pipeline on the blind written set (never trained on): the shaming rule's precision
     and recall, in role-play too, and false alerts on answers that are good counselling."""
-    from streams.runtime.build import build_pipeline
+    from streams.monitor.build import build_pipeline
     from streams.settings import Settings
     from streams.tooling.behaviour_eval import evaluate_behaviours
 

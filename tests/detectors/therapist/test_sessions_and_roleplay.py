@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from detectors.therapist import quality
-from streams.runtime.ingest import read_records
+from streams.ingest import read_records
 from streams.tooling.scan import scan_records
 
 LABELLED = Path(__file__).resolve().parents[3] / "detectors" / "therapist" / "labelled"

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
+from streams.console.auth import SESSION_COOKIE, Authenticator, Identity, load_tokens
+from streams.console.live import LiveFeed
+from streams.console.store import AlertStore
+from streams.console.web import create_console_app
 from streams.errors import ConfigError
-from streams.runtime.console.auth import SESSION_COOKIE, Authenticator, Identity, load_tokens
-from streams.runtime.console.live import LiveFeed
-from streams.runtime.console.store import AlertStore
-from streams.runtime.console.web import create_console_app
 from streams.settings import Settings
 from tests.factories import ALERT_FIELDS
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 
-from streams.runtime.console.silence_store import SilenceStore
-from streams.runtime.console.views import AlertFilter
+from streams.console.silence_store import SilenceStore
+from streams.console.views import AlertFilter
 from tests.streams.console.test_web import CSRF_FIELD, T0, Harness, make_alert, settings, store  # noqa: F401
 
 QUEUE_ROW = re.compile(r'<tr class="queue-row sev-(\w+)" data-conversation="([^"]+)"')

@@ -17,11 +17,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
+from streams.console import db, migrate
+from streams.console import store as store_module
+from streams.console.store import AlertStore
+from streams.console.views import AlertFilter
 from streams.contracts import Alert, TurnEvent
-from streams.runtime.console import db, migrate
-from streams.runtime.console import store as store_module
-from streams.runtime.console.store import AlertStore
-from streams.runtime.console.views import AlertFilter
 from tests.factories import ALERT_FIELDS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from streams.cli import main
+from streams.console.store import AlertStore
 from streams.contracts import Alert, TurnEvent
-from streams.runtime.console.store import AlertStore
 from streams.tooling.verdict_eval import read_examples
 from tests.factories import ALERT_FIELDS
 
@@ -127,7 +127,7 @@ def test_a_verdict_the_audit_log_does_not_hold_is_credited_to_nobody(store: Aler
     exported without a reviewer rather than under someone who said something else."""
     from sqlalchemy import update
 
-    from streams.runtime.console.db import alerts
+    from streams.console.db import alerts
 
     store.save_alert(make_alert(alert_id="e-hand", conversation_id="c5"))
     store.record_action("e-hand", "verdict", "rita", "reviewer", verdict="false_positive", at=T0)

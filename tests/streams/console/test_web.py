@@ -17,12 +17,12 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
+from streams.console.live import LiveFeed
+from streams.console.pages import distress_svg, highlight
+from streams.console.store import AlertStore
+from streams.console.views import AlertFilter, AlertSummary
+from streams.console.web import create_console_app
 from streams.contracts import Alert, SilenceEvent, TurnEvent, VerdictEvent
-from streams.runtime.console.live import LiveFeed
-from streams.runtime.console.pages import distress_svg, highlight
-from streams.runtime.console.store import AlertStore
-from streams.runtime.console.views import AlertFilter, AlertSummary
-from streams.runtime.console.web import create_console_app
 from streams.settings import Settings
 from tests.factories import ALERT_FIELDS
 
@@ -218,7 +218,7 @@ async def test_pages_carry_strict_headers_and_no_inline_script(store, settings):
 
 
 async def test_metrics_added_by_the_service_are_scraped_without_a_session(store, settings):
-    from streams.runtime.console.service import metrics_view
+    from streams.console.service import metrics_view
 
     async def publish(event) -> None:
         pass

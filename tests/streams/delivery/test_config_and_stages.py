@@ -4,10 +4,10 @@ import random
 import pytest
 
 from streams.contracts import Alert
+from streams.delivery.config import Redaction, load_delivery_config
+from streams.delivery.redact import Redactor
+from streams.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
 from streams.errors import ConfigError
-from streams.runtime.delivery.config import Redaction, load_delivery_config
-from streams.runtime.delivery.redact import Redactor
-from streams.runtime.delivery.stages import DeliveryJob, backoff_seconds, cooldown_decision
 from tests.factories import ALERT_FIELDS
 
 GOOD = """
@@ -144,7 +144,7 @@ def test_the_shipped_example_config_is_valid(monkeypatch, tmp_path):
 
 
 def test_routes_naming_an_unknown_detector_or_rule_fail_at_start_up_with_the_key_named(tmp_path, secrets):
-    from streams.runtime.delivery.config import registry_rules
+    from streams.delivery.config import registry_rules
 
     text = GOOD.replace("detectors: [crisis]", "detectors: [crisiss]").replace('"therapist.*"', '"therapist.harsh"')
     with pytest.raises(ConfigError) as raised:

@@ -1,9 +1,8 @@
 import pytest
 
 from streams.contracts import Alert
-from streams.errors import ConfigError
-from streams.runtime.delivery.config import load_delivery_config, registry_rules
-from streams.runtime.delivery.escalation import (
+from streams.delivery.config import load_delivery_config, registry_rules
+from streams.delivery.escalation import (
     EscalationPolicy,
     after_firing,
     due_step,
@@ -13,6 +12,7 @@ from streams.runtime.delivery.escalation import (
     step_note,
     waited,
 )
+from streams.errors import ConfigError
 from tests.factories import ALERT_FIELDS
 
 ALERT = Alert.model_validate(ALERT_FIELDS)  # critical crisis.active_ideation

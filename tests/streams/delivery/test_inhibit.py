@@ -1,9 +1,9 @@
 import pytest
 
 from streams.contracts import Alert
+from streams.delivery.config import load_delivery_config, registry_rules
+from streams.delivery.inhibit import InhibitRule, inhibiting_rule, source_keys, source_record
 from streams.errors import ConfigError
-from streams.runtime.delivery.config import load_delivery_config, registry_rules
-from streams.runtime.delivery.inhibit import InhibitRule, inhibiting_rule, source_keys, source_record
 from tests.factories import ALERT_FIELDS
 
 CRITICAL = Alert.model_validate(ALERT_FIELDS)  # crisis, critical, conv-9

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 from streams.contracts import Alert, VerdictEvent
-from streams.runtime.delivery.lifecycle import add_receiver, apply_verdict, pending_update, track
+from streams.delivery.lifecycle import add_receiver, apply_verdict, pending_update, track
 from tests.factories import ALERT_FIELDS
 
 ALERT = Alert.model_validate({**ALERT_FIELDS, "severity": "high"})
@@ -68,7 +68,7 @@ def test_add_receiver_once():
 
 
 def test_a_notice_overtaken_in_the_retry_topic_is_superseded():
-    from streams.runtime.delivery.lifecycle import superseded
+    from streams.delivery.lifecycle import superseded
 
     entry = track(None, ALERT)
     assert not superseded(None, "trigger", "high") and not superseded(entry, "trigger", "high")

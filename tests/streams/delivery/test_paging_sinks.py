@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestServer
 from pydantic import SecretStr, ValidationError
 
 from streams.contracts import Alert
-from streams.runtime.delivery.models import SecretRef
-from streams.runtime.delivery.sinks import Notice, PagerDutyReceiver, SlackReceiver, WebhookReceiver, build_notifier
-from streams.runtime.delivery.sinks.slack import message_state
-from streams.runtime.delivery.stages import DeliveryJob
+from streams.delivery.models import SecretRef
+from streams.delivery.sinks import Notice, PagerDutyReceiver, SlackReceiver, WebhookReceiver, build_notifier
+from streams.delivery.sinks.slack import message_state
+from streams.delivery.stages import DeliveryJob
 from tests.factories import ALERT_FIELDS
 
 
@@ -183,8 +183,8 @@ def test_update_jobs_round_trip_and_are_delivered_once_per_console_action():
 
 
 def test_a_bot_token_without_slack_sdk_fails_at_start_up_not_at_the_first_page(monkeypatch):
+    from streams.delivery.sinks import slack
     from streams.errors import ConfigError
-    from streams.runtime.delivery.sinks import slack
 
     monkeypatch.setattr(slack.importlib.util, "find_spec", lambda name: None)
     bot = SlackReceiver(name="s", kind="slack", bot_token=REF, channel="C1")

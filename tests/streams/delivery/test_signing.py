@@ -1,6 +1,6 @@
 import pytest
 
-from streams.runtime.delivery.signing import (
+from streams.delivery.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,

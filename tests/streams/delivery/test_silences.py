@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from streams.contracts import Alert, SilenceEvent
-from streams.runtime.delivery.silences import SilenceBook, SilenceReader
+from streams.delivery.silences import SilenceBook, SilenceReader
 from tests.factories import ALERT_FIELDS
 
 ALERT = Alert.model_validate(ALERT_FIELDS)  # crisis.active_ideation, conv-9

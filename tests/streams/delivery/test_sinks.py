@@ -1,7 +1,7 @@
 from streams.contracts import Alert
-from streams.runtime.delivery.sinks.alertmanager import alertmanager_alerts
-from streams.runtime.delivery.sinks.pagerduty import pagerduty_event
-from streams.runtime.delivery.sinks.slack import slack_payload
+from streams.delivery.sinks.alertmanager import alertmanager_alerts
+from streams.delivery.sinks.pagerduty import pagerduty_event
+from streams.delivery.sinks.slack import slack_payload
 from tests.factories import ALERT_FIELDS
 
 ALERT = Alert.model_validate(ALERT_FIELDS)
@@ -37,8 +37,8 @@ async def test_the_bundled_receiver_verifies_and_dedups():
 
     from aiohttp.test_utils import TestClient, TestServer
 
-    from streams.runtime.delivery.receiver import make_app
-    from streams.runtime.delivery.signing import signed_headers
+    from streams.delivery.receiver import make_app
+    from streams.delivery.signing import signed_headers
 
     body = _json.dumps(ALERT_FIELDS).encode()
     async with TestClient(TestServer(make_app(b"k"))) as client:
@@ -58,9 +58,9 @@ async def test_every_sink_posts_to_a_real_server():
     from aiohttp.test_utils import TestServer
     from pydantic import SecretStr
 
-    from streams.runtime.delivery.models import SecretRef
-    from streams.runtime.delivery.signing import verify_signature
-    from streams.runtime.delivery.sinks import (
+    from streams.delivery.models import SecretRef
+    from streams.delivery.signing import verify_signature
+    from streams.delivery.sinks import (
         AlertmanagerReceiver,
         PagerDutyReceiver,
         SlackReceiver,

@@ -1,0 +1,178 @@
+"""The monitor agent: turns in, the pipeline's step per turn, alerts and dead letters out,
+conversation state written once per micro-batch; and the gauges it keeps.
+
+The agent delegates every decision to ``streams.monitor.pipeline``, so ``turnwatch scan``
+runs the same code without a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import faust
+from faust import streams as faust_streams
+
+from detectors.state import Arrival
+from streams import metrics
+from streams.contracts import DeadLetter
+from streams.monitor.held_writes import HeldWrites
+from streams.monitor.pipeline import Pipeline, Prepared, StepResult, record_metrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def as_current_event(event: faust.EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event while its table writes happen.
+
+    In a ``take_events`` batch Faust's current event is the batch's last one; table writes
+    use the current event's partition for the changelog, so each event's writes must run
+    with that event current, as they would in one-at-a-time iteration.
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
+def consumer_diagnostics(app: faust.App, tp: Any, position: int | None) -> str:
+    """What the consumer knows about a partition that stopped moving (for the stall warning)."""
+    consumer = app.consumer
+    driver = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    paused = driver.paused() if driver is not None else "?"
+    acked = sorted(consumer._acked.get(tp, ()))
+    return (
+        f"processed up to {position}, highwater {consumer.highwater(tp)}, read offset {consumer._read_offset.get(tp)}, "
+        f"committed {consumer._committed_offset.get(tp)}, acked not committed {acked[:3]}..{acked[-3:]} "
+        f"({len(acked)}), gaps {consumer._gap.get(tp)}, unacked {len(consumer._unacked_messages)}, "
+        f"paused {paused}, flow active {consumer.flow_active}"
+    )
+
+
+def register_monitor(
+    app: faust.App,
+    settings: Settings,
+    pipeline: Pipeline,
+    turns: faust.TopicT,
+    alerts: faust.TopicT,
+    dead_letters: faust.TopicT,
+    conversations: faust.TableT,
+) -> None:
+    async def publish(event: faust.EventT, result: StepResult) -> list[Awaitable[Any]]:
+        """Send the step's dead letter and alerts; returns the broker acknowledgements to await."""
+        record_metrics(result)
+        acks = []
+        if result.dead_letter is not None:
+            message = event.message
+            record = result.dead_letter.to_record(
+                topic=message.topic, partition=message.partition, offset=message.offset
+            )
+            acks.append(await dead_letters.send(key=message.key, value=json.dumps(record).encode()))
+        for alert in result.alerts:
+            acks.append(await alerts.send(key=alert.conversation_id.encode(), value=alert.to_json()))
+            if event.message.timestamp:
+                metrics.TURN_TO_ALERT_SECONDS.observe(max(0.0, time.time() - event.message.timestamp))
+        return acks
+
+    writes = HeldWrites(conversations, as_current_event)
+
+    def step_safely(event: faust.EventT, item: Prepared) -> StepResult:
+        try:
+            writes.event = event
+            return pipeline.step(writes, item)
+        except Exception as exc:  # a detector bug must not stop the stream or lose the turn
+            log.exception("processing failed; turn sent to the dead-letter topic")
+            return StepResult(
+                event=item.event, dead_letter=DeadLetter("processing_error", type(exc).__name__, event.value)
+            )
+
+    def prepare_each(raws: list[Any]) -> list[Prepared]:
+        """The batch event by event, so whatever broke it costs the breaking event only."""
+        prepared = []
+        for raw in raws:
+            try:
+                prepared.extend(pipeline.prepare([raw], conversations))
+            except Exception as exc:
+                log.exception("preparing one event failed; it goes to the dead-letter topic")
+                prepared.append(Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)))
+        return prepared
+
+    async def prepare(events: list[faust.EventT]) -> list[Prepared]:
+        raws = [e.value for e in events]
+        loop = asyncio.get_running_loop()
+        try:
+            # Table reads from the executor thread are plain dict reads; nothing writes meanwhile.
+            return await loop.run_in_executor(None, pipeline.prepare, raws, conversations)
+        except Exception:
+            log.exception("preparing a batch of %d failed; retrying event by event", len(raws))
+            return await loop.run_in_executor(None, prepare_each, raws)
+
+    next_offsets: dict[Any, int] = {}
+
+    @app.agent(turns, name="monitor")
+    async def monitor(stream: faust.StreamT) -> None:
+        # Crash consistency, by order of durability (tansu has no transactions, so no exactly-once):
+        #   1. a batch's alerts and dead letters are acknowledged by the broker,
+        #   2. then its state is written (changelog records, sent after the acknowledgements),
+        #   3. then take_events acks its events, and Faust commits their offsets only after
+        #      flushing the producer, i.e. after the changelog records are acknowledged.
+        # So a committed offset implies durable state, and durable state (whose episode book
+        # suppresses repeats) implies durable alerts. A crash anywhere replays the batch against
+        # state from before it: alerts may repeat on the topic (same alert_id; delivery dedups),
+        # none is lost, no turn is skipped. Table recovery must read the changelog to its true
+        # end (on tansu that needs one record per producer batch, see streams.kafka.broker) and keep
+        # the newest state per conversation (a zombie's late write is older: streams.monitor.state_table).
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
+            metrics.BATCH_SIZE.observe(len(events))
+            acks: list[Awaitable[Any]] = []
+            for event, item in zip(events, await prepare(events)):
+                result = step_safely(event, item)
+                if result.arrival is Arrival.GAP:
+                    log.warning(
+                        "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
+                        item.event.conversation_id,
+                        item.event.turn_index,
+                        event.message.partition,
+                        event.message.offset,
+                    )
+                acks.extend(await publish(event, result))
+                next_offsets[event.message.tp] = event.message.offset + 1
+            await asyncio.gather(*acks)
+            metrics.STATE_WRITES.inc(writes.flush())
+            metrics.LAST_TURN_PROCESSED.set_to_current_time()
+
+    progress: dict[Any, tuple[int, float]] = {}
+
+    @app.timer(interval=2.0)
+    async def gauges() -> None:
+        metrics.ACTIVE_CONVERSATIONS.set(len(conversations.data))
+        lag = 0
+        now = time.monotonic()
+        for tp in app.consumer.assignment() if app.consumer else ():
+            if tp.topic != settings.turns_topic:
+                continue
+            highwater = app.consumer.highwater(tp)
+            position = next_offsets.get(tp)
+            if highwater is None or highwater < 0:
+                continue
+            # Partitions this process has not consumed from yet are not counted (lag is a lower bound).
+            if position is not None:
+                lag += max(0, highwater - position)
+            seen, since = progress.get(tp, (position, now))
+            if position != seen or (position or 0) >= highwater:
+                progress[tp] = (position, now)
+            elif now - since > settings.stall_seconds:
+                log.warning(
+                    "no progress on %s for %.0f s: %s", tp, now - since, consumer_diagnostics(app, tp, position)
+                )
+                progress[tp] = (position, now)
+        metrics.CONSUMER_LAG.set(lag)

@@ -1,1 +1,0 @@
-"""The worker at run time: the monitor pipeline, ingest, delivery, web surface and broker plumbing."""
