@@ -22,6 +22,30 @@ def member_logits(layers: Layers, inputs: np.ndarray) -> np.ndarray:
     return x
 
 
+_STACKED: dict[int, tuple[object, tuple[np.ndarray, ...]]] = {}
+
+
+def mean_member_logits(members: Sequence[Layers], inputs: np.ndarray) -> np.ndarray:
+    """The ensemble's mean logits. Members of one hidden layer are evaluated as one wider network:
+    their first layers side by side, their second layers stacked and averaged, so two matrix
+    products serve the whole ensemble (the same sum, five times fewer calls)."""
+    # float64 throughout: on this project's machine (OpenBLAS, one thread) these small float32
+    # products ran up to 10x slower than float64 ones (bench/README, Performance).
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if any(len(layers) != 2 for layers in members):
+        return np.mean([member_logits(layers, inputs) for layers in members], axis=0)
+    cached = _STACKED.get(id(members))
+    if cached is None or cached[0] is not members:
+        n = len(members)
+        w1 = np.concatenate([layers[0][0] for layers in members], axis=1).astype(np.float64)
+        b1 = np.concatenate([layers[0][1] for layers in members]).astype(np.float64)
+        w2 = np.concatenate([layers[1][0] for layers in members], axis=0).astype(np.float64) / n
+        b2 = np.mean([layers[1][1] for layers in members], axis=0, dtype=np.float64)
+        cached = _STACKED[id(members)] = (members, (w1, b1, w2, b2))
+    w1, b1, w2, b2 = cached[1]
+    return np.maximum(inputs @ w1 + b1, 0.0) @ w2 + b2
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)

@@ -76,6 +76,9 @@ def _is_acronym(token: str) -> bool:
     return letters.isupper() and len(letters) <= 5
 
 
+SEEN_SENTENCES = 4096
+
+
 class Lexicon:
     """The constructs and a phrase index over their tokens."""
 
@@ -84,6 +87,7 @@ class Lexicon:
         self.keys = tuple(c.key for c in self.constructs)
         self.by_key = {c.key: c for c in self.constructs}
         self._index: dict[tuple[str, ...], list[tuple[int, bool]]] = {}
+        self._seen: dict[str, tuple[Match, ...]] = {}
         self._acronyms: dict[tuple[str, ...], list[tuple[int, bool]]] = {}
         self.longest = 1
         for position, construct in enumerate(self.constructs):
@@ -110,7 +114,16 @@ class Lexicon:
 
     def matches(self, sentence: str) -> list[Match]:
         """Every construct whose tokens occur in ``sentence``, with the longest phrase found for it
-        (prototypical phrases first)."""
+        (prototypical phrases first). A sentence is read up to three times per turn (candidate,
+        head flags, evidence), so the last few thousand answers are kept."""
+        known = self._seen.get(sentence)
+        if known is None:
+            if len(self._seen) >= SEEN_SENTENCES:
+                self._seen.clear()
+            known = self._seen[sentence] = tuple(self._matches(sentence))
+        return list(known)
+
+    def _matches(self, sentence: str) -> list[Match]:
         found: dict[int, tuple[bool, int, str]] = {}
         original = words(sentence)
         folded = [w.lower() for w in original]

@@ -46,7 +46,7 @@ from detectors.crisis.language import (
 )
 from detectors.crisis.lexicon import Lexicon
 from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
-from detectors.heads_io import Layers, load_head, member_logits, softmax
+from detectors.heads_io import Layers, load_head, mean_member_logits, softmax
 
 CLASSES: tuple[str, ...] = ("none", "history", *KINDS)
 SUICIDAL_LADDER: tuple[str, ...] = ("passive_ideation", "active_ideation", "method", "intent_plan", "preparatory")
@@ -204,7 +204,7 @@ class CrisisRiskModel:
         return model
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
-        return np.mean([member_logits(layers, inputs) for layers in self.members], axis=0)
+        return mean_member_logits(self.members, inputs)
 
     def probabilities(self, embeddings: np.ndarray, sentences: Sequence[str]) -> np.ndarray:
         """(n, len(CLASSES)) calibrated class probabilities of sentences as written."""

@@ -33,7 +33,7 @@ import numpy as np
 from detectors.crisis.language import normalise, sentence_spans
 from detectors.encoder import DIMENSIONS
 from detectors.features import register_feature
-from detectors.heads_io import Layers, load_head, member_logits, softmax
+from detectors.heads_io import Layers, load_head, mean_member_logits, softmax
 
 CODES: tuple[str, ...] = (
     "giving_information",
@@ -229,7 +229,7 @@ class CodesModel:
         patients = patients or [""] * len(sentences)
         flags = np.stack([answer_flags(s, p) for s, p in zip(sentences, patients)])
         inputs = np.hstack([embeddings.astype(np.float32), flags])
-        return softmax(np.mean([member_logits(m, inputs) for m in self.members], axis=0) / self.temperature)
+        return softmax(mean_member_logits(self.members, inputs) / self.temperature)
 
 
 _QUOTES = "\"'“”‘’«»*_ "
