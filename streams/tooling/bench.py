@@ -100,6 +100,7 @@ class Results:
     latency_samples: int = 0
     state_bytes_per_conversation: float = 0.0
     state_bytes_max: int = 0
+    changelog_bytes_per_turn: dict[str, float] = field(default_factory=dict)  # mean, p99, records, turns
     rss_10k_conversations_mb: float = 0.0
     restart_to_ready_s: dict[str, dict[str, float]] = field(default_factory=dict)
     worker_rss_mb: float = 0.0
@@ -298,6 +299,8 @@ def measure_held_conversations(
     through the encoder instead would take over an hour on this machine.
     """
     topic = f"{env['TURNWATCH_APP_ID']}-conversations-changelog"
+    results.changelog_bytes_per_turn = changelog_bytes_per_turn(_all_values(bootstrap, topic))
+    log(f"(d) changelog bytes per processed turn: {results.changelog_bytes_per_turn}")
     stored = _latest_values(bootstrap, topic)
     results.state_bytes_per_conversation = statistics.fmean(len(value) for value in stored)
     results.state_bytes_max = max(len(value) for value in stored)
@@ -363,6 +366,42 @@ def measure_restarts(
             f"(e) restart-to-ready with {count} conversations, {store}: "
             + ", ".join(f"{k} {v} s" for k, v in times.items())
         )
+
+
+def _all_values(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) of a topic, in offset order per partition."""
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000
+    )
+    records = [(message.key, message.value) for message in consumer if message.value is not None]
+    consumer.close()
+    return records
+
+
+def changelog_bytes_per_turn(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
+    """What the conversations table wrote per processed turn: each changelog record is charged to
+    the turns it added to its conversation (``turns_processed`` against the key's previous record);
+    the mean is every byte written over every turn, the p99 that of the records' bytes per turn."""
+    previous: dict[bytes, int] = {}
+    per_turn: list[float] = []
+    total_bytes = total_turns = 0
+    for key, value in records:
+        processed = int(json.loads(value).get("turns_processed", 0))
+        added = processed - previous.get(key, 0)
+        previous[key] = processed
+        total_bytes += len(value)  # a write that added no turn (a detector memory, a replay) still costs
+        if added <= 0:
+            continue
+        total_turns += added
+        per_turn.extend([len(value) / added] * added)
+    if not total_turns:
+        return {}
+    return {
+        "mean": round(total_bytes / total_turns, 1),
+        "p99": round(percentile(per_turn, 99), 1),
+        "records": len(records),
+        "turns": total_turns,
+    }
 
 
 def _latest_values(bootstrap: str, topic: str) -> list[bytes]:

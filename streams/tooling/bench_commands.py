@@ -78,6 +78,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             "state per conversation",
             f"{results.state_bytes_per_conversation / 1024:.1f} KB mean, {results.state_bytes_max / 1024:.1f} KB max",
         ),
+        (
+            "changelog bytes per processed turn",
+            (
+                f"{results.changelog_bytes_per_turn['mean']:.0f} B mean, "
+                f"{results.changelog_bytes_per_turn['p99']:.0f} B p99 (target ≤ 2 KB)"
+            )
+            if results.changelog_bytes_per_turn
+            else "not measured",
+        ),
         ("worker RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
         ("worker RSS after the run", f"{results.worker_rss_mb:.0f} MB"),
         *(

@@ -77,3 +77,21 @@ def test_the_latency_workload_yields_one_sample_per_short_conversation():
     assert len(triggers) >= MIN_LATENCY_SAMPLES
     assert len({t["conversation_id"] for t in triggers}) == len(triggers)
     assert max(t["turn_index"] for t in turns) == LATENCY_TURNS_PER_CONVERSATION - 1
+
+
+def test_changelog_bytes_are_charged_to_the_turns_each_record_added():
+    from streams.tooling.bench import changelog_bytes_per_turn
+
+    def record(key: str, processed: int, size: int) -> tuple[bytes, bytes]:
+        value = json.dumps({"turns_processed": processed, "pad": ""}).encode()
+        value = json.dumps({"turns_processed": processed, "pad": "x" * (size - len(value))}).encode()
+        assert len(value) == size
+        return key.encode(), value
+
+    # conversation a: one record for 2 turns (1,000 B), one for 1 turn (1,000 B); b: 4 turns in one record (4,000 B)
+    records = [record("a", 2, 1000), record("b", 4, 4000), record("a", 3, 1000), record("a", 3, 1200)]
+    measured = changelog_bytes_per_turn(records)
+    assert measured["turns"] == 7 and measured["records"] == 4
+    assert measured["mean"] == round(7200 / 7, 1)  # the write that added no turn still counts
+    assert measured["p99"] == 1000.0  # per turn: 500, 500, 1000, 1000 ×4
+    assert changelog_bytes_per_turn([]) == {}
