@@ -169,6 +169,12 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
     api_token: SecretStr | None = Field(default=None, description="Bearer token required by POST /v1/turns.")
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="After SIGTERM, how long a worker may take to flush and commit before it stops hard "
+        "(safe: like SIGKILL, it loses nothing). Keep it under the supervisor's own grace period (k8s: 45 s).",
+    )
     allow_unauthenticated_ingest: bool = Field(
         default=False,
         description="Accept POST /v1/turns without a token when api_token is unset (local use only; logged as a "

@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import faust
-
 from streams.kafka.broker import EMBEDDED_PRODUCER_MAX_BATCH_SIZE, EMBEDDED_SESSION_TIMEOUT, EmbeddedBroker
 from streams.logs import logging_config
 from streams.monitor.app import create_app
+from streams.monitor.shutdown import GracefulWorker
 from streams.settings import Settings
 from streams.topology import created_before_start
 
@@ -55,8 +54,9 @@ def run_worker(settings: Settings) -> None:
             ready.partitions,
             kafka_python_options(ready),
         )
-        worker = faust.Worker(
+        worker = GracefulWorker(
             app,
+            grace_seconds=ready.shutdown_grace_seconds,
             loglevel=ready.log_level,
             logging_config=logging_config(ready.log_level, ready.log_format),
             quiet=True,
