@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import (
@@ -314,6 +314,12 @@ class SilenceEvent(BaseModel):
         if starts is not None and value <= starts:
             raise ValueError("must be after starts_at")
         return value
+
+    def expired(self, by: str, now: datetime) -> SilenceEvent:
+        """This silence ended now by ``by`` (at least a second after it started, as the contract needs)."""
+        return self.model_copy(
+            update={"ends_at": max(now, self.starts_at + timedelta(seconds=1)), "expired_by": by, "updated_at": now}
+        )
 
     def active(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at

@@ -106,14 +106,18 @@ class CrisisDetector:
         memory = state.memory(NAME, ConversationEvidence)
         memory.add(turn.index, turn.text, turn.ts, signals.evidence, signals.safety)
         model = self.conversation_model
+        values = memory.values() if model is not None else {}
+        risk = model.probability(values) if model is not None else 0.0
         if model is not None:
-            signals = self._second_key(signals, model, memory.values(), self._paged_since_reset(memory))
+            signals = self._second_key(signals, model, risk, self._paged_since_reset(memory))
+            # What was decided is what the turn shows: missed_crisis and the distress floor read it.
+            turn.features.crisis = signals
         findings = self._sentence_findings(turn, signals)
         if signals.paged:
             memory.paged_at = turn.index
             findings = [self._with_context(f, memory, turn) if f.severity is Severity.CRITICAL else f for f in findings]
-        if self.conversation_model is not None:
-            gathered = self._conversation_findings(turn, memory, findings)
+        if model is not None:
+            gathered = self._conversation_findings(turn, memory, findings, values, risk)
             if any(f.rule == CUMULATIVE for f in gathered):
                 memory.paged_at = turn.index
                 findings = [f for f in findings if f.rule != POSSIBLE]  # the page supersedes the review item
@@ -122,7 +126,7 @@ class CrisisDetector:
 
     @staticmethod
     def _second_key(
-        signals: CrisisSignals, model: ConversationModel, values: dict[str, tuple[float, Held]], already_paged: bool
+        signals: CrisisSignals, model: ConversationModel, risk: float, already_paged: bool
     ) -> CrisisSignals:
         """Two keys for a page: a sentence and a conversation that agrees.
 
@@ -132,7 +136,6 @@ class CrisisDetector:
         sentence), every sentence of this turn the head finds more likely current risk than not pages
         for its step: the plan told after the method, the wish to be dead beside the pills. Before any
         page, risk gathered over turns pages as ``crisis.cumulative_risk`` instead."""
-        risk = model.probability(values)
         if signals.paged and risk < model.page:
             return replace(signals, decision=CrisisDecision.REVIEW, paged_kinds=())
         if risk < model.page or not (signals.paged or already_paged):
@@ -153,13 +156,16 @@ class CrisisDetector:
         return memory.paged_at is not None and (memory.reset_at is None or memory.paged_at > memory.reset_at)
 
     def _conversation_findings(
-        self, turn: TurnRecord, memory: ConversationEvidence, already: list[Finding]
+        self,
+        turn: TurnRecord,
+        memory: ConversationEvidence,
+        already: list[Finding],
+        values: dict[str, tuple[float, Held]],
+        risk: float,
     ) -> list[Finding]:
         """The page (or review item) for risk gathered across the conversation's patient turns."""
         model = self.conversation_model
         assert model is not None
-        values = memory.values()
-        risk = model.probability(values)
         if risk < model.review or self._paged_since_reset(memory):
             return []
         contributions = model.contributions(values) or model.contributions(values, floor=0.0)

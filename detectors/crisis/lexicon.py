@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import numpy as np
-
 LEXICON_FILE = Path(__file__).resolve().parent / "lexicon" / "suicide_risk_lexicon.json"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]", re.IGNORECASE)
 # What reviewers read in evidence ("lethal means: ..."), where the lexicon's own name is long.
@@ -84,7 +82,6 @@ class Lexicon:
 
     def __init__(self, constructs: Iterable[Construct]) -> None:
         self.constructs = tuple(constructs)
-        self.keys = tuple(c.key for c in self.constructs)
         self.by_key = {c.key: c for c in self.constructs}
         self._index: dict[tuple[str, ...], list[tuple[int, bool]]] = {}
         self._seen: dict[str, tuple[Match, ...]] = {}
@@ -139,13 +136,6 @@ class Lexicon:
             Match(self.constructs[position].key, phrase, prototypical)
             for position, (prototypical, _, phrase) in sorted(found.items())
         ]
-
-    def vector(self, sentence: str) -> np.ndarray:
-        """Per construct: 1.0 for a prototypical token, 0.5 for another validated one, else 0."""
-        out = np.zeros(len(self.constructs), dtype=np.float32)
-        for match in self.matches(sentence):
-            out[self.keys.index(match.construct)] = 1.0 if match.prototypical else 0.5
-        return out
 
     def label(self, key: str) -> str:
         return self.by_key[key].label

@@ -109,13 +109,6 @@ def phrased_as_advice(text: str) -> bool:
     return bool(_IMPERATIVE_START.search(text) or _ADVICE.search(lowered(text)))
 
 
-def gives_advice(turn: TurnRecord) -> bool:
-    """Advice or instructions without permission: the ``persuade`` code; by phrase when no head ran."""
-    if turn.features.codes is not None:
-        return learned(turn, "persuade") is not None
-    return phrased_as_advice(turn.text)
-
-
 _FEAR_OR_BODY = re.compile(
     r"\b(shak(ing|y|e)|trembl\w*|(heart|pulse) (is )?(racing|pounding|thumping)|chest (is )?(tight\w*|hurts|heavy)|"
     r"tight(ness)? in my (chest|throat)|can't breathe|hard to breathe|crying|tears|in tears|sobbing|(feel|feeling) (small|tiny|sick|"

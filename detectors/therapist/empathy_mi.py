@@ -43,7 +43,6 @@ from detectors.therapist.context import (
     ashamed_or_drained,
     asks_for_advice,
     expresses_feelings,
-    gives_advice,
     learned,
     phrased_as_advice,
 )
@@ -169,7 +168,7 @@ def overrides_request(state: ConversationState, turn: TurnRecord) -> Finding | N
     if codes is not None:
         code, p = codes.strongest(("persuade", "persuade_with_permission"))
         pushed = codes.best[code] if p >= PUSH_BAR else None
-    if pushed is None and not (codes is None and gives_advice(turn)):
+    if pushed is None and not (codes is None and phrased_as_advice(turn.text)):
         return None
     return _finding(
         "therapist.overrides_request",

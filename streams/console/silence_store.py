@@ -40,11 +40,9 @@ class SilenceStore:
             row = connection.execute(select(silences).where(silences.c.silence_id == silence_id)).one_or_none()
         return SilenceEvent.model_validate(row._asdict()) if row else None
 
-    def listing(self, now: datetime, include_expired: bool = True, limit: int = 200) -> list[SilenceEvent]:
+    def listing(self, now: datetime, limit: int = 200) -> list[SilenceEvent]:
         """Active and pending silences first (soonest to end first), then expired ones, newest first."""
         query = select(silences).order_by(silences.c.ends_at.desc()).limit(limit)
-        if not include_expired:
-            query = query.where(silences.c.ends_at > as_utc(now))
         with self.engine.connect() as connection:
             found = [SilenceEvent.model_validate(row._asdict()) for row in connection.execute(query)]
         live = sorted((s for s in found if s.ends_at > now), key=lambda s: s.ends_at)

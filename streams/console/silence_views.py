@@ -96,14 +96,7 @@ class SilenceViews:
         now = self.store.clock()
         if silence.ends_at <= now:
             raise web.HTTPSeeOther("/silences?done=already")
-        ended = silence.model_copy(
-            update={
-                "ends_at": max(now, silence.starts_at + timedelta(seconds=1)),
-                "expired_by": identity.user,
-                "updated_at": now,
-            }
-        )
-        return await self.publish_and_store(request, ended, "expired")
+        return await self.publish_and_store(request, silence.expired(identity.user, now), "expired")
 
     async def publish_and_store(self, request: web.Request, silence: SilenceEvent, change: str) -> web.StreamResponse:
         try:

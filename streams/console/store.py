@@ -133,8 +133,6 @@ class AlertStore:
             .order_by(critical_first, alerts.c.created_at.desc(), alerts.c.alert_id.desc())
             .limit(filter.limit)
         )
-        if filter.severities is not None:
-            query = query.where(alerts.c.severity.in_(filter.severities))
         query = with_filter(query, filter)
         with self.engine.connect() as connection:
             return [AlertSummary(**row._asdict()) for row in connection.execute(query)]
@@ -199,17 +197,10 @@ class AlertStore:
         self, conversation_id: str, actor: str, role: str, note: str = ""
     ) -> list[ActionRecord]:
         """Acknowledge every open alert of a conversation, one audited action each."""
-        with self.engine.connect() as connection:
-            open_ids = (
-                connection.execute(
-                    select(alerts.c.alert_id).where(
-                        alerts.c.conversation_id == conversation_id, alerts.c.status == "open"
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        return [self.record_action(alert_id, "acknowledge", actor, role, note=note) for alert_id in open_ids]
+        return [
+            self.record_action(alert.alert_id, "acknowledge", actor, role, note=note)
+            for alert in self.open_alerts_of(conversation_id)
+        ]
 
     def count_alerts(self) -> int:
         with self.engine.connect() as connection:

@@ -58,6 +58,9 @@ class SilenceBook:
         """The first active silence that matches the alert, if any."""
         return next((s for s in self._silences.values() if s.silences(alert, at)), None)
 
+    def all(self) -> dict[str, SilenceEvent]:
+        return dict(self._silences)
+
     def active(self, at: datetime) -> int:
         return sum(1 for s in self._silences.values() if s.active(at))
 

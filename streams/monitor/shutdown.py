@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 import faust
@@ -36,8 +37,7 @@ class ShutdownWatchdog:
         threading.Thread(target=self._wait, name="shutdown-watchdog", daemon=True).start()
 
     def _wait(self) -> None:
-        if self.fired.wait(self.grace_seconds):
-            return
+        time.sleep(self.grace_seconds)  # a process that stopped in time takes this daemon thread with it
         log.error(
             "still stopping after %.0f s (broker unreachable?); exiting now: uncommitted turns are read again "
             "after a restart",

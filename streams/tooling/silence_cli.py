@@ -63,7 +63,7 @@ def read_all(settings: Any) -> dict[str, Any]:
     """Every silence on the topic, newest version of each."""
     from kafka import KafkaConsumer
 
-    from streams.contracts import SilenceEvent
+    from streams.delivery.silences import SilenceBook, SilenceReader
     from streams.kafka.probe import require_broker
     from streams.kafka.security import kafka_python_options
 
@@ -77,26 +77,21 @@ def read_all(settings: Any) -> dict[str, Any]:
         consumer_timeout_ms=3000,
         **kafka_python_options(settings),
     )
-    found: dict[str, SilenceEvent] = {}
+    book = SilenceBook()
+    reader = SilenceReader(book, settings.silences_topic, {})  # the reading delivery does, deletions included
     try:
         for record in consumer:
-            try:
-                silence = SilenceEvent.model_validate_json(record.value)
-            except ValueError:
-                continue
-            known = found.get(silence.silence_id)
-            if known is None or silence.updated_at >= known.updated_at:
-                found[silence.silence_id] = silence
+            reader.read(record.key, record.value)
     finally:
         consumer.close()
-    return found
+    return book.all()
 
 
 def cmd_silence(args: argparse.Namespace) -> int:
     from streams.contracts import SilenceEvent
-    from streams.settings import load_checked_settings
+    from streams.tooling.cli_support import settings_for
 
-    settings = load_checked_settings(getattr(args, "config", None), **({"broker": args.broker} if args.broker else {}))
+    settings = settings_for(args, **({"broker": args.broker} if args.broker else {}))
     if settings.broker is None:
         raise TurnwatchError("silences live on the broker: pass --broker HOST:PORT or set TURNWATCH_BROKER")
     now = datetime.now(UTC)
@@ -124,14 +119,7 @@ def cmd_silence(args: argparse.Namespace) -> int:
         if silence.ends_at <= now:
             print(f"{silence.silence_id} already ended at {silence.ends_at.isoformat()}")
             return 0
-        ended = silence.model_copy(
-            update={
-                "ends_at": max(now, silence.starts_at + timedelta(seconds=1)),
-                "expired_by": args.author,
-                "updated_at": now,
-            }
-        )
-        publish(settings, ended)
+        publish(settings, silence.expired(args.author, now))
         print(f"{silence.silence_id} expired")
         return 0
     listed = sorted(found.values(), key=lambda s: s.ends_at, reverse=True)

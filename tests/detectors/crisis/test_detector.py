@@ -220,9 +220,12 @@ def test_a_lone_sentence_page_in_a_calm_conversation_waits_for_the_second_key():
     holds no other evidence goes to the review queue rather than paging."""
     signals = CrisisSignals(CrisisDecision.PAGE, (sentence("passive_ideation", 0.86),), ("passive_ideation",))
     assert [f.rule for f in SENTENCES_ONLY.detect(*turn_with(signals))] == ["crisis.passive_ideation"]
-    findings = DETECTOR.detect(*turn_with(signals))
+    state, turn = turn_with(signals)
+    findings = DETECTOR.detect(state, turn)
     assert findings and all(f.severity is not Severity.CRITICAL for f in findings)
     assert {f.rule for f in findings} == {"crisis.possible"}
+    # The turn shows the decision, so the therapist rules (missed_crisis) do not treat it as a page.
+    assert turn.features.crisis.decision is CrisisDecision.REVIEW and not turn.features.crisis_paged
 
 
 # --- measured on the blind labelled sentences --------------------------------------------------
