@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.crisis.sentence_head import CrisisRiskModel, assess_turns
+from detectors.crisis.sentence_head import CrisisRiskModel, assess_turns, candidate_sentences, candidate_spans
 from detectors.crisis.signals import CrisisSignals
 from detectors.cues import find_cues
 from detectors.emotion import EmotionHead
@@ -112,7 +112,17 @@ class TurnFeatureExtractor:
             return features
         judge_answers = self.counselling_model is not None
         spans = [answer_spans(texts[i]) if judge_answers and roles[i] == "therapist" else [] for i in judged]
-        vectors, pooled = self.encoder.encode_with_spans([texts[i] for i in judged], spans)
+        patient_turns = [i for i in judged if roles[i] == "patient"]
+        candidates = [candidate_spans(texts[i]) for i in patient_turns]
+        # The crisis head's candidate sentences are encoded alone, in the same call as the turns.
+        sentences = sorted(
+            candidate_sentences([texts[i] for i in patient_turns], candidates) - {texts[i] for i in judged}
+        )
+        encoded, pooled = self.encoder.encode_with_spans(
+            [texts[i] for i in judged] + sentences, spans + [[] for _ in sentences]
+        )
+        vectors, pooled = encoded[: len(judged)], pooled[: len(judged)]
+        sentence_vectors = dict(zip(sentences, encoded[len(judged) :]))
         answers = [k for k, found in enumerate(spans) if found]
         if answers:
             answer_texts = [texts[judged[k]] for k in answers]
@@ -131,7 +141,8 @@ class TurnFeatureExtractor:
             self.crisis_model,
             [texts[i] for i, _ in patients],
             self.encoder.encode,
-            known={texts[i]: vector for i, vector in patients},
+            known={**sentence_vectors, **{texts[i]: vector for i, vector in patients}},
+            spans=candidates,
         )
         crisis_of = {i: signals for (i, _), signals in zip(patients, crisis)}
         for i, vector, probs in zip(judged, vectors, probabilities):

@@ -248,20 +248,27 @@ def _risk_sentence(start: int, end: int, row: np.ndarray) -> RiskSentence:
     return RiskSentence(start, end, kind, round(float(current.sum()), 4), round(float(row[1]), 4), steps)
 
 
+def candidate_sentences(texts: Sequence[str], spans: Sequence[list[tuple[int, int, str]]]) -> set[str]:
+    """The distinct candidate sentences of a batch, as written."""
+    return {text[a:b] for text, found in zip(texts, spans) for a, b, _ in found}
+
+
 def assess_turns(
     model: CrisisRiskModel,
     texts: Sequence[str],
     encode: Callable[[list[str]], np.ndarray],
     known: dict[str, np.ndarray] | None = None,
+    spans: Sequence[list[tuple[int, int, str]]] | None = None,
 ) -> list[CrisisSignals]:
     """Crisis signals for each text, encoding every candidate sentence of the batch in one call.
 
     ``known`` maps texts whose embedding is already computed (a one-sentence turn is its own
-    sentence) so they are not encoded twice.
+    sentence, or the caller encoded the candidates with the turns) so they are not encoded twice;
+    ``spans`` are the texts' ``candidate_spans`` when the caller has them.
     """
-    spans = [candidate_spans(text) for text in texts]
+    spans = spans if spans is not None else [candidate_spans(text) for text in texts]
     known = known or {}
-    wanted = sorted({text[a:b] for text, found in zip(texts, spans) for a, b, _ in found} - set(known))
+    wanted = sorted(candidate_sentences(texts, spans) - set(known))
     vectors = dict(known)
     if wanted:
         vectors.update(zip(wanted, encode(wanted)))

@@ -8,11 +8,12 @@ runs the same code without a broker.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +28,9 @@ from streams.monitor.pipeline import Pipeline, Prepared, StepResult, record_metr
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+# Turns whose features are computed together while the previous slice is stepped: enough texts
+# for the encoder's side-by-side calls, few enough that stepping starts soon.
+FEATURE_SLICE = 16
 
 
 @contextmanager
@@ -106,15 +110,46 @@ def register_monitor(
                 prepared.append(Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)))
         return prepared
 
-    async def prepare(events: list[faust.EventT]) -> list[Prepared]:
+    def extract_safely(items: list[Prepared]) -> None:
+        try:
+            pipeline.extract(items)
+        except Exception as exc:
+            log.exception("feature extraction failed outside the per-event guard; the slice is dead-lettered")
+            for item in items:
+                if item.wants_features and item.event is not None:
+                    item.dead_letter = DeadLetter("processing_error", type(exc).__name__, item.event)
+                    item.event = None
+
+    def extract_in_order(slices: list[list[Prepared]], done: list[concurrent.futures.Future[None]]) -> None:
+        for items, finished in zip(slices, done):
+            try:
+                extract_safely(items)
+                finished.set_result(None)
+            except BaseException as exc:
+                finished.set_exception(exc)
+                raise
+
+    async def prepared_slices(events: list[faust.EventT]) -> AsyncIterator[list[tuple[faust.EventT, Prepared]]]:
+        """The batch's events with their features, a slice at a time: one executor thread computes
+        the slices' features in order (the encoder, GIL released) while the caller steps the slices
+        already done (Python on the event loop), so the encoder is kept busy for the whole batch."""
         raws = [e.value for e in events]
         loop = asyncio.get_running_loop()
         try:
             # Table reads from the executor thread are plain dict reads; nothing writes meanwhile.
-            return await loop.run_in_executor(None, pipeline.prepare, raws, conversations)
+            admitted = await loop.run_in_executor(None, pipeline.admit, raws, conversations)
         except Exception:
             log.exception("preparing a batch of %d failed; retrying event by event", len(raws))
-            return await loop.run_in_executor(None, prepare_each, raws)
+            yield list(zip(events, await loop.run_in_executor(None, prepare_each, raws)))
+            return
+        starts = range(0, len(events), FEATURE_SLICE)
+        slices = [admitted[start : start + FEATURE_SLICE] for start in starts]
+        done: list[concurrent.futures.Future[None]] = [concurrent.futures.Future() for _ in slices]
+        extracting = loop.run_in_executor(None, extract_in_order, slices, done)
+        for start, finished in zip(starts, done):
+            await asyncio.wrap_future(finished)
+            yield list(zip(events[start : start + FEATURE_SLICE], admitted[start : start + FEATURE_SLICE]))
+        await extracting
 
     next_offsets: dict[Any, int] = {}
 
@@ -134,18 +169,19 @@ def register_monitor(
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
             metrics.BATCH_SIZE.observe(len(events))
             acks: list[Awaitable[Any]] = []
-            for event, item in zip(events, await prepare(events)):
-                result = step_safely(event, item)
-                if result.arrival is Arrival.GAP:
-                    log.warning(
-                        "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
-                        item.event.conversation_id,
-                        item.event.turn_index,
-                        event.message.partition,
-                        event.message.offset,
-                    )
-                acks.extend(await publish(event, result))
-                next_offsets[event.message.tp] = event.message.offset + 1
+            async for prepared in prepared_slices(events):
+                for event, item in prepared:
+                    result = step_safely(event, item)
+                    if result.arrival is Arrival.GAP:
+                        log.warning(
+                            "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
+                            item.event.conversation_id,
+                            item.event.turn_index,
+                            event.message.partition,
+                            event.message.offset,
+                        )
+                    acks.extend(await publish(event, result))
+                    next_offsets[event.message.tp] = event.message.offset + 1
             await asyncio.gather(*acks)
             metrics.STATE_WRITES.inc(writes.flush())
             metrics.LAST_TURN_PROCESSED.set_to_current_time()

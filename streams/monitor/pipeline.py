@@ -49,6 +49,7 @@ class Prepared:
     features: TurnFeatures = field(default_factory=TurnFeatures)
     dead_letter: DeadLetter | None = None
     context: dict[str, Any] = field(default_factory=dict)  # what extractors read beside the event's meta
+    wants_features: bool = False  # admitted: new to its conversation and first of its key in the batch
 
 
 @dataclass
@@ -140,9 +141,15 @@ class Pipeline:
 
         With ``states``, turns already processed (redeliveries) are not encoded again.
         """
+        prepared = self.admit(raws, states)
+        self.extract(prepared)
+        return prepared
+
+    def admit(self, raws: Sequence[Any], states: MutableMapping[str, Any] | None = None) -> list[Prepared]:
+        """``prepare`` without the features: validate, mark what needs features, and give therapist
+        turns the patient text they answer. Reads ``states`` as they are before the batch."""
         prepared = [self._parse(raw) for raw in raws]
         seen: set[tuple[str, int]] = set()
-        valid = []
         for item in prepared:
             if item.event is None:
                 continue
@@ -150,11 +157,15 @@ class Pipeline:
             if key in seen or (states is not None and _already_processed(states.get(key[0]), key[1])):
                 continue
             seen.add(key)
-            valid.append(item)
-        add_previous_patient_text(valid, states)
-        for extractor in self.extractors:
-            self._extract(extractor, [item for item in valid if item.event is not None])
+            item.wants_features = True
+        add_previous_patient_text([item for item in prepared if item.wants_features], states)
         return prepared
+
+    def extract(self, admitted: Sequence[Prepared]) -> None:
+        """The features of admitted items, in place. Items are independent once admitted, so a
+        batch may be extracted in slices while earlier slices are stepped."""
+        for extractor in self.extractors:
+            self._extract(extractor, [item for item in admitted if item.wants_features and item.event is not None])
 
     def _parse(self, raw: Any) -> Prepared:
         try:

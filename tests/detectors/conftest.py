@@ -13,8 +13,13 @@ def encoder() -> Encoder:
 
 
 @pytest.fixture(scope="session")
-def onnx_encoder(tmp_path_factory) -> Encoder:
-    return Encoder(backend="onnx", cache_dir=tmp_path_factory.mktemp("onnx"))
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder(onnx_cache) -> Encoder:
+    return Encoder(backend="onnx", cache_dir=onnx_cache)
 
 
 @pytest.fixture(scope="session")

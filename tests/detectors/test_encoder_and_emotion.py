@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from detectors.emotion import EmotionHead
-from detectors.encoder import Encoder, EncoderError
+from detectors.encoder import MAX_TOKENS, Encoder, EncoderError, default_model_path, load_tokenizer
 from detectors.features import pack_embedding, unpack_embedding
 
 TEXTS = [
@@ -42,6 +42,31 @@ def test_a_turns_vector_does_not_depend_on_the_turns_encoded_beside_it(backend, 
     for batch in ([turn, *neighbours], [*neighbours, turn], [neighbours[0], turn, neighbours[0]]):
         beside = chosen.encode(batch)[batch.index(turn)]
         assert np.abs(alone - beside).max() < 1e-5
+
+
+def test_onnx_calls_side_by_side_give_the_same_bits_as_one_call_at_a_time(onnx_cache, onnx_encoder):
+    # The worker encodes a micro-batch's texts in parallel single-threaded calls, or (one long text
+    # with a short sentence) in one call on every core; neither may change a vector.
+    one_at_a_time = Encoder(backend="onnx", threads=1, cache_dir=onnx_cache)
+    side_by_side = Encoder(backend="onnx", threads=2, cache_dir=onnx_cache)
+    long_turn = " ".join(TEXTS[:4] * 4)
+    for batch in (TEXTS, [long_turn, TEXTS[0]], [long_turn, *TEXTS]):
+        expected = np.stack([one_at_a_time.encode([text])[0] for text in batch])
+        assert np.array_equal(side_by_side.encode(batch), expected)
+
+
+def test_the_tokenizer_without_transformers_gives_autotokenizers_ids_and_offsets():
+    from transformers import AutoTokenizer
+
+    model = str(default_model_path())
+    reference = AutoTokenizer.from_pretrained(model, local_files_only=True)
+    texts = [*TEXTS, "Café “quoted” 🙂 中文 zero\u200bwidth\u00a0space", "I'm   not\tOK\n\nreally", "word " * 400]
+    expected = reference(texts, truncation=True, max_length=MAX_TOKENS, return_offsets_mapping=True)
+    found = load_tokenizer(model).encode_batch(texts)
+    assert [e.ids for e in found] == expected["input_ids"]
+    assert [[tuple(o) for o in e.offsets] for e in found] == [
+        [tuple(o) for o in row] for row in expected["offset_mapping"]
+    ]
 
 
 def test_onnx_int8_backend_stays_within_cosine_098_of_torch(encoder, onnx_encoder):
