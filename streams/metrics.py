@@ -52,6 +52,12 @@ LAST_TURN_PROCESSED = Gauge(
     "Unix time this worker last finished a micro-batch of turns (state written).",
 )
 ACTIVE_CONVERSATIONS = Gauge("turnwatch_active_conversations", "Conversations held in this worker's state table.")
+STARTUP_SECONDS = Gauge(
+    "turnwatch_startup_seconds",
+    "Where this worker's start went: imports (process start to the worker's code), models (encoder and "
+    "heads loaded), kafka (app start to ready: group join, partitions assigned, tables recovered).",
+    ["phase"],
+)
 DISTRESS_SCORE = Histogram(
     "turnwatch_distress_score", "Per-patient-turn distress score.", buckets=tuple(i / 10 for i in range(1, 11))
 )

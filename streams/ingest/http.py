@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams import metrics
 from streams.contracts import parse_turn
 from streams.errors import InvalidTurn
+from streams.kafka.faust_tuning import worker_ready
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,11 @@ def register_views(app: faust.App, settings: Settings, turns_topic: faust.TopicT
     class Ready(web.View):
         async def get(self, request: web.Request) -> web.Response:
             assigned = app.consumer.assignment() if app.consumer else set()
-            ready = bool(assigned) and not app.rebalancing
-            body = {"ready": ready, "partitions": len(assigned), "rebalancing": bool(app.rebalancing)}
+            ready = worker_ready(app)
+            body = {
+                "ready": ready,
+                "partitions": len(assigned),
+                "rebalancing": bool(app.rebalancing),
+                "recovering": bool(getattr(app, "in_recovery", False)),
+            }
             return self.json(body, status=200 if ready else 503)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from typing import Any
 
 
 def set_consumer_fetch_max_wait(milliseconds: int) -> None:
@@ -115,3 +116,9 @@ def resume_streams_after_seek(topics: set[str]) -> None:
 
 
 _RESUME_AFTER_SEEK: set[str] = set()
+
+
+def worker_ready(app: Any) -> bool:
+    """Partitions assigned, no rebalance under way, tables recovered: the worker is processing."""
+    assigned = app.consumer.assignment() if app.consumer else set()
+    return bool(assigned) and not app.rebalancing and not getattr(app, "in_recovery", False)

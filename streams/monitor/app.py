@@ -7,6 +7,8 @@ topic and table is declared in ``streams.topology``.
 
 from __future__ import annotations
 
+import time
+
 import faust
 
 from streams.ingest.http import register_views
@@ -15,13 +17,18 @@ from streams.kafka.security import faust_credentials
 from streams.monitor.agent import register_monitor
 from streams.monitor.build import build_pipeline
 from streams.monitor.pipeline import Pipeline
+from streams.monitor.startup import record_phase, watch_startup
 from streams.monitor.state_table import ConversationTable
 from streams.settings import Settings
 from streams.topology import declare_topic
 
 
 def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.App:
-    pipeline = pipeline or build_pipeline(settings)
+    if pipeline is None:
+        started = time.monotonic()
+        pipeline = build_pipeline(settings)
+        record_phase("models", time.monotonic() - started)
+    created = time.monotonic()
     set_consumer_fetch_max_wait(settings.consumer_fetch_max_wait_ms)
     # Topics turnwatch consumes whose offsets are contiguous (never compacted, no transactions).
     consumed = {settings.turns_topic, settings.alerts_topic, settings.delivery_retry_topic}
@@ -58,6 +65,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     )
 
     register_monitor(app, settings, pipeline, turns, alerts, dead_letters, conversations)
+    watch_startup(app, conversations, since=created)
 
     if settings.delivery_config is not None:
         from streams.delivery.agent import register_delivery

@@ -12,6 +12,7 @@ from streams.kafka.broker import EMBEDDED_PRODUCER_MAX_BATCH_SIZE, EMBEDDED_SESS
 from streams.logs import logging_config
 from streams.monitor.app import create_app
 from streams.monitor.shutdown import GracefulWorker
+from streams.monitor.startup import process_age, record_phase
 from streams.settings import Settings
 from streams.topology import created_before_start
 
@@ -44,6 +45,9 @@ def run_worker(settings: Settings) -> None:
     from streams.kafka.security import kafka_python_options
     from streams.kafka.topics import ensure_topics
 
+    imports = process_age()
+    if imports is not None:
+        record_phase("imports", imports)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with broker_for(settings, log_file=settings.data_dir / "tansu.log") as ready:
         app = create_app(ready)

@@ -31,8 +31,10 @@ def spawn_worker(
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def wait_ready(web_port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until the worker's /readyz answers 200 (partitions assigned)."""
+def wait_ready(
+    web_port: int, timeout: float, process: subprocess.Popen[bytes] | None = None, poll: float = 0.2
+) -> None:
+    """Block until the worker's /readyz answers 200 (partitions assigned, tables recovered)."""
     import urllib.error
     import urllib.request
 
@@ -47,7 +49,7 @@ def wait_ready(web_port: int, timeout: float, process: subprocess.Popen[bytes] |
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.2)
+        time.sleep(poll)
     raise TimeoutError(f"worker not ready at {url} after {timeout}s")
 
 

@@ -103,6 +103,7 @@ class Results:
     changelog_bytes_per_turn: dict[str, float] = field(default_factory=dict)  # mean, p99, records, turns
     rss_10k_conversations_mb: float = 0.0
     restart_to_ready_s: dict[str, dict[str, float]] = field(default_factory=dict)
+    restart_split_s: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # store → step → phase
     worker_rss_mb: float = 0.0
     targets: dict[str, Any] = field(default_factory=dict)
 
@@ -144,13 +145,13 @@ def _records(count: int, seed: int, broken_every: int = 0, turns_per_conversatio
     return out
 
 
-def _wait_for_metric(port: int, name: str, at_least: float, worker, timeout: float = 900) -> None:
+def _wait_for_metric(port: int, name: str, at_least: float, worker, timeout: float = 900, poll: float = 0.25) -> None:
     """Poll the worker's /metrics gently (each scrape costs it CPU) until ``name`` reaches ``at_least``."""
     deadline = time.monotonic() + timeout
     while metric_total(port, name) < at_least:
         if worker.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the worker stopped or timed out before {name} reached {at_least:g}")
-        time.sleep(0.25)
+        time.sleep(poll)
 
 
 def _wait_processed(port: int, total: float, worker) -> float:
@@ -332,16 +333,28 @@ def measure_held_conversations(
     )
 
 
-def _time_to_ready(bootstrap: str, env: dict[str, str], log_path: Path, count: int, kill: bool) -> float:
-    """Seconds from starting a worker to ready with ``count`` conversations in its table; then
-    SIGKILL it (``kill``) or stop it gracefully."""
+def startup_phases(port: int) -> dict[str, float]:
+    """The worker's own account of its start (``turnwatch_startup_seconds{phase}``)."""
+    phases = {}
+    for line in metric_lines(port):
+        if line.startswith("turnwatch_startup_seconds{"):
+            phases[line.split('phase="')[1].split('"')[0]] = round(float(line.rsplit(" ", 1)[1]), 2)
+    return phases
+
+
+def _time_to_ready(
+    bootstrap: str, env: dict[str, str], log_path: Path, count: int, kill: bool
+) -> tuple[float, dict[str, float]]:
+    """Seconds from starting a worker to ready with ``count`` conversations in its table, and the
+    worker's split of them; then SIGKILL it (``kill``) or stop it gracefully."""
     port = free_port()
     started = time.monotonic()
     worker = spawn_worker(bootstrap, port, log_path, extra_env=env)
     try:
-        wait_ready(port, timeout=600, process=worker)
-        _wait_for_metric(port, "turnwatch_active_conversations", count, worker, timeout=600)
-        return round(time.monotonic() - started, 1)
+        wait_ready(port, timeout=600, process=worker, poll=0.05)
+        _wait_for_metric(port, "turnwatch_active_conversations", count, worker, timeout=600, poll=0.05)
+        elapsed = round(time.monotonic() - started, 1)
+        return elapsed, startup_phases(port)
     finally:
         if kill:
             os.killpg(worker.pid, signal.SIGKILL)
@@ -358,13 +371,17 @@ def measure_restarts(
     after a SIGKILL. Memory rebuilds the whole table every time; RocksDB keeps its files."""
     for store in ("memory", "rocksdb"):
         store_env = {**env, "TURNWATCH_TABLE_STORE": store, "TURNWATCH_DATA_DIR": str(workdir / f"restart-{store}")}
-        times = {}
+        times, splits = {}, {}
         for step, kill in (("first start", False), ("after a graceful stop", True), ("after SIGKILL", False)):
-            times[step] = _time_to_ready(bootstrap, store_env, workdir / f"restart-{store}.log", count, kill)
+            times[step], splits[step] = _time_to_ready(
+                bootstrap, store_env, workdir / f"restart-{store}.log", count, kill
+            )
         results.restart_to_ready_s[store] = times
+        results.restart_split_s[store] = splits
         log(
             f"(e) restart-to-ready with {count} conversations, {store}: "
             + ", ".join(f"{k} {v} s" for k, v in times.items())
+            + f"; split after SIGKILL {splits['after SIGKILL']}"
         )
 
 

@@ -93,6 +93,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             (f"restart-to-ready, 10k conversations, {store}", ", ".join(f"{k} {v} s" for k, v in times.items()))
             for store, times in results.restart_to_ready_s.items()
         ),
+        *(
+            (
+                f"  where a {store} restart after SIGKILL went",
+                ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in split.get("after SIGKILL", {}).items()),
+            )
+            for store, split in results.restart_split_s.items()
+        ),
     ]
     for row in rows:
         table.add_row(*row)
