@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import threading
 import warnings
@@ -221,10 +222,24 @@ def load_tokenizer(model_id: str, allow_download: bool = False):
 
 
 def usable_cpus() -> int:
-    """CPUs this process may run on (its affinity, e.g. a container's cpuset), at least 1."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    """CPUs this process may use: its affinity (a cpuset), capped by a cgroup CPU quota (a
+    container's CPU limit, which affinity does not show), at least 1."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_cpu_quota()
+    return max(1, min(count, math.ceil(quota)) if quota else count)
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs' worth of time the cgroup may use (cgroup v2 ``cpu.max``, else v1 CFS quota); None if unlimited."""
+    try:
+        if (root / "cpu.max").is_file():
+            quota, period = (root / "cpu.max").read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1 = root / "cpu"
+        quota = int((v1 / "cpu.cfs_quota_us").read_text())
+        return None if quota <= 0 else quota / int((v1 / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _masked_mean(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ PLACEHOLDER = "[Answer not properly formatted or missing]"
 HELD_CONVERSATIONS = 10_000
 MIN_LATENCY_SAMPLES = 500  # a p99 from tens of samples is noise
 LATENCY_TURNS_PER_CONVERSATION = 8  # the placeholder answer is turn 5
+BURST_SECONDS = 30.0
 
 
 def encoder_throughput(encoder, texts: list[str], call_size: int = 64) -> float:
@@ -105,6 +106,7 @@ class Results:
     restart_to_ready_s: dict[str, dict[str, float]] = field(default_factory=dict)
     restart_split_s: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # store → step → phase
     worker_rss_mb: float = 0.0
+    burst: dict[str, float] = field(default_factory=dict)  # offered rates, peak lag, recovery seconds
     targets: dict[str, Any] = field(default_factory=dict)
 
 
@@ -213,6 +215,7 @@ def measure_worker(
             # (c) latency at a fixed offered load.
             results.offered_tps = offered_tps or results.pipeline_tps / 2
             _latency(results, broker.address, port, worker, latency_seconds, log)
+            measure_burst(results, broker.address, port, worker, log)
             results.worker_rss_mb = rss_bytes(worker.pid) / 2**20
         finally:
             stop_process(worker)
@@ -286,6 +289,82 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
     log(
         f"(c) latency at {results.offered_tps:.1f} turns/s offered: end to end {results.latency_ms} ({len(milliseconds)} alerts); "
         f"inside the worker (broker timestamp → alert produced, from its histogram) {results.worker_latency_ms}"
+    )
+
+
+def _interleaved(records: list[Record], width: int) -> list[Record]:
+    """Records of ``width`` conversations at a time, round robin, each conversation's turns in order."""
+    by_conversation: dict[str, list[Record]] = {}
+    for record in records:
+        by_conversation.setdefault(record.key, []).append(record)
+    queues = list(by_conversation.values())
+    out: list[Record] = []
+    while queues:
+        active, queues = queues[:width], queues[width:]
+        longest = max(len(q) for q in active)
+        out.extend(q[i] for i in range(longest) for q in active if i < len(q))
+    return out
+
+
+def measure_burst(
+    results: Results, bootstrap: str, port: int, worker, log: Log, burst_seconds: float = BURST_SECONDS
+) -> None:
+    """(c') a burst at twice (b)'s throughput for ``burst_seconds``, then half of (b) again: how
+    high the lag rose and how long after the burst it took to drain (lag back under half a
+    second of the steady load)."""
+    burst_tps, steady_tps = 2 * results.pipeline_tps, results.pipeline_tps / 2
+    # The backlog is (2 - 1) x burst_seconds of (b); it drains at (b) - steady = half of (b).
+    needed = int(burst_tps * burst_seconds + steady_tps * (4 * burst_seconds + 30))
+    records = _interleaved(_records(needed // 35 + 1, seed=31), width=200)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    before = metric_total(port, "turnwatch_turns_total")
+    samples: list[tuple[float, int]] = []  # (seconds since the burst ended, lag)
+    sent = 0
+    stop = threading.Event()
+    started = time.perf_counter()
+    burst_end = started + burst_seconds
+
+    def watch() -> None:
+        while not stop.is_set():
+            processed = metric_total(port, "turnwatch_turns_total") - before
+            samples.append((time.perf_counter() - burst_end, int(sent - processed)))
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    recovered_at = None
+    for record in records:
+        now = time.perf_counter()
+        due = (
+            started + sent / burst_tps
+            if sent < burst_tps * burst_seconds
+            else burst_end + (sent - burst_tps * burst_seconds) / steady_tps
+        )
+        if due > now:
+            time.sleep(due - now)
+        producer.send("turnwatch.turns", key=record.key.encode(), value=record.value)
+        sent += 1
+        if samples and samples[-1][0] > 0 and samples[-1][1] <= steady_tps / 2:
+            recovered_at = samples[-1][0]
+            break
+        if worker.poll() is not None:
+            raise RuntimeError("the worker stopped during the burst")
+    producer.flush()
+    stop.set()
+    watcher.join(5)
+    producer.close()
+    _wait_processed(port, before + sent, worker)
+    results.burst = {
+        "burst_tps": round(burst_tps, 1),
+        "steady_tps": round(steady_tps, 1),
+        "burst_seconds": burst_seconds,
+        "peak_lag": max((lag for _, lag in samples), default=0),
+        "recovery_s": round(recovered_at, 1) if recovered_at is not None else -1.0,
+    }
+    log(
+        f"(c') burst: {burst_seconds:.0f} s at {burst_tps:.0f} turns/s then {steady_tps:.0f} turns/s: peak lag "
+        f"{results.burst['peak_lag']} turns, drained {results.burst['recovery_s']} s after the burst"
+        + (" (not within the run)" if recovered_at is None else "")
     )
 
 

@@ -87,6 +87,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if results.changelog_bytes_per_turn
             else "not measured",
         ),
+        (
+            "burst: 30 s at 2× (b), then ½ (b): peak lag, drained after",
+            f"{results.burst['peak_lag']:.0f} turns, {results.burst['recovery_s']:.1f} s"
+            if results.burst
+            else "not measured",
+        ),
         ("worker RSS holding 10k conversations", f"{results.rss_10k_conversations_mb:.0f} MB"),
         ("worker RSS after the run", f"{results.worker_rss_mb:.0f} MB"),
         *(

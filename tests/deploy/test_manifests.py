@@ -213,3 +213,38 @@ def test_kubernetes_prometheus_scrapes_the_console_like_the_workers():
     listens = settings.get("console_port", Settings.model_fields["console_port"].default)
     assert container_ports[http["targetPort"]] == listens, "the container port is the port the console listens on"
     assert "/metrics" in PUBLIC_PATHS, "scrapes carry no console session"
+
+
+def test_autoscaling_overlay_scales_the_worker_on_turns_lag_within_its_partitions(tmp_path, monkeypatch):
+    from streams.settings import load_settings
+
+    overlay = K8S / "autoscaling"
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert "../" in kustomization["resources"]
+    for resource in kustomization["resources"][1:] + [p["path"] for p in kustomization["patches"]]:
+        assert (overlay / resource).is_file(), resource
+    scaled = yaml.safe_load((overlay / "scaledobject.yaml").read_text())
+    patch = yaml.safe_load((overlay / "worker-sizing.yaml").read_text())
+    base = load_all()
+    worker = base[("Deployment", "turnwatch-worker")]
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1" and scaled["kind"] == "ScaledObject"
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker["metadata"]["name"] == patch["metadata"]["name"]
+    assert patch["spec"]["replicas"] is None  # KEDA owns the count
+
+    # The worker's effective settings: the base's file with the overlay's environment.
+    path = tmp_path / "turnwatch.yaml"
+    path.write_text(base[("ConfigMap", "turnwatch-config")]["data"]["turnwatch.yaml"])
+    for key in list(__import__("os").environ):
+        if key.startswith("TURNWATCH_"):
+            monkeypatch.delenv(key)
+    [container] = patch["spec"]["template"]["spec"]["containers"]
+    for variable in container["env"]:
+        monkeypatch.setenv(variable["name"], variable["value"])
+    settings = load_settings(path)
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["topic"] == settings.turns_topic
+    assert trigger["metadata"]["consumerGroup"] == settings.app_id
+    assert trigger["metadata"]["bootstrapServers"] == settings.broker
+    assert 1 <= scaled["spec"]["minReplicaCount"] < scaled["spec"]["maxReplicaCount"] == settings.partitions
+    assert int(trigger["metadata"]["lagThreshold"]) > int(trigger["metadata"]["activationLagThreshold"]) > 0

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from detectors.emotion import EmotionHead
-from detectors.encoder import MAX_TOKENS, Encoder, EncoderError, default_model_path, load_tokenizer
+from detectors.encoder import MAX_TOKENS, Encoder, EncoderError, cgroup_cpu_quota, default_model_path, load_tokenizer
 from detectors.features import pack_embedding, unpack_embedding
 
 TEXTS = [
@@ -107,3 +107,17 @@ def test_emotion_head_reads_clear_emotions(encoder):
         zip(head.labels, head.probabilities(encoder.encode(["Thank you so much, I really appreciate it!"]))[0])
     )
     assert probs["gratitude"] > 0.5 and probs["gratitude"] > probs["sadness"]
+
+
+def test_a_containers_cpu_limit_caps_the_encoders_side_by_side_calls(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 2.0
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpu_quota(tmp_path) is None

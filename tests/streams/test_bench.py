@@ -2,7 +2,7 @@ import functools
 import json
 import operator
 
-from streams.tooling.bench import PLACEHOLDER, Results, _records, percentile, plot, rss_bytes
+from streams.tooling.bench import PLACEHOLDER, Results, _interleaved, _records, percentile, plot, rss_bytes
 
 
 def test_percentiles():
@@ -95,3 +95,14 @@ def test_changelog_bytes_are_charged_to_the_turns_each_record_added():
     assert measured["mean"] == round(7200 / 7, 1)  # the write that added no turn still counts
     assert measured["p99"] == 1000.0  # per turn: 500, 500, 1000, 1000 ×4
     assert changelog_bytes_per_turn([]) == {}
+
+
+def test_the_burst_interleaves_conversations_and_keeps_each_ones_turns_in_order():
+    records = _records(5, seed=3)
+    mixed = _interleaved(records, width=3)
+    assert sorted(r.value for r in mixed) == sorted(r.value for r in records)
+    first_six = [r.key for r in mixed[:6]]
+    assert len(set(first_six[:3])) == 3 and first_six[3:] == first_six[:3]
+    for key in {r.key for r in records}:
+        indexes = [json.loads(r.value)["turn_index"] for r in mixed if r.key == key]
+        assert indexes == sorted(indexes)
