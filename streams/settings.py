@@ -109,7 +109,12 @@ class Settings(BaseSettings):
     encoder_batch_size: int = Field(
         default=8, ge=1, le=1024, description="Sub-batch size inside a micro-batch (length-sorted)."
     )
-    encoder_threads: int | None = Field(default=None, ge=1, le=256)
+    encoder_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="onnx: single-threaded calls side by side (unset = usable CPUs); torch: intra-op threads.",
+    )
     encoder_allow_download: bool = False
     emotion_head: Path | None = Field(default=None, description="Emotion head .npz; unset = the committed head.")
     model_cache_dir: Path = Field(

@@ -38,6 +38,8 @@ HELD_CONVERSATIONS = 10_000
 MIN_LATENCY_SAMPLES = 500  # a p99 from tens of samples is noise
 LATENCY_TURNS_PER_CONVERSATION = 8  # the placeholder answer is turn 5
 BURST_SECONDS = 30.0
+BURST_SEED = 31
+BURST_TOPIC = "turnwatch.turns.burst"
 
 
 def encoder_throughput(encoder, texts: list[str], call_size: int = 64) -> float:
@@ -102,10 +104,14 @@ class Results:
     state_bytes_per_conversation: float = 0.0
     state_bytes_max: int = 0
     changelog_bytes_per_turn: dict[str, float] = field(default_factory=dict)  # mean, p99, records, turns
+    changelog_bytes_per_turn_interleaved: dict[str, float] = field(default_factory=dict)  # the burst's
     rss_10k_conversations_mb: float = 0.0
     restart_to_ready_s: dict[str, dict[str, float]] = field(default_factory=dict)
     restart_split_s: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # store → step → phase
     worker_rss_mb: float = 0.0
+    latency_at_80_percent: dict[str, Any] = field(
+        default_factory=dict
+    )  # offered_tps, latency_ms, worker_latency_ms, samples
     burst: dict[str, float] = field(default_factory=dict)  # offered rates, peak lag, recovery seconds
     targets: dict[str, Any] = field(default_factory=dict)
 
@@ -215,15 +221,16 @@ def measure_worker(
             # (c) latency at a fixed offered load.
             results.offered_tps = offered_tps or results.pipeline_tps / 2
             _latency(results, broker.address, port, worker, latency_seconds, log)
-            measure_burst(results, broker.address, port, worker, log)
+            measure_headroom(results, broker.address, port, worker, latency_seconds, log)
             results.worker_rss_mb = rss_bytes(worker.pid) / 2**20
         finally:
             stop_process(worker)
         measure_held_conversations(results, broker.address, env, workdir, log)
         measure_restarts(results, broker.address, env, workdir, log)
+        measure_burst(results, broker.address, env, workdir, log)
 
 
-def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float, log: Log) -> None:
+def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float, log: Log, seed: int = 23) -> None:
     # This process loaded the models for (a); a full collection of them (~220 ms) would stall
     # the load generator mid-send and be measured as turn→alert latency. The worker does the same.
     gc.freeze()
@@ -233,7 +240,7 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
         int(results.offered_tps * seconds) // LATENCY_TURNS_PER_CONVERSATION, int(MIN_LATENCY_SAMPLES * 1.1)
     )
     records = _records(
-        conversations_needed, seed=23, broken_every=1, turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION
+        conversations_needed, seed=seed, broken_every=1, turns_per_conversation=LATENCY_TURNS_PER_CONVERSATION
     )
     sent_at: dict[tuple[str, int], float] = {}
     received: list[float] = []
@@ -292,6 +299,18 @@ def _latency(results: Results, bootstrap: str, port: int, worker, seconds: float
     )
 
 
+def measure_headroom(results: Results, bootstrap: str, port: int, worker, seconds: float, log: Log) -> None:
+    """(c) again at 80 % of (b): how much of the measured throughput a worker can be planned at."""
+    run = Results(backend=results.backend, machine=results.machine, offered_tps=0.8 * results.pipeline_tps)
+    _latency(run, bootstrap, port, worker, seconds, log, seed=29)
+    results.latency_at_80_percent = {
+        "offered_tps": round(run.offered_tps, 1),
+        "latency_ms": run.latency_ms,
+        "worker_latency_ms": run.worker_latency_ms,
+        "samples": run.latency_samples,
+    }
+
+
 def _interleaved(records: list[Record], width: int) -> list[Record]:
     """Records of ``width`` conversations at a time, round robin, each conversation's turns in order."""
     by_conversation: dict[str, list[Record]] = {}
@@ -307,15 +326,42 @@ def _interleaved(records: list[Record], width: int) -> list[Record]:
 
 
 def measure_burst(
-    results: Results, bootstrap: str, port: int, worker, log: Log, burst_seconds: float = BURST_SECONDS
+    results: Results, bootstrap: str, env: dict[str, str], workdir: Path, log: Log, burst_seconds: float = BURST_SECONDS
 ) -> None:
-    """(c') a burst at twice (b)'s throughput for ``burst_seconds``, then half of (b) again: how
+    """(f) a burst at twice (b)'s throughput for ``burst_seconds``, then half of (b) again: how
     high the lag rose and how long after the burst it took to drain (lag back under half a
-    second of the steady load)."""
+    second of the steady load). A fresh worker on its own topics, so (d) and (e) are not charged
+    for the burst's state; its changelog gives the bytes per turn when conversations interleave."""
+    app_id = f"{env['TURNWATCH_APP_ID']}-burst"
+    burst_env = {
+        **env,
+        "TURNWATCH_APP_ID": app_id,
+        "TURNWATCH_TURNS_TOPIC": BURST_TOPIC,
+        "TURNWATCH_DATA_DIR": str(workdir / "burst"),
+    }
+    port = free_port()
+    worker = spawn_worker(bootstrap, port, workdir / "worker-burst.log", extra_env=burst_env)
+    try:
+        wait_ready(port, timeout=300, process=worker)
+        _burst(results, bootstrap, port, worker, burst_seconds)
+    finally:
+        stop_process(worker)
+    results.changelog_bytes_per_turn_interleaved = changelog_bytes_per_turn(
+        _all_values(bootstrap, f"{app_id}-conversations-changelog")
+    )
+    log(
+        f"(f) burst: {burst_seconds:.0f} s at {results.burst['burst_tps']:.0f} turns/s then "
+        f"{results.burst['steady_tps']:.0f} turns/s: peak lag {results.burst['peak_lag']} turns, drained "
+        f"{results.burst['recovery_s']} s after the burst; changelog bytes per turn with 200 conversations "
+        f"interleaved: {results.changelog_bytes_per_turn_interleaved}"
+    )
+
+
+def _burst(results: Results, bootstrap: str, port: int, worker, burst_seconds: float) -> None:
     burst_tps, steady_tps = 2 * results.pipeline_tps, results.pipeline_tps / 2
     # The backlog is (2 - 1) x burst_seconds of (b); it drains at (b) - steady = half of (b).
     needed = int(burst_tps * burst_seconds + steady_tps * (4 * burst_seconds + 30))
-    records = _interleaved(_records(needed // 35 + 1, seed=31), width=200)
+    records = _interleaved(_records(needed // 35 + 1, seed=BURST_SEED), width=200)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
     before = metric_total(port, "turnwatch_turns_total")
     samples: list[tuple[float, int]] = []  # (seconds since the burst ended, lag)
@@ -342,7 +388,7 @@ def measure_burst(
         )
         if due > now:
             time.sleep(due - now)
-        producer.send("turnwatch.turns", key=record.key.encode(), value=record.value)
+        producer.send(BURST_TOPIC, key=record.key.encode(), value=record.value)
         sent += 1
         if samples and samples[-1][0] > 0 and samples[-1][1] <= steady_tps / 2:
             recovered_at = samples[-1][0]
@@ -361,11 +407,6 @@ def measure_burst(
         "peak_lag": max((lag for _, lag in samples), default=0),
         "recovery_s": round(recovered_at, 1) if recovered_at is not None else -1.0,
     }
-    log(
-        f"(c') burst: {burst_seconds:.0f} s at {burst_tps:.0f} turns/s then {steady_tps:.0f} turns/s: peak lag "
-        f"{results.burst['peak_lag']} turns, drained {results.burst['recovery_s']} s after the burst"
-        + (" (not within the run)" if recovered_at is None else "")
-    )
 
 
 def measure_held_conversations(

@@ -88,7 +88,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
             else "not measured",
         ),
         (
-            "burst: 30 s at 2× (b), then ½ (b): peak lag, drained after",
+            "changelog bytes per turn, 200 conversations interleaved ((f))",
+            f"{results.changelog_bytes_per_turn_interleaved.get('mean', 0):.0f} B mean, "
+            f"{results.changelog_bytes_per_turn_interleaved.get('p99', 0):.0f} B p99",
+        ),
+        (
+            f"turn→alert at 80 % of (b), {results.latency_at_80_percent.get('offered_tps', 0):.1f} turns/s, end to end",
+            ", ".join(f"{k} {v} ms" for k, v in results.latency_at_80_percent.get("latency_ms", {}).items())
+            + f" ({results.latency_at_80_percent.get('samples', 0)} samples)",
+        ),
+        (
+            "(f) burst: 30 s at 2× (b), then ½ (b): peak lag, drained after",
             f"{results.burst['peak_lag']:.0f} turns, {results.burst['recovery_s']:.1f} s"
             if results.burst
             else "not measured",

@@ -241,8 +241,11 @@ def test_autoscaling_overlay_scales_the_worker_on_turns_lag_within_its_partition
     for variable in container["env"]:
         monkeypatch.setenv(variable["name"], variable["value"])
     settings = load_settings(path)
-    [trigger] = scaled["spec"]["triggers"]
-    assert trigger["type"] == "kafka"
+    triggers = {t["type"]: t for t in scaled["spec"]["triggers"]}
+    assert set(triggers) == {"cpu", "kafka"}
+    resources = container["resources"]
+    assert resources["requests"]["cpu"] == resources["limits"]["cpu"], "utilisation is of the request"
+    trigger = triggers["kafka"]
     assert trigger["metadata"]["topic"] == settings.turns_topic
     assert trigger["metadata"]["consumerGroup"] == settings.app_id
     assert trigger["metadata"]["bootstrapServers"] == settings.broker
