@@ -41,6 +41,19 @@ def broker_for(settings: Settings, log_file: Path | None = None) -> Iterator[Set
         yield tuned_for_tansu(settings, broker.address)
 
 
+def crash_advice(reason: BaseException | None, settings: Settings) -> str:
+    """What crashed, and what to do when the operator can act on it."""
+    if reason is None:
+        return "see the log above"
+    if type(reason).__name__ == "ConsistencyError":
+        return (
+            f"{reason!r}. The table store under {settings.data_dir / 'faust'} is ahead of its changelog: the "
+            "topic was recreated or the broker lost data (an embedded broker keeps nothing across its own "
+            "restart). Remove that directory and start again; the worker rebuilds it from the changelog."
+        )
+    return repr(reason)
+
+
 def run_worker(settings: Settings) -> None:
     from streams.kafka.security import kafka_python_options
     from streams.kafka.topics import ensure_topics
@@ -74,5 +87,9 @@ def run_worker(settings: Settings) -> None:
         gc.freeze()
         try:
             worker.execute_from_commandline()
-        except SystemExit:
-            pass
+        except SystemExit as stopped:
+            # mode exits 1 after a crash; that code must reach the caller (an orchestrator, the
+            # bench, the demo), never a 0 that reads as a clean stop.
+            if stopped.code not in (None, 0):
+                log.error("the worker stopped after a crash: %s", crash_advice(worker.crash_reason, ready))
+                raise

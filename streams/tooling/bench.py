@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shutil
 import signal
 import statistics
 import threading
@@ -586,6 +587,9 @@ def run_bench(
     import platform
 
     out.mkdir(parents=True, exist_ok=True)
+    # The broker is new each run, so table files left by an earlier run would be ahead of its
+    # (empty) changelogs: a RocksDB worker refuses to start on them (ConsistencyError).
+    shutil.rmtree(out / "work", ignore_errors=True)
     cache_dir = Path(".turnwatch/models").resolve()
     import os
 

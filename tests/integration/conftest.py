@@ -16,6 +16,7 @@ from kafka import KafkaConsumer
 from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.processes import stop_process
 from streams.kafka.topics import ensure_topics
+from streams.testing.isolation import isolated
 from streams.testing.workers import spawn_worker, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -79,18 +80,15 @@ def consume(bootstrap: str, topic: str, until: Callable[[list[dict]], bool], tim
 @pytest.fixture(scope="module")
 def worker(broker, tmp_path_factory, request) -> WorkerHandle:
     """A real `turnwatch worker` process with its own app id and topics."""
-    suffix = uuid.uuid4().hex[:8]
-    topics = {"turns": f"turns-{suffix}", "alerts": f"alerts-{suffix}", "dlq": f"dlq-{suffix}"}
+    own = isolated("test")
+    topics = own.topics
     env = {
-        "TURNWATCH_APP_ID": f"tw-test-{suffix}",
-        "TURNWATCH_TURNS_TOPIC": topics["turns"],
-        "TURNWATCH_ALERTS_TOPIC": topics["alerts"],
-        "TURNWATCH_DLQ_TOPIC": topics["dlq"],
+        **own.env,
         "TURNWATCH_API_TOKEN": "test-token",
         "TURNWATCH_MAX_BODY_BYTES": "65536",
     }
     env.update(getattr(request.module, "WORKER_ENV", {}))
-    ensure_topics(broker.address, list(topics.values()), partitions=4)
+    ensure_topics(broker.address, [topics[role] for role in ("turns", "alerts", "dlq")], partitions=4)
     port = free_port()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     process = spawn_worker(broker.address, port, log, extra_env={**env, "TURNWATCH_DATA_DIR": str(log.parent)})
@@ -186,27 +184,20 @@ def wait_until(condition: Callable[[], object], timeout: float = 90) -> bool:
 class DeliveryStack:
     """Topics (verdicts and silences included), a delivery config and one worker process."""
 
-    NAMES = ("turns", "alerts", "dlq", "retry", "ddlq", "verdicts", "silences")
+    NAMES = ("turns", "alerts", "dlq", "delivery_retry", "delivery_dlq", "verdicts", "silences")
 
     def __init__(self, broker_address: str, workdir: Path, config: str, env: dict[str, str]) -> None:
-        suffix = uuid.uuid4().hex[:8]
+        own = isolated("oncall")
         self.broker = broker_address
-        self.topics = {name: f"{name}-{suffix}" for name in self.NAMES}
+        self.topics = own.topics
         (workdir / "delivery.yaml").write_text(config)
         self.env = {
-            "TURNWATCH_APP_ID": f"tw-oncall-{suffix}",
-            "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
-            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
-            "TURNWATCH_DLQ_TOPIC": self.topics["dlq"],
-            "TURNWATCH_DELIVERY_RETRY_TOPIC": self.topics["retry"],
-            "TURNWATCH_DELIVERY_DLQ_TOPIC": self.topics["ddlq"],
-            "TURNWATCH_VERDICTS_TOPIC": self.topics["verdicts"],
-            "TURNWATCH_SILENCES_TOPIC": self.topics["silences"],
+            **own.env,
             "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"),
             "TURNWATCH_DATA_DIR": str(workdir),
             **env,
         }
-        ensure_topics(self.broker, list(self.topics.values()), partitions=4)
+        ensure_topics(self.broker, [self.topics[role] for role in self.NAMES], partitions=4)
         self.workdir = workdir
         self.process = None
 
@@ -336,25 +327,21 @@ class ConsoleProcess:
     def __init__(self, broker_address: str, workdir: Path, tokens: dict[str, dict[str, str]]) -> None:
         import yaml
 
-        suffix = uuid.uuid4().hex[:8]
+        own = isolated("console")
         self.broker = broker_address
         self.workdir = workdir
-        self.topics = {name: f"{name}-{suffix}" for name in self.NAMES}
+        self.topics = own.topics
         self.port = free_port()
         self.db_url = f"sqlite:///{workdir / 'console.db'}"
         self.log = workdir / "console.log"
         (workdir / "tokens.yaml").write_text(yaml.safe_dump(tokens))
         self.env = {
-            "TURNWATCH_APP_ID": f"tw-console-{suffix}",
-            "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
-            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
-            "TURNWATCH_VERDICTS_TOPIC": self.topics["verdicts"],
-            "TURNWATCH_SILENCES_TOPIC": self.topics["silences"],
+            **own.env,
             "TURNWATCH_DATA_DIR": str(workdir),
             "TURNWATCH_CONSOLE_TOKENS_FILE": str(workdir / "tokens.yaml"),
             "TURNWATCH_CONSOLE_DB_URL": self.db_url,
             "TURNWATCH_CONSOLE_PORT": str(self.port),
-            "TURNWATCH_CONSOLE_SESSION_SECRET": f"console-test-secret-{suffix}",
+            "TURNWATCH_CONSOLE_SESSION_SECRET": f"console-test-secret-{own.app_id}",
         }
         self.process = None
 

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -30,6 +29,7 @@ from streams.examples import EXAMPLES_DIR
 from streams.kafka.broker import free_port, wait_for_port
 from streams.kafka.processes import stop_process
 from streams.kafka.topics import ensure_topics
+from streams.testing.isolation import isolated
 from streams.testing.workers import metric_lines, spawn_worker, wait_ready
 from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
@@ -57,19 +57,14 @@ def wait_until(condition, timeout: float, interval: float = 0.5):
 @pytest.fixture(scope="module")
 def stack(broker, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("console")
-    suffix = uuid.uuid4().hex[:8]
-    topics = {name: f"{name}-{suffix}" for name in ("turns", "alerts", "dlq", "retry", "ddlq", "verdicts")}
+    own = isolated("console")
+    topics = own.topics
+    created = ("turns", "alerts", "dlq", "delivery_retry", "delivery_dlq", "verdicts")
     tokens = workdir / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({TOKEN: {"user": "dr-test", "role": "reviewer"}}))
     console_port, worker_port, prom_port = free_port(), free_port(), free_port()
     env = {
-        "TURNWATCH_APP_ID": f"tw-console-{suffix}",
-        "TURNWATCH_TURNS_TOPIC": topics["turns"],
-        "TURNWATCH_ALERTS_TOPIC": topics["alerts"],
-        "TURNWATCH_DLQ_TOPIC": topics["dlq"],
-        "TURNWATCH_DELIVERY_RETRY_TOPIC": topics["retry"],
-        "TURNWATCH_DELIVERY_DLQ_TOPIC": topics["ddlq"],
-        "TURNWATCH_VERDICTS_TOPIC": topics["verdicts"],
+        **own.env,
         "TURNWATCH_DATA_DIR": str(workdir),
         "TURNWATCH_CONSOLE_TOKENS_FILE": str(tokens),
         "TURNWATCH_CONSOLE_DB_URL": f"sqlite:///{workdir / 'console.db'}",
@@ -77,7 +72,7 @@ def stack(broker, tmp_path_factory):
         "TURNWATCH_CONSOLE_SESSION_SECRET": "browser-test-session-secret",
     }
     prometheus_tool = tool("prometheus")  # skips (or fails in CI) before anything is started
-    ensure_topics(broker.address, list(topics.values()), 4)
+    ensure_topics(broker.address, [topics[role] for role in created], 4)
     worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
     with open(workdir / "console.log", "ab") as log:
         console = subprocess.Popen(

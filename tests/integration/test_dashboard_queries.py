@@ -23,7 +23,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from streams.kafka.broker import free_port, wait_for_port
 from streams.kafka.processes import stop_process
 from streams.kafka.topics import ensure_topics
 from streams.testing.counting_receiver import Receiver
+from streams.testing.isolation import isolated
 from streams.testing.workers import spawn_worker, wait_ready
 from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB, queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
@@ -203,20 +203,11 @@ def scraped(broker, tmp_path_factory, seed_paths):
     (workdir / "delivery.yaml").write_text(delivery_config(webhook.url, pagerduty.base))
     tokens = workdir / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({TOKEN: {"user": "dr-dash", "role": "reviewer"}}))
-    suffix = uuid.uuid4().hex[:8]
-    topics = {
-        "TURNWATCH_TURNS_TOPIC": f"turns-{suffix}",
-        "TURNWATCH_ALERTS_TOPIC": f"alerts-{suffix}",
-        "TURNWATCH_DLQ_TOPIC": f"dlq-{suffix}",
-        "TURNWATCH_DELIVERY_RETRY_TOPIC": f"retry-{suffix}",
-        "TURNWATCH_DELIVERY_DLQ_TOPIC": f"ddlq-{suffix}",
-        "TURNWATCH_VERDICTS_TOPIC": f"verdicts-{suffix}",
-        "TURNWATCH_SILENCES_TOPIC": f"silences-{suffix}",
-    }
+    own = isolated("dash")
+    topics = {name: topic for name, topic in own.env.items() if name != "TURNWATCH_APP_ID"}
     worker_port, console_port, prom_port = free_port(), free_port(), free_port()
     env = {
-        "TURNWATCH_APP_ID": f"tw-dash-{suffix}",
-        **topics,
+        **own.env,
         "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"),
         "TW_WEBHOOK_SECRET": SECRET,
         "TW_TEST_PD_KEY": PD_KEY,

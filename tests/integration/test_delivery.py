@@ -19,6 +19,7 @@ from streams.kafka.broker import free_port
 from streams.kafka.processes import stop_process
 from streams.kafka.topics import ensure_topics
 from streams.testing.counting_receiver import Receiver
+from streams.testing.isolation import isolated
 from streams.testing.workers import metric_lines, spawn_worker, wait_ready
 from tests.integration.conftest import consume
 
@@ -47,23 +48,19 @@ class Stack:
     """Topics, a delivery config and worker processes that can be killed and restarted."""
 
     def __init__(self, broker, tmp_path, receiver: Receiver, cooldown: float = 0) -> None:
-        suffix = uuid.uuid4().hex[:8]
+        own = isolated("delivery")
         self.broker = broker.address
-        self.topics = {name: f"{name}-{suffix}" for name in ("turns", "alerts", "dlq", "retry", "ddlq")}
+        self.topics = own.topics
         config = tmp_path / "delivery.yaml"
         config.write_text(config_yaml(receiver.url, cooldown))
         self.env = {
-            "TURNWATCH_APP_ID": f"tw-delivery-{suffix}",
-            "TURNWATCH_TURNS_TOPIC": self.topics["turns"],
-            "TURNWATCH_ALERTS_TOPIC": self.topics["alerts"],
-            "TURNWATCH_DLQ_TOPIC": self.topics["dlq"],
-            "TURNWATCH_DELIVERY_RETRY_TOPIC": self.topics["retry"],
-            "TURNWATCH_DELIVERY_DLQ_TOPIC": self.topics["ddlq"],
+            **own.env,
             "TURNWATCH_DELIVERY_CONFIG": str(config),
             "TW_WEBHOOK_SECRET": SECRET,
             "TURNWATCH_DATA_DIR": str(tmp_path),
         }
-        ensure_topics(self.broker, list(self.topics.values()), partitions=4)
+        created = ("turns", "alerts", "dlq", "delivery_retry", "delivery_dlq")
+        ensure_topics(self.broker, [self.topics[role] for role in created], partitions=4)
         self.tmp_path = tmp_path
         self.process = None
         self.port = None
@@ -205,7 +202,7 @@ def test_a_killed_worker_restarted_during_an_outage_still_delivers_exactly_once(
         f"attempts={sum(receiver.attempts.values())}"
     )
     assert not lost and not duplicated
-    dead = consume(stack.broker, stack.topics["ddlq"], lambda records: False, timeout=2)
+    dead = consume(stack.broker, stack.topics["delivery_dlq"], lambda records: False, timeout=2)
     assert dead == []
     stack.stop_worker()
 
@@ -267,7 +264,7 @@ def test_an_unreadable_alert_is_dead_lettered_and_counted_and_the_next_one_still
     producer.flush()
     producer.close()
     assert receiver.wait_until(lambda: readable["alert_id"] in receiver.accepted)
-    dead = consume(stack.broker, stack.topics["ddlq"], lambda records: len(records) >= 2)
+    dead = consume(stack.broker, stack.topics["delivery_dlq"], lambda records: len(records) >= 2)
     assert [d["reason"] for d in dead] == ["unreadable_alert", "unreadable_alert"]
     assert "severity" in dead[1]["detail"] and dead[1]["source"]["topic"] == stack.topics["alerts"]
     assert stack.metric('turnwatch_delivery_dead_letters_total{reason="unreadable_alert"}') == 2

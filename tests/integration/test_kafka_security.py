@@ -17,6 +17,7 @@ from streams.kafka.processes import stop_process
 from streams.kafka.security import kafka_python_options
 from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
+from streams.testing.isolation import isolated
 from streams.testing.workers import spawn_worker, wait_ready
 from tests.integration.tls_proxy import TlsProxy, make_certificates
 
@@ -78,14 +79,11 @@ def test_a_plaintext_client_cannot_use_the_tls_listener(tls_broker):
 
 def test_the_worker_consumes_and_alerts_over_tls(tls_broker, tmp_path):
     address, ca, _ = tls_broker
-    suffix = uuid.uuid4().hex[:6]
+    own = isolated("tls")
     env = {
         "TURNWATCH_SECURITY_PROTOCOL": "SSL",
         "TURNWATCH_SSL_CAFILE": str(ca),
-        "TURNWATCH_APP_ID": f"tw-tls-{suffix}",
-        "TURNWATCH_TURNS_TOPIC": f"turns-{suffix}",
-        "TURNWATCH_ALERTS_TOPIC": f"alerts-{suffix}",
-        "TURNWATCH_DLQ_TOPIC": f"dlq-{suffix}",
+        **own.env,
         "TURNWATCH_DATA_DIR": str(tmp_path),
     }
     port = free_port()
