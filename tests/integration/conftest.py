@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +171,37 @@ class RecordingReceivers:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+@contextmanager
+def running_prometheus(workdir: Path, config: str) -> Iterator[int]:
+    """A real Prometheus on loopback with ``config`` (its scrape jobs); yields its port and always
+    stops it, also when the test errors. Skips (fails under CI=true) when Prometheus is missing."""
+    from tests.deploy.test_ops_alerting import tool
+
+    binary = tool("prometheus")
+    port = free_port()
+    (workdir / "prometheus.yml").write_text(config)
+    with open(workdir / "prometheus.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 90) -> bool:

@@ -33,8 +33,7 @@ from streams.testing.isolation import isolated
 from streams.testing.workers import metric_lines, spawn_worker, wait_ready
 from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
-from tests.deploy.test_ops_alerting import tool
-from tests.integration.conftest import CHROMIUM_ARGS, chromium_path, consume
+from tests.integration.conftest import CHROMIUM_ARGS, chromium_path, consume, running_prometheus
 from tests.integration.test_dashboard_queries import has_data, prom_query
 
 pytestmark = pytest.mark.integration
@@ -62,7 +61,7 @@ def stack(broker, tmp_path_factory):
     created = ("turns", "alerts", "dlq", "delivery_retry", "delivery_dlq", "verdicts")
     tokens = workdir / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({TOKEN: {"user": "dr-test", "role": "reviewer"}}))
-    console_port, worker_port, prom_port = free_port(), free_port(), free_port()
+    console_port, worker_port = free_port(), free_port()
     env = {
         **own.env,
         "TURNWATCH_DATA_DIR": str(workdir),
@@ -71,48 +70,37 @@ def stack(broker, tmp_path_factory):
         "TURNWATCH_CONSOLE_PORT": str(console_port),
         "TURNWATCH_CONSOLE_SESSION_SECRET": "browser-test-session-secret",
     }
-    prometheus_tool = tool("prometheus")  # skips (or fails in CI) before anything is started
-    ensure_topics(broker.address, [topics[role] for role in created], 4)
-    worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
-    with open(workdir / "console.log", "ab") as log:
-        console = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    (workdir / "prometheus.yml").write_text(
+    scrape = (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"scrape_configs:\n  - job_name: console\n    static_configs: [{{targets: ['127.0.0.1:{console_port}']}}]\n"
     )
-    prometheus = subprocess.Popen(
-        [
-            prometheus_tool,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=open(workdir / "prometheus.log", "wb"),  # noqa: SIM115 (the child keeps it)
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(worker_port, timeout=180, process=worker)
-        assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
-        yield {
-            "broker": broker.address,
-            "topics": topics,
-            "env": env,
-            "url": f"http://127.0.0.1:{console_port}",
-            "console_port": console_port,
-            "prom_port": prom_port,
-            "workdir": workdir,
-        }
-    finally:
-        prometheus.terminate()
-        prometheus.wait(20)
-        stop_process(console)
-        stop_process(worker)
+    # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
+    with running_prometheus(workdir, scrape) as prom_port:
+        ensure_topics(broker.address, [topics[role] for role in created], 4)
+        worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
+        with open(workdir / "console.log", "ab") as log:
+            console = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_ready(worker_port, timeout=180, process=worker)
+            assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
+            yield {
+                "broker": broker.address,
+                "topics": topics,
+                "env": env,
+                "url": f"http://127.0.0.1:{console_port}",
+                "console_port": console_port,
+                "prom_port": prom_port,
+                "workdir": workdir,
+            }
+        finally:
+            stop_process(console)
+            stop_process(worker)
 
 
 def replay(stack, path: Path) -> None:

@@ -39,8 +39,7 @@ from streams.testing.isolation import isolated
 from streams.testing.workers import spawn_worker, wait_ready
 from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB, queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
-from tests.deploy.test_ops_alerting import tool
-from tests.integration.conftest import RecordingReceivers, consume, wait_until
+from tests.integration.conftest import RecordingReceivers, consume, running_prometheus, wait_until
 from tests.integration.test_delivery import SECRET
 
 pytestmark = pytest.mark.integration
@@ -205,7 +204,7 @@ def scraped(broker, tmp_path_factory, seed_paths):
     tokens.write_text(yaml.safe_dump({TOKEN: {"user": "dr-dash", "role": "reviewer"}}))
     own = isolated("dash")
     topics = {name: topic for name, topic in own.env.items() if name != "TURNWATCH_APP_ID"}
-    worker_port, console_port, prom_port = free_port(), free_port(), free_port()
+    worker_port, console_port = free_port(), free_port()
     env = {
         **own.env,
         "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"),
@@ -217,74 +216,65 @@ def scraped(broker, tmp_path_factory, seed_paths):
         "TURNWATCH_CONSOLE_PORT": str(console_port),
         "TURNWATCH_CONSOLE_SESSION_SECRET": "dashboard-test-session-secret",
     }
-    ensure_topics(broker.address, list(topics.values()), 4)
-    worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
-    with open(workdir / "console.log", "ab") as log:
-        console = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    (workdir / "prometheus.yml").write_text(prometheus_config({WORKER_JOB: worker_port, CONSOLE_JOB: console_port}))
-    prometheus = subprocess.Popen(
-        [
-            tool("prometheus"),
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-        ],
-        stdout=open(workdir / "prometheus.log", "wb"),  # noqa: SIM115 (the child keeps it)
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(worker_port, timeout=90, process=worker)
-        assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
-        reviewer = Reviewer(f"http://127.0.0.1:{console_port}", TOKEN)
-        reviewer.silence(**SILENCED)
-        # Delivery honours it once the worker has read it from the silences topic (its gauge says so).
-        assert wait_until(
-            lambda: values(prom_query(prom_port, "max(turnwatch_active_silences)"), "") == {"": 1.0}, timeout=60
-        ), "the worker read the silence"
-        replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
-        started = time.time()
-        # Two bursts a few scrapes apart, so every counter has a rate, not just a value: a labelled
-        # series is born with its first increment, and that first sample is no increase. Each burst
-        # has loop alerts (silenced) and a shaming conversation (inhibited).
-        examples = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".txt", ".jsonl"))
-        first = [*seed_paths, *(p for p in examples if p.name == FIRST_SHAMING)]
-        for paths in (first, [p for p in examples if p not in first]):
-            subprocess.run(
-                [sys.executable, "-m", "streams.cli", "replay", "--quiet", *map(str, paths)],
-                env=replay_env,
-                check=True,
-                capture_output=True,
-                timeout=120,
+    # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
+    with running_prometheus(
+        workdir, prometheus_config({WORKER_JOB: worker_port, CONSOLE_JOB: console_port})
+    ) as prom_port:
+        ensure_topics(broker.address, list(topics.values()), 4)
+        worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
+        with open(workdir / "console.log", "ab") as log:
+            console = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
-            time.sleep(6)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not has_data(
-            prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
-        ):
-            time.sleep(1)
-        records = all_alerts(broker.address, topics["TURNWATCH_ALERTS_TOPIC"])
-        reviewed = review(reviewer, prom_port, latest_alerts(records))
-        yield {
-            "port": prom_port,
-            "started": started,
-            "pagerduty": pagerduty,
-            "webhook": webhook,
-            "records": records,
-            **reviewed,
-        }
-    finally:
-        prometheus.terminate()
-        prometheus.wait(20)
-        stop_process(console)
-        stop_process(worker)
-        webhook.stop()
-        pagerduty.stop()
+        try:
+            wait_ready(worker_port, timeout=90, process=worker)
+            assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
+            reviewer = Reviewer(f"http://127.0.0.1:{console_port}", TOKEN)
+            reviewer.silence(**SILENCED)
+            # Delivery honours it once the worker has read it from the silences topic (its gauge says so).
+            assert wait_until(
+                lambda: values(prom_query(prom_port, "max(turnwatch_active_silences)"), "") == {"": 1.0}, timeout=60
+            ), "the worker read the silence"
+            replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
+            started = time.time()
+            # Two bursts a few scrapes apart, so every counter has a rate, not just a value: a labelled
+            # series is born with its first increment, and that first sample is no increase. Each burst
+            # has loop alerts (silenced) and a shaming conversation (inhibited).
+            examples = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".txt", ".jsonl"))
+            first = [*seed_paths, *(p for p in examples if p.name == FIRST_SHAMING)]
+            for paths in (first, [p for p in examples if p not in first]):
+                subprocess.run(
+                    [sys.executable, "-m", "streams.cli", "replay", "--quiet", *map(str, paths)],
+                    env=replay_env,
+                    check=True,
+                    capture_output=True,
+                    timeout=120,
+                )
+                time.sleep(6)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not has_data(
+                prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
+            ):
+                time.sleep(1)
+            records = all_alerts(broker.address, topics["TURNWATCH_ALERTS_TOPIC"])
+            reviewed = review(reviewer, prom_port, latest_alerts(records))
+            yield {
+                "port": prom_port,
+                "started": started,
+                "pagerduty": pagerduty,
+                "webhook": webhook,
+                "records": records,
+                **reviewed,
+            }
+        finally:
+            stop_process(console)
+            stop_process(worker)
+            webhook.stop()
+            pagerduty.stop()
 
 
 def panel_query(board: str, title_start: str) -> str:
