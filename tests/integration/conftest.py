@@ -204,6 +204,36 @@ def running_prometheus(workdir: Path, config: str) -> Iterator[int]:
             process.wait()
 
 
+@contextmanager
+def running_worker_and_console(
+    broker_address: str, workdir: Path, env: dict[str, str], ready_timeout: float = 180
+) -> Iterator[None]:
+    """A worker and a reviewer console (ports from ``env``: ``TURNWATCH_CONSOLE_PORT`` and the
+    worker's ``web_port``), both ready; both stopped when the block ends, also on an error."""
+    import os
+    import sys
+
+    from streams.kafka.broker import wait_for_port
+
+    worker_port, console_port = int(env["TURNWATCH_WEB_PORT"]), int(env["TURNWATCH_CONSOLE_PORT"])
+    worker = spawn_worker(broker_address, worker_port, workdir / "worker.log", extra_env=env)
+    with open(workdir / "console.log", "ab") as log:
+        console = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "console", "--broker", broker_address],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_ready(worker_port, timeout=ready_timeout, process=worker)
+        assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
+        yield
+    finally:
+        stop_process(console)
+        stop_process(worker)
+
+
 def wait_until(condition: Callable[[], object], timeout: float = 90) -> bool:
     """Poll ``condition`` until it holds or ``timeout`` seconds pass (never sleep-and-assume)."""
     deadline = time.monotonic() + timeout

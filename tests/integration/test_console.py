@@ -26,14 +26,19 @@ import yaml
 
 from streams.contracts import VerdictEvent
 from streams.examples import EXAMPLES_DIR
-from streams.kafka.broker import free_port, wait_for_port
-from streams.kafka.processes import stop_process
+from streams.kafka.broker import free_port
 from streams.kafka.topics import ensure_topics
 from streams.testing.isolation import isolated
-from streams.testing.workers import metric_lines, spawn_worker, wait_ready
+from streams.testing.workers import metric_lines
 from streams.tooling.dashboards import queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
-from tests.integration.conftest import CHROMIUM_ARGS, chromium_path, consume, running_prometheus
+from tests.integration.conftest import (
+    CHROMIUM_ARGS,
+    chromium_path,
+    consume,
+    running_prometheus,
+    running_worker_and_console,
+)
 from tests.integration.test_dashboard_queries import has_data, prom_query
 
 pytestmark = pytest.mark.integration
@@ -68,6 +73,7 @@ def stack(broker, tmp_path_factory):
         "TURNWATCH_CONSOLE_TOKENS_FILE": str(tokens),
         "TURNWATCH_CONSOLE_DB_URL": f"sqlite:///{workdir / 'console.db'}",
         "TURNWATCH_CONSOLE_PORT": str(console_port),
+        "TURNWATCH_WEB_PORT": str(worker_port),
         "TURNWATCH_CONSOLE_SESSION_SECRET": "browser-test-session-secret",
     }
     scrape = (
@@ -77,18 +83,7 @@ def stack(broker, tmp_path_factory):
     # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
     with running_prometheus(workdir, scrape) as prom_port:
         ensure_topics(broker.address, [topics[role] for role in created], 4)
-        worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
-        with open(workdir / "console.log", "ab") as log:
-            console = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_ready(worker_port, timeout=180, process=worker)
-            assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
+        with running_worker_and_console(broker.address, workdir, env):
             yield {
                 "broker": broker.address,
                 "topics": topics,
@@ -98,9 +93,6 @@ def stack(broker, tmp_path_factory):
                 "prom_port": prom_port,
                 "workdir": workdir,
             }
-        finally:
-            stop_process(console)
-            stop_process(worker)
 
 
 def replay(stack, path: Path) -> None:

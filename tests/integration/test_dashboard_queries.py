@@ -31,15 +31,19 @@ import yaml
 
 from streams import metrics
 from streams.examples import EXAMPLES_DIR
-from streams.kafka.broker import free_port, wait_for_port
-from streams.kafka.processes import stop_process
+from streams.kafka.broker import free_port
 from streams.kafka.topics import ensure_topics
 from streams.testing.counting_receiver import Receiver
 from streams.testing.isolation import isolated
-from streams.testing.workers import spawn_worker, wait_ready
 from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB, queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
-from tests.integration.conftest import RecordingReceivers, consume, running_prometheus, wait_until
+from tests.integration.conftest import (
+    RecordingReceivers,
+    consume,
+    running_prometheus,
+    running_worker_and_console,
+    wait_until,
+)
 from tests.integration.test_delivery import SECRET
 
 pytestmark = pytest.mark.integration
@@ -214,6 +218,7 @@ def scraped(broker, tmp_path_factory, seed_paths):
         "TURNWATCH_CONSOLE_TOKENS_FILE": str(tokens),
         "TURNWATCH_CONSOLE_DB_URL": f"sqlite:///{workdir / 'console.db'}",
         "TURNWATCH_CONSOLE_PORT": str(console_port),
+        "TURNWATCH_WEB_PORT": str(worker_port),
         "TURNWATCH_CONSOLE_SESSION_SECRET": "dashboard-test-session-secret",
     }
     # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
@@ -221,60 +226,48 @@ def scraped(broker, tmp_path_factory, seed_paths):
         workdir, prometheus_config({WORKER_JOB: worker_port, CONSOLE_JOB: console_port})
     ) as prom_port:
         ensure_topics(broker.address, list(topics.values()), 4)
-        worker = spawn_worker(broker.address, worker_port, workdir / "worker.log", extra_env=env)
-        with open(workdir / "console.log", "ab") as log:
-            console = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "console", "--broker", broker.address],
-                env={**os.environ, **env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_ready(worker_port, timeout=90, process=worker)
-            assert wait_for_port("127.0.0.1", console_port, 90), (workdir / "console.log").read_text()[-3000:]
-            reviewer = Reviewer(f"http://127.0.0.1:{console_port}", TOKEN)
-            reviewer.silence(**SILENCED)
-            # Delivery honours it once the worker has read it from the silences topic (its gauge says so).
-            assert wait_until(
-                lambda: values(prom_query(prom_port, "max(turnwatch_active_silences)"), "") == {"": 1.0}, timeout=60
-            ), "the worker read the silence"
-            replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
-            started = time.time()
-            # Two bursts a few scrapes apart, so every counter has a rate, not just a value: a labelled
-            # series is born with its first increment, and that first sample is no increase. Each burst
-            # has loop alerts (silenced) and a shaming conversation (inhibited).
-            examples = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".txt", ".jsonl"))
-            first = [*seed_paths, *(p for p in examples if p.name == FIRST_SHAMING)]
-            for paths in (first, [p for p in examples if p not in first]):
-                subprocess.run(
-                    [sys.executable, "-m", "streams.cli", "replay", "--quiet", *map(str, paths)],
-                    env=replay_env,
-                    check=True,
-                    capture_output=True,
-                    timeout=120,
-                )
-                time.sleep(6)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not has_data(
-                prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
-            ):
-                time.sleep(1)
-            records = all_alerts(broker.address, topics["TURNWATCH_ALERTS_TOPIC"])
-            reviewed = review(reviewer, prom_port, latest_alerts(records))
-            yield {
-                "port": prom_port,
-                "started": started,
-                "pagerduty": pagerduty,
-                "webhook": webhook,
-                "records": records,
-                **reviewed,
-            }
-        finally:
-            stop_process(console)
-            stop_process(worker)
-            webhook.stop()
-            pagerduty.stop()
+        with running_worker_and_console(broker.address, workdir, env, ready_timeout=90):
+            try:
+                reviewer = Reviewer(f"http://127.0.0.1:{console_port}", TOKEN)
+                reviewer.silence(**SILENCED)
+                # Delivery honours it once the worker has read it from the silences topic (its gauge says so).
+                assert wait_until(
+                    lambda: values(prom_query(prom_port, "max(turnwatch_active_silences)"), "") == {"": 1.0}, timeout=60
+                ), "the worker read the silence"
+                replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
+                started = time.time()
+                # Two bursts a few scrapes apart, so every counter has a rate, not just a value: a labelled
+                # series is born with its first increment, and that first sample is no increase. Each burst
+                # has loop alerts (silenced) and a shaming conversation (inhibited).
+                examples = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".txt", ".jsonl"))
+                first = [*seed_paths, *(p for p in examples if p.name == FIRST_SHAMING)]
+                for paths in (first, [p for p in examples if p not in first]):
+                    subprocess.run(
+                        [sys.executable, "-m", "streams.cli", "replay", "--quiet", *map(str, paths)],
+                        env=replay_env,
+                        check=True,
+                        capture_output=True,
+                        timeout=120,
+                    )
+                    time.sleep(6)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not has_data(
+                    prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
+                ):
+                    time.sleep(1)
+                records = all_alerts(broker.address, topics["TURNWATCH_ALERTS_TOPIC"])
+                reviewed = review(reviewer, prom_port, latest_alerts(records))
+                yield {
+                    "port": prom_port,
+                    "started": started,
+                    "pagerduty": pagerduty,
+                    "webhook": webhook,
+                    "records": records,
+                    **reviewed,
+                }
+            finally:
+                webhook.stop()
+                pagerduty.stop()
 
 
 def panel_query(board: str, title_start: str) -> str:
