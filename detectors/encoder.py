@@ -87,6 +87,7 @@ class Encoder:
         self.batch_size = 1 if backend == "onnx" else batch_size
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._callers = 1
         self._run_alone = None
         self.tokenizer = load_tokenizer(self.model_id, allow_download)
         if backend == "torch":
@@ -149,8 +150,7 @@ class Encoder:
         """Whether side-by-side single-threaded calls finish sooner than one call after another on
         every core: not when one long text is most of the work (a quiet stream's turn and its
         crisis sentence)."""
-        assert self._pool is not None
-        side_by_side = max(max(work), sum(work) / self._pool._max_workers)
+        side_by_side = max(max(work), sum(work) / self._callers)
         return side_by_side < INTRA_OP_SHARE * sum(work)
 
     def _groups(self, lengths: list[int]) -> list[list[int]]:
@@ -196,6 +196,7 @@ class Encoder:
 
             return run
 
+        self._callers = callers
         if callers > 1:
             # A lone text (a quiet stream's one-turn micro-batch) runs on every core; its vector is
             # the same bits either way (checked in the tests).

@@ -141,7 +141,7 @@ class TurnFeatureExtractor:
             self.crisis_model,
             [texts[i] for i, _ in patients],
             self.encoder.encode,
-            known={**sentence_vectors, **{texts[i]: vector for i, vector in patients}},
+            known={**sentence_vectors, **{texts[i]: vector for i, vector in zip(judged, vectors)}},
             spans=candidates,
         )
         crisis_of = {i: signals for (i, _), signals in zip(patients, crisis)}

@@ -149,6 +149,7 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
         dead_letter_job,
         session,
         lambda: app.producer.flush(),
+        lambda job: jobs.run(job),  # the chain this stage ends
     )
     jobs = JobChain(
         (
@@ -160,7 +161,6 @@ def register_delivery(app: faust.App, settings: Settings, config: DeliveryConfig
         notifiers,
         dead_letter_job,
     )
-    notify.follow_up = jobs.run
     run_job = jobs.run
 
     async def run_alert(item: AlertInFlight) -> None:

@@ -104,7 +104,7 @@ class Notify:
     dead_letter: DeadLetterJob
     session: Callable[[], aiohttp.ClientSession]
     flush: Callable[[], Awaitable[Any]]
-    follow_up: Callable[[DeliveryJob], Awaitable[None]] | None = None
+    follow_up: Callable[[DeliveryJob], Awaitable[None]]  # the job chain's run (built after this stage)
 
     async def __call__(self, job: DeliveryJob) -> bool:
         notifier = self.notifiers[job.receiver]
@@ -139,7 +139,7 @@ class Notify:
             "alert delivered" if job.action == "trigger" else f"alert {job.action} delivered",
             extra={"alert_id": job.alert.alert_id, "receiver": job.receiver, "attempt": job.attempt},
         )
-        if follow_up is not None and self.follow_up is not None:
+        if follow_up is not None:
             await self.follow_up(follow_up)
 
     def _paged(self, job: DeliveryJob, notifier: BaseNotifier) -> DeliveryJob | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import time
@@ -122,12 +123,14 @@ def register_monitor(
 
     def extract_in_order(slices: list[list[Prepared]], done: list[concurrent.futures.Future[None]]) -> None:
         for items, finished in zip(slices, done):
+            if not finished.set_running_or_notify_cancel():
+                continue  # the batch was given up (the worker is stopping); it is read again
             try:
                 extract_safely(items)
-                finished.set_result(None)
             except BaseException as exc:
                 finished.set_exception(exc)
-                raise
+            else:
+                finished.set_result(None)
 
     async def prepared_slices(events: list[faust.EventT]) -> AsyncIterator[list[tuple[faust.EventT, Prepared]]]:
         """The batch's events with their features, a slice at a time: one executor thread computes
@@ -146,9 +149,13 @@ def register_monitor(
         slices = [admitted[start : start + FEATURE_SLICE] for start in starts]
         done: list[concurrent.futures.Future[None]] = [concurrent.futures.Future() for _ in slices]
         extracting = loop.run_in_executor(None, extract_in_order, slices, done)
-        for start, finished in zip(starts, done):
-            await asyncio.wrap_future(finished)
-            yield list(zip(events[start : start + FEATURE_SLICE], admitted[start : start + FEATURE_SLICE]))
+        try:
+            for start, finished in zip(starts, done):
+                await asyncio.wrap_future(finished)
+                yield list(zip(events[start : start + FEATURE_SLICE], admitted[start : start + FEATURE_SLICE]))
+        finally:
+            for finished in done:
+                finished.cancel()  # slices not started yet are skipped when the caller stops early
         await extracting
 
     next_offsets: dict[Any, int] = {}
@@ -169,19 +176,20 @@ def register_monitor(
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
             metrics.BATCH_SIZE.observe(len(events))
             acks: list[Awaitable[Any]] = []
-            async for prepared in prepared_slices(events):
-                for event, item in prepared:
-                    result = step_safely(event, item)
-                    if result.arrival is Arrival.GAP:
-                        log.warning(
-                            "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
-                            item.event.conversation_id,
-                            item.event.turn_index,
-                            event.message.partition,
-                            event.message.offset,
-                        )
-                    acks.extend(await publish(event, result))
-                    next_offsets[event.message.tp] = event.message.offset + 1
+            async with contextlib.aclosing(prepared_slices(events)) as slices:
+                async for prepared in slices:
+                    for event, item in prepared:
+                        result = step_safely(event, item)
+                        if result.arrival is Arrival.GAP:
+                            log.warning(
+                                "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
+                                item.event.conversation_id,
+                                item.event.turn_index,
+                                event.message.partition,
+                                event.message.offset,
+                            )
+                        acks.extend(await publish(event, result))
+                        next_offsets[event.message.tp] = event.message.offset + 1
             await asyncio.gather(*acks)
             metrics.STATE_WRITES.inc(writes.flush())
             metrics.LAST_TURN_PROCESSED.set_to_current_time()

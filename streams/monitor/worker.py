@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from faust.exceptions import ConsistencyError
+
 from streams.kafka.broker import EMBEDDED_PRODUCER_MAX_BATCH_SIZE, EMBEDDED_SESSION_TIMEOUT, EmbeddedBroker
 from streams.logs import logging_config
 from streams.monitor.app import create_app
@@ -45,7 +47,7 @@ def crash_advice(reason: BaseException | None, settings: Settings) -> str:
     """What crashed, and what to do when the operator can act on it."""
     if reason is None:
         return "see the log above"
-    if type(reason).__name__ == "ConsistencyError":
+    if isinstance(reason, ConsistencyError):
         return (
             f"{reason!r}. The table store under {settings.data_dir / 'faust'} is ahead of its changelog: the "
             "topic was recreated or the broker lost data (an embedded broker keeps nothing across its own "

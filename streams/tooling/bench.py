@@ -31,6 +31,7 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.processes import stop_process
 from streams.kafka.topics import ensure_topics
 from streams.testing.workers import metric_lines, metric_total, spawn_worker, wait_ready
+from streams.tooling.crashtest import round_robin
 from streams.tooling.synthetic import conversations
 
 Log = Callable[[str], None]
@@ -317,13 +318,8 @@ def _interleaved(records: list[Record], width: int) -> list[Record]:
     by_conversation: dict[str, list[Record]] = {}
     for record in records:
         by_conversation.setdefault(record.key, []).append(record)
-    queues = list(by_conversation.values())
-    out: list[Record] = []
-    while queues:
-        active, queues = queues[:width], queues[width:]
-        longest = max(len(q) for q in active)
-        out.extend(q[i] for i in range(longest) for q in active if i < len(q))
-    return out
+    chats = list(by_conversation.values())
+    return [record for start in range(0, len(chats), width) for record in round_robin(chats[start : start + width])]
 
 
 def measure_burst(

@@ -133,7 +133,7 @@ def workload(target_turns: int, seed: int) -> list[Record]:
         chats.append([Record(key=t["conversation_id"], value=json.dumps(t).encode(), ts=None) for t in turns])
         total += len(turns)
     random.Random(seed).shuffle(chats)
-    return list(_interleaved(chats))
+    return list(round_robin(chats))
 
 
 def _renamed(record: Record, conversation_id: str) -> Record:
@@ -143,7 +143,8 @@ def _renamed(record: Record, conversation_id: str) -> Record:
     return Record(key=conversation_id, value=json.dumps(event).encode(), ts=record.ts)
 
 
-def _interleaved(chats: list[list[Record]]) -> Iterator[Record]:
+def round_robin(chats: list[list[Record]]) -> Iterator[Record]:
+    """One turn of each conversation in turn, each conversation's turns in order."""
     position = 0
     while any(position < len(chat) for chat in chats):
         for chat in chats:

@@ -417,7 +417,7 @@ class ConsoleProcess:
         import subprocess
         import sys
 
-        ensure_topics(self.broker, list(self.topics.values()), partitions=1)
+        ensure_topics(self.broker, [self.topics[role] for role in self.NAMES], partitions=1)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "streams.cli", "console", "--broker", self.broker],

@@ -147,6 +147,7 @@ async def test_notify_marks_delivered_retries_what_may_succeed_and_dead_letters_
             dead_letter,
             lambda: session,
             flush,
+            lambda job: chain.run(job),
         )
         chain = JobChain((NotYetDelivered(delivered, {"hook": notifier}), notify), {"hook": notifier}, dead_letter)
         await chain.run(DeliveryJob(CRITICAL, "hook"))
