@@ -104,8 +104,13 @@ def test_pagerduty_and_slack_follow_an_alert_from_page_to_resolution(stack, rece
     texts = slack_updates(receivers, ts)
     assert sum("Acknowledged by alice" in t for t in texts) == 1, "a redelivered acknowledgement is not repeated"
     assert len(posts(receivers, alert)) == 1, "one message, edited in place"
-    assert stack.metric('turnwatch_paging_updates_total{action="acknowledge",sink="pagerduty"}') == 1
-    assert stack.metric('turnwatch_paging_updates_total{action="resolve",sink="slack"}') == 1
+    # The worker counts an update once it is delivered and its state flushed: a receiver can see it first.
+    for series in (
+        'turnwatch_paging_updates_total{action="acknowledge",sink="pagerduty"}',
+        'turnwatch_paging_updates_total{action="resolve",sink="slack"}',
+    ):
+        assert wait_until(lambda series=series: stack.metric(series) >= 1), series
+        assert stack.metric(series) == 1, series
 
 
 def test_a_reviewer_acting_while_the_page_is_still_in_retry_reaches_the_receiver_after_it(stack, receivers):
