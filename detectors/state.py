@@ -1,7 +1,10 @@
 """Per-conversation state: a bounded window of recent turns and their features.
 
-The state is plain data so the stream layer can keep it in a Faust table (JSON changelog)
-and ``turnwatch scan`` can keep it in a dict; detectors only read it.
+The state is plain data so the stream layer can keep it in Faust tables (JSON changelogs)
+and ``turnwatch scan`` in dicts; detectors only read it. It is stored in two parts: a small
+head (``head_dict``: the window's turn indices, detector memories, the episode book), which
+changes with every turn, and one record per turn (``TurnRecord.to_dict``), which never
+changes once written; ``from_parts`` puts them back together.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ class ConversationState:
     turns_processed: int = 0
     episodes: dict[str, Any] = field(default_factory=dict)  # the pipeline's episode book (plain data)
     stored_memory: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stored_window: tuple[int, ...] = ()  # the turn indices whose records the store holds for this state
     _memory: dict[str, DetectorMemory] = field(default_factory=dict, repr=False)
 
     def memory(self, detector: str, kind: type[M]) -> M:
@@ -126,12 +130,17 @@ class ConversationState:
                 yield turn
 
     def to_dict(self) -> dict[str, Any]:
+        """The whole state in one value (the head with every turn record in its window)."""
+        return {**self.head_dict(), "window": [t.to_dict() for t in self.window]}
+
+    def head_dict(self) -> dict[str, Any]:
+        """Everything but the turn records: their indices stand in for them."""
         return {
             "conversation_id": self.conversation_id,
             "window_size": self.window_size,
             "last_index": self.last_index,
             "missing": self.missing,
-            "window": [t.to_dict() for t in self.window],
+            "window": [t.index for t in self.window],
             "turns_processed": self.turns_processed,
             "episodes": self.episodes,
             "memory": {**self.stored_memory, **{name: m.to_dict() for name, m in self._memory.items()}},
@@ -139,15 +148,24 @@ class ConversationState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ConversationState:
+        """A state from ``to_dict``'s single value."""
+        return cls.from_parts(data, [TurnRecord.from_dict(t) for t in data.get("window", [])], stored_window=())
+
+    @classmethod
+    def from_parts(
+        cls, head: dict[str, Any], window: list[TurnRecord], stored_window: tuple[int, ...] | None = None
+    ) -> ConversationState:
+        """A state from its head and the records of the turns the head lists."""
         return cls(
-            conversation_id=data["conversation_id"],
-            window_size=data.get("window_size", 24),
-            last_index=data["last_index"],
-            missing=list(data.get("missing", [])),
-            window=[TurnRecord.from_dict(t) for t in data.get("window", [])],
-            turns_processed=data.get("turns_processed", 0),
+            conversation_id=head["conversation_id"],
+            window_size=head.get("window_size", 24),
+            last_index=head["last_index"],
+            missing=list(head.get("missing", [])),
+            window=window,
+            turns_processed=head.get("turns_processed", 0),
             # Deep copies: the episode book and memories are changed in place while a turn is
             # processed, and the stored value must stay as it was until the new state is written.
-            episodes=plain_copy(data.get("episodes", {})),
-            stored_memory=plain_copy(data.get("memory", {})),
+            episodes=plain_copy(head.get("episodes", {})),
+            stored_memory=plain_copy(head.get("memory", {})),
+            stored_window=tuple(t.index for t in window) if stored_window is None else stored_window,
         )

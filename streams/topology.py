@@ -35,7 +35,8 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 # Faust tables (each backed by a changelog topic ``<app_id>-<name>-changelog``).
 TABLES: dict[str, str] = {
-    "conversations": "each conversation's state: recent turns with features, detector memories, episodes",
+    "conversations": "each conversation's head: its window's turn indices, detector memories, episode book",
+    "turns": "the record (text, features) of each turn in a conversation's window, keyed conversation#index",
     "delivered": "(alert, severity, receiver) already delivered: no second send",
     "cooldowns": "(conversation, rule) last notified severity and time",
     "lifecycle": "each delivered alert's review state, for paging updates",

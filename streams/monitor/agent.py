@@ -24,6 +24,7 @@ from faust import streams as faust_streams
 from detectors.state import Arrival
 from streams import metrics
 from streams.contracts import DeadLetter
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.held_writes import HeldWrites
 from streams.monitor.pipeline import Pipeline, Prepared, StepResult, record_metrics
 from streams.settings import Settings
@@ -71,6 +72,7 @@ def register_monitor(
     alerts: faust.TopicT,
     dead_letters: faust.TopicT,
     conversations: faust.TableT,
+    turn_records: faust.TableT,
 ) -> None:
     async def publish(event: faust.EventT, result: StepResult) -> list[Awaitable[Any]]:
         """Send the step's dead letter and alerts; returns the broker acknowledgements to await."""
@@ -88,11 +90,14 @@ def register_monitor(
                 metrics.TURN_TO_ALERT_SECONDS.observe(max(0.0, time.time() - event.message.timestamp))
         return acks
 
-    writes = HeldWrites(conversations, as_current_event)
+    heads = HeldWrites(conversations, as_current_event)
+    turn_writes = HeldWrites(turn_records, as_current_event)
+    writes = ConversationStore(heads, turn_writes)
+    stored = ConversationStore(conversations, turn_records)  # what the last flushed batch left
 
     def step_safely(event: faust.EventT, item: Prepared) -> StepResult:
         try:
-            writes.event = event
+            heads.event = turn_writes.event = event
             return pipeline.step(writes, item)
         except Exception as exc:  # a detector bug must not stop the stream or lose the turn
             log.exception("processing failed; turn sent to the dead-letter topic")
@@ -105,7 +110,7 @@ def register_monitor(
         prepared = []
         for raw in raws:
             try:
-                prepared.extend(pipeline.prepare([raw], conversations))
+                prepared.extend(pipeline.prepare([raw], stored))
             except Exception as exc:
                 log.exception("preparing one event failed; it goes to the dead-letter topic")
                 prepared.append(Prepared(dead_letter=DeadLetter("processing_error", type(exc).__name__, raw)))
@@ -140,7 +145,7 @@ def register_monitor(
         loop = asyncio.get_running_loop()
         try:
             # Table reads from the executor thread are plain dict reads; nothing writes meanwhile.
-            admitted = await loop.run_in_executor(None, pipeline.admit, raws, conversations)
+            admitted = await loop.run_in_executor(None, pipeline.admit, raws, stored)
         except Exception:
             log.exception("preparing a batch of %d failed; retrying event by event", len(raws))
             yield list(zip(events, await loop.run_in_executor(None, prepare_each, raws)))
@@ -158,13 +163,22 @@ def register_monitor(
                 finished.cancel()  # slices not started yet are skipped when the caller stops early
         await extracting
 
+    async def write_state() -> None:
+        if turn_writes.flush() or turn_writes.deletes_ready:
+            await app.producer.flush()  # the batch's turn records, and the last batch's heads, are on the broker
+        turn_writes.flush_deletes()
+        metrics.STATE_WRITES.inc(heads.flush())
+
     next_offsets: dict[Any, int] = {}
 
     @app.agent(turns, name="monitor")
     async def monitor(stream: faust.StreamT) -> None:
         # Crash consistency, by order of durability (tansu has no transactions, so no exactly-once):
         #   1. a batch's alerts and dead letters are acknowledged by the broker,
-        #   2. then its state is written (changelog records, sent after the acknowledgements),
+        #   2. then its state is written (changelog records, sent after the acknowledgements):
+        #      new turn records first, and conversation heads only once the broker has them, so a
+        #      head on the changelog never lists a turn record that is not; the records a head
+        #      stopped listing are deleted one batch later, once that head is acknowledged too,
         #   3. then take_events acks its events, and Faust commits their offsets only after
         #      flushing the producer, i.e. after the changelog records are acknowledged.
         # So a committed offset implies durable state, and durable state (whose episode book
@@ -191,7 +205,7 @@ def register_monitor(
                         acks.extend(await publish(event, result))
                         next_offsets[event.message.tp] = event.message.offset + 1
             await asyncio.gather(*acks)
-            metrics.STATE_WRITES.inc(writes.flush())
+            await write_state()
             metrics.LAST_TURN_PROCESSED.set_to_current_time()
 
     progress: dict[Any, tuple[int, float]] = {}

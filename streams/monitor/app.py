@@ -18,7 +18,7 @@ from streams.monitor.agent import register_monitor
 from streams.monitor.build import build_pipeline
 from streams.monitor.pipeline import Pipeline
 from streams.monitor.startup import record_phase, watch_startup
-from streams.monitor.state_table import ConversationTable
+from streams.monitor.state_table import ConversationTable, TurnTable
 from streams.settings import Settings
 from streams.topology import declare_topic
 
@@ -58,13 +58,12 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> faust.Ap
     alerts = declare_topic(app, "alerts", settings)
     dead_letters = declare_topic(app, "dlq", settings)
 
-    conversations = app.tables.add(
-        ConversationTable(
-            app, name="conversations", default=None, beacon=app.tables.beacon, partitions=settings.partitions
-        )
+    conversations, turn_records = (
+        app.tables.add(kind(app, name=name, default=None, beacon=app.tables.beacon, partitions=settings.partitions))
+        for kind, name in ((ConversationTable, "conversations"), (TurnTable, "turns"))
     )
 
-    register_monitor(app, settings, pipeline, turns, alerts, dead_letters, conversations)
+    register_monitor(app, settings, pipeline, turns, alerts, dead_letters, conversations, turn_records)
     watch_startup(app, conversations, since=created)
 
     if settings.delivery_config is not None:

@@ -1,11 +1,16 @@
-"""State writes held for one micro-batch, then written to the table once per conversation.
+"""State writes held for one micro-batch, then written to a table once per key.
 
 In a micro-batch a busy conversation is stepped several times and each step reads what the
-previous one wrote. Writing every step to the Faust table sends one changelog record (the
-whole state, ~28 KB) per turn although only the last one per conversation survives
-compaction. ``HeldWrites`` serves reads from the held value and writes each conversation
-once in ``flush()``, with the event that made the last change current, so the changelog
-record lands in that event's partition.
+previous one wrote. Writing every step to the Faust table sends one changelog record (its
+head) per turn although only the last one per conversation survives compaction.
+``HeldWrites`` serves reads from the held value and writes each key once in ``flush()``,
+with the event that made the last change current, so the changelog record lands in that
+event's partition. A deleted key stays readable until its delete is flushed.
+
+Deletes are held longer: a turn record that left its conversation's window is deleted by
+``flush_deletes()`` of the *next* batch, after the head that stopped listing it has reached the
+broker (the agent flushes the producer first), so a head on the changelog never lists a
+deleted record. A record written and dropped within one batch is never written at all.
 
 Faust acknowledges a ``take_events`` batch only after the agent's loop body has run, so a
 crash before ``flush()`` replays the batch against the state from before it.
@@ -23,6 +28,8 @@ class HeldWrites(MutableMapping[str, Any]):
         self._table = table
         self._current = current
         self._held: dict[str, tuple[Any, Any]] = {}
+        self._deletes: dict[str, Any] = {}  # asked for in this batch, with the event current then
+        self._ready_deletes: dict[str, Any] = {}  # asked for in the batch before: done by the next flush_deletes
         self.event: Any = None  # the event being processed; set by the agent before each step
 
     def __getitem__(self, key: str) -> Any:
@@ -32,10 +39,15 @@ class HeldWrites(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._held[key] = (value, self.event)
+        self._deletes.pop(key, None)
+        self._ready_deletes.pop(key, None)
 
     def __delitem__(self, key: str) -> None:
-        self.flush()
-        del self._table[key]
+        if key not in self._held and key not in self._table:
+            raise KeyError(key)
+        self._held.pop(key, None)
+        if key in self._table:
+            self._deletes[key] = self.event
 
     def __iter__(self) -> Iterator[str]:
         yield from {**dict.fromkeys(self._table), **dict.fromkeys(self._held)}
@@ -47,9 +59,24 @@ class HeldWrites(MutableMapping[str, Any]):
         return key in self._held or key in self._table
 
     def flush(self) -> int:
-        """Write every held state to the table; returns how many were written."""
+        """Write every held value to the table; returns how many were written."""
         held, self._held = self._held, {}
         for key, (value, event) in held.items():
             with self._current(event):
                 self._table[key] = value
         return len(held)
+
+    @property
+    def deletes_ready(self) -> bool:
+        return bool(self._ready_deletes)
+
+    def flush_deletes(self) -> int:
+        """Delete what the batch before asked to; what this batch asked for waits for the next call."""
+        ready, self._ready_deletes, self._deletes = self._ready_deletes, self._deletes, {}
+        done = 0
+        for key, event in ready.items():
+            if key in self._table:
+                with self._current(event):
+                    del self._table[key]
+                done += 1
+        return done

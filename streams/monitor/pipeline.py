@@ -3,9 +3,10 @@
 The monitor agent and ``turnwatch scan`` both run this module, so what a scan prints is
 what the worker would have published:
 
-    prepared = pipeline.prepare(raw_events)        # validate + features, batched
+    store = ConversationStore()                    # dicts; the worker's wraps its Faust tables
+    prepared = pipeline.prepare(raw_events, store) # validate + features, batched
     for item in prepared:
-        result = pipeline.step(states, item)       # states: any MutableMapping (dict, Faust Table)
+        result = pipeline.step(store, item)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -25,6 +26,7 @@ from detectors.state import Arrival, ConversationState, TurnRecord
 from streams import metrics
 from streams.contracts import Alert, DeadLetter, DistressPoint, EvidenceItem, TurnEvent, parse_turn
 from streams.errors import InvalidTurn
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.episodes import EpisodeBook, alert_id
 
 Clock = Callable[[], datetime]
@@ -68,7 +70,7 @@ class StepResult:
         return self.arrival in (Arrival.NEXT, Arrival.GAP)
 
 
-def add_previous_patient_text(items: Sequence[Prepared], states: MutableMapping[str, Any] | None) -> None:
+def add_previous_patient_text(items: Sequence[Prepared], store: ConversationStore | None) -> None:
     """Give each therapist turn the text of the patient turn it answers: the latest patient turn of its
     conversation earlier in the batch, or in the stored window."""
     latest: dict[str, str] = {}
@@ -80,21 +82,10 @@ def add_previous_patient_text(items: Sequence[Prepared], states: MutableMapping[
         if event.role == "patient":
             latest[conversation] = event.text
         elif event.role == "therapist":
-            if conversation not in latest and states is not None:
-                latest[conversation] = last_patient_text(states.get(conversation))
+            if conversation not in latest and store is not None:
+                latest[conversation] = store.last_patient_text(conversation)
             if latest.get(conversation):
                 item.context[PREVIOUS_PATIENT_TEXT] = latest[conversation]
-
-
-def last_patient_text(stored: dict[str, Any] | None) -> str:
-    for turn in reversed((stored or {}).get("window", [])):
-        if turn.get("r") == "patient":
-            return turn.get("t", "")
-    return ""
-
-
-def _already_processed(stored: dict[str, Any] | None, index: int) -> bool:
-    return stored is not None and index <= stored["last_index"] and index not in stored.get("missing", ())
 
 
 __all__ = ["DeadLetter", "Pipeline", "Prepared", "StepResult", "alert_id", "record_metrics"]
@@ -136,29 +127,29 @@ class Pipeline:
         other.min_scores = dict(min_scores or {})
         return other
 
-    def prepare(self, raws: Sequence[Any], states: MutableMapping[str, Any] | None = None) -> list[Prepared]:
+    def prepare(self, raws: Sequence[Any], store: ConversationStore | None = None) -> list[Prepared]:
         """Validate a batch and compute features for its valid events in one pass.
 
-        With ``states``, turns already processed (redeliveries) are not encoded again.
+        With ``store``, turns already processed (redeliveries) are not encoded again.
         """
-        prepared = self.admit(raws, states)
+        prepared = self.admit(raws, store)
         self.extract(prepared)
         return prepared
 
-    def admit(self, raws: Sequence[Any], states: MutableMapping[str, Any] | None = None) -> list[Prepared]:
+    def admit(self, raws: Sequence[Any], store: ConversationStore | None = None) -> list[Prepared]:
         """``prepare`` without the features: validate, mark what needs features, and give therapist
-        turns the patient text they answer. Reads ``states`` as they are before the batch."""
+        turns the patient text they answer. Reads ``store`` as it is before the batch."""
         prepared = [self._parse(raw) for raw in raws]
         seen: set[tuple[str, int]] = set()
         for item in prepared:
             if item.event is None:
                 continue
             key = (item.event.conversation_id, item.event.turn_index)
-            if key in seen or (states is not None and _already_processed(states.get(key[0]), key[1])):
+            if key in seen or (store is not None and store.already_processed(*key)):
                 continue
             seen.add(key)
             item.wants_features = True
-        add_previous_patient_text([item for item in prepared if item.wants_features], states)
+        add_previous_patient_text([item for item in prepared if item.wants_features], store)
         return prepared
 
     def extract(self, admitted: Sequence[Prepared]) -> None:
@@ -207,18 +198,18 @@ class Pipeline:
         item.dead_letter = DeadLetter("processing_error", "feature extraction failed", item.event)
         item.event = None
 
-    def step(self, states: MutableMapping[str, Any], item: Prepared) -> StepResult:
+    def step(self, store: ConversationStore, item: Prepared) -> StepResult:
         """Apply one prepared event to its conversation's state and run the detectors."""
         if item.event is None:
             return StepResult(event=None, dead_letter=item.dead_letter)
         event = item.event
-        state = self._load(states, event.conversation_id)
+        state = store.load(event.conversation_id, self.window_size)
         arrival = state.arrival(event.turn_index)
         if arrival is Arrival.DUPLICATE:
             return StepResult(event=event, arrival=arrival)
         if arrival is Arrival.LATE:
             state.forget_missing(event.turn_index)
-            states[event.conversation_id] = state.to_dict()
+            store.save(state)
             detail = f"turn_index: {event.turn_index} arrived after turn {state.last_index} was processed"
             return StepResult(event=event, arrival=arrival, dead_letter=DeadLetter("out_of_order", detail, event))
 
@@ -239,14 +230,8 @@ class Pipeline:
                     result.observations.update(observe(state))
             for detector, findings in found:
                 result.alerts.extend(self._alerts(state, detector, findings, result))
-        states[event.conversation_id] = state.to_dict()
+        store.save(state)
         return result
-
-    def _load(self, states: MutableMapping[str, Any], conversation_id: str) -> ConversationState:
-        stored = states.get(conversation_id)
-        if stored is None:
-            return ConversationState(conversation_id, window_size=self.window_size)
-        return ConversationState.from_dict(stored)
 
     def held_back(self, finding: Finding) -> bool:
         """Whether the rule's threshold holds the finding back: its score, compared as the alert shows

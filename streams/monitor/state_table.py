@@ -1,4 +1,5 @@
-"""The conversations table: a Faust table whose changelog recovery never goes back in time.
+"""The monitor's tables: conversation heads and turn records, stored with the state codec;
+the heads table's changelog recovery never goes back in time.
 
 Without transactions (tansu has none) a worker that is slow to give up a partition in a
 rebalance can still write state after the new owner has read the changelog: a zombie write.
@@ -14,7 +15,7 @@ state. Recovery therefore keeps, per conversation, the record with the highest
 
 from __future__ import annotations
 
-import json
+import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,14 +23,17 @@ import faust
 from faust.types import EventT
 
 from streams import metrics
+from streams.monitor import state_codec
 
 
 def last_index(value: Any) -> int:
     """The last turn a stored state has applied (-1 for none or an unreadable value)."""
-    if isinstance(value, (bytes, str)):
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = state_codec.loads(value)
+        except (ValueError, zlib.error):
             return -1
     if isinstance(value, dict) and isinstance(value.get("last_index"), int):
         return value["last_index"]
@@ -54,7 +58,22 @@ def newest_only(batch: Iterable[EventT], current: Any) -> list[EventT]:
     return kept
 
 
-class ConversationTable(faust.Table):
+class StateTable(faust.Table):
+    """A table whose values are written with ``streams.monitor.state_codec``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.value_serializer = state_codec.CODEC_NAME
+
+
+class TurnTable(StateTable):
+    """Turn records keyed ``<conversation_id>#<turn_index>``: written once, deleted when they leave
+    the window. A record never changes, so two writers of one key write the same value."""
+
+
+class ConversationTable(StateTable):
+    """Conversation heads; recovery keeps the newest head of each conversation."""
+
     def apply_changelog_batch(self, batch: Iterable[EventT]) -> None:
         def current(key: Any) -> Any:
             try:

@@ -29,6 +29,7 @@ import numpy as np
 from detectors.therapist.context import roleplay_requested
 from detectors.therapist.training import OLD_WRITTEN_SET as WRITTEN_SET
 from detectors.training.ensembles import precision_recall
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.pipeline import Pipeline
 from streams.tooling.realdata import Turn, _event
 
@@ -69,12 +70,12 @@ def conversation_of(number: int, item: dict[str, Any]) -> list[Turn]:
 def evaluate_behaviours(pipeline: Pipeline, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     items = blind_items() if items is None else items
     raised: dict[int, set[str]] = defaultdict(set)
-    states: dict[str, Any] = {}
+    store = ConversationStore()
     for number, item in enumerate(items):
         turns = conversation_of(number, item)
-        prepared = pipeline.prepare([_event(turn, index) for index, turn in enumerate(turns)], states)
+        prepared = pipeline.prepare([_event(turn, index) for index, turn in enumerate(turns)], store)
         for turn, ready in zip(turns, prepared):
-            result = pipeline.step(states, ready)
+            result = pipeline.step(store, ready)
             if turn.scored:
                 raised[number] |= {alert.rule for alert in result.alerts if alert.rule.startswith("therapist.")}
     labels = [item["label"] for item in items]

@@ -31,6 +31,7 @@ from streams.kafka.broker import EmbeddedBroker, free_port
 from streams.kafka.processes import stop_process
 from streams.kafka.topics import ensure_topics
 from streams.testing.workers import metric_lines, metric_total, spawn_worker, wait_ready
+from streams.tooling.bench_state import Changelogs, conversation_bytes, copy_conversations, percentile
 from streams.tooling.crashtest import round_robin
 from streams.tooling.synthetic import conversations
 
@@ -82,11 +83,6 @@ def rss_bytes(pid: int | str = "self") -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 @dataclass
@@ -343,9 +339,7 @@ def measure_burst(
         _burst(results, bootstrap, port, worker, burst_seconds)
     finally:
         stop_process(worker)
-    results.changelog_bytes_per_turn_interleaved = changelog_bytes_per_turn(
-        _all_values(bootstrap, f"{app_id}-conversations-changelog")
-    )
+    results.changelog_bytes_per_turn_interleaved = Changelogs.read(bootstrap, app_id).bytes_per_turn()
     log(
         f"(f) burst: {burst_seconds:.0f} s at {results.burst['burst_tps']:.0f} turns/s then "
         f"{results.burst['steady_tps']:.0f} turns/s: peak lag {results.burst['peak_lag']} turns, drained "
@@ -411,29 +405,20 @@ def measure_held_conversations(
 ) -> None:
     """(d) state bytes as the worker stored them, and the RSS of a worker holding ``count`` conversations.
 
-    The end states the worker wrote to its table's changelog during (b) and (c) are copied under
-    new ids until the changelog holds ``count`` conversations; a fresh worker then recovers them
-    all into its table, and its RSS is read once its table holds them. Feeding 10k conversations
+    The conversations the worker wrote to its tables' changelogs during (b) and (c) are copied
+    under new ids until the changelogs hold ``count`` conversations; a fresh worker then recovers
+    them all into its tables, and its RSS is read once its table holds them. Feeding 10k conversations
     through the encoder instead would take over an hour on this machine.
     """
-    topic = f"{env['TURNWATCH_APP_ID']}-conversations-changelog"
-    results.changelog_bytes_per_turn = changelog_bytes_per_turn(_all_values(bootstrap, topic))
+    app_id = env["TURNWATCH_APP_ID"]
+    changelogs = Changelogs.read(bootstrap, app_id)
+    results.changelog_bytes_per_turn = changelogs.bytes_per_turn()
     log(f"(d) changelog bytes per processed turn: {results.changelog_bytes_per_turn}")
-    stored = _latest_values(bootstrap, topic)
-    results.state_bytes_per_conversation = statistics.fmean(len(value) for value in stored)
-    results.state_bytes_max = max(len(value) for value in stored)
-    templates = [json.loads(value) for value in stored]
-    # One record per batch: tansu answers ListOffsets(latest) from the last batch's base offset.
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, batch_size=1, max_request_size=2**21)
-    for n in range(count - len(templates)):
-        state = {**templates[n % len(templates)], "conversation_id": f"held-{n:05d}"}
-        producer.send(
-            topic,
-            key=json.dumps(state["conversation_id"]).encode(),
-            value=json.dumps(state, separators=(",", ":")).encode(),
-        )
-    producer.flush()
-    producer.close()
+    stored = changelogs.stored_conversations()
+    sizes = [conversation_bytes(conversation) for conversation in stored.values()]
+    results.state_bytes_per_conversation = statistics.fmean(sizes)
+    results.state_bytes_max = max(sizes)
+    copy_conversations(bootstrap, app_id, list(stored.values()), count - len(stored))
     port = free_port()
     worker = spawn_worker(
         bootstrap, port, workdir / "worker-held.log", extra_env={**env, "TURNWATCH_DATA_DIR": str(workdir)}
@@ -500,52 +485,6 @@ def measure_restarts(
             + ", ".join(f"{k} {v} s" for k, v in times.items())
             + f"; split after SIGKILL {splits['after SIGKILL']}"
         )
-
-
-def _all_values(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
-    """Every (key, value) of a topic, in offset order per partition."""
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000
-    )
-    records = [(message.key, message.value) for message in consumer if message.value is not None]
-    consumer.close()
-    return records
-
-
-def changelog_bytes_per_turn(records: list[tuple[bytes, bytes]]) -> dict[str, float]:
-    """What the conversations table wrote per processed turn: each changelog record is charged to
-    the turns it added to its conversation (``turns_processed`` against the key's previous record);
-    the mean is every byte written over every turn, the p99 that of the records' bytes per turn."""
-    previous: dict[bytes, int] = {}
-    per_turn: list[float] = []
-    total_bytes = total_turns = 0
-    for key, value in records:
-        processed = int(json.loads(value).get("turns_processed", 0))
-        added = processed - previous.get(key, 0)
-        previous[key] = processed
-        total_bytes += len(value)  # a write that added no turn (a detector memory, a replay) still costs
-        if added <= 0:
-            continue
-        total_turns += added
-        per_turn.extend([len(value) / added] * added)
-    if not total_turns:
-        return {}
-    return {
-        "mean": round(total_bytes / total_turns, 1),
-        "p99": round(percentile(per_turn, 99), 1),
-        "records": len(records),
-        "turns": total_turns,
-    }
-
-
-def _latest_values(bootstrap: str, topic: str) -> list[bytes]:
-    """The last value of every key in a (changelog) topic."""
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, consumer_timeout_ms=3000
-    )
-    latest = {message.key: message.value for message in consumer}
-    consumer.close()
-    return [value for value in latest.values() if value is not None]
 
 
 def plot(results: Results, path: Path) -> None:

@@ -36,6 +36,7 @@ import numpy as np
 from detectors.crisis.conversation import ConversationEvidence
 from detectors.crisis.training import POSTS_SET
 from detectors.findings import SEVERITY_NAMES
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.pipeline import Pipeline
 
 DATASETS = ("counsel-chat", "sdcnl", "goemotions")
@@ -243,12 +244,12 @@ def evaluate_dataset(
         index = indices.get(turn.conversation_id, -1) + 1
         indices[turn.conversation_id] = index
         numbered.append((turn, index))
-    states: dict[str, Any] = {}
+    store = ConversationStore()
     for start in range(0, len(numbered), batch_size):
         chunk = numbered[start : start + batch_size]
-        prepared = pipeline.prepare([_event(t, i) for t, i in chunk], states)
+        prepared = pipeline.prepare([_event(t, i) for t, i in chunk], store)
         for (turn, _), item in zip(chunk, prepared):
-            result = pipeline.step(states, item)
+            result = pipeline.step(store, item)
             if result.dead_letter is not None:  # e.g. a post over max_text_bytes: the worker would dead-letter it too
                 report.rejected[result.dead_letter.reason] += 1
                 continue
@@ -273,7 +274,7 @@ def evaluate_dataset(
                             "conversation": turn.conversation_id,
                             "group": turn.group,
                             "level": levels.get(post_ref(turn.conversation_id)),
-                            "risk": round(model.probability(memory_of(states, turn.conversation_id).values()), 4),
+                            "risk": round(model.probability(memory_of(store, turn.conversation_id).values()), 4),
                             "paged": paged,
                         }
                     )
@@ -285,8 +286,8 @@ def evaluate_dataset(
     return report
 
 
-def memory_of(states: dict[str, Any], conversation_id: str) -> ConversationEvidence:
-    return ConversationEvidence.from_dict(states[conversation_id].get("memory", {}).get("crisis", {}))
+def memory_of(store: ConversationStore, conversation_id: str) -> ConversationEvidence:
+    return ConversationEvidence.from_dict(store.heads[conversation_id].get("memory", {}).get("crisis", {}))
 
 
 def post_ref(conversation_id: str) -> str:

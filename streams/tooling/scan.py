@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
 
 from streams.ingest.files import Record
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.pipeline import Pipeline, StepResult
 
 
@@ -14,10 +14,10 @@ def scan_records(
     records: Iterable[Record],
     pipeline: Pipeline,
     batch_size: int = 64,
-    states: MutableMapping[str, Any] | None = None,
+    store: ConversationStore | None = None,
 ) -> Iterator[StepResult]:
     """Run records through the same prepare/step calls the monitor agent makes."""
-    for _, result in scan_with_records(records, pipeline, batch_size, states):
+    for _, result in scan_with_records(records, pipeline, batch_size, store):
         yield result
 
 
@@ -25,11 +25,11 @@ def scan_with_records(
     records: Iterable[Record],
     pipeline: Pipeline,
     batch_size: int = 64,
-    states: MutableMapping[str, Any] | None = None,
+    store: ConversationStore | None = None,
 ) -> Iterator[tuple[Record, StepResult]]:
     """Each result beside the record it came from (``prepare`` keeps one item per input, in order)."""
-    states = {} if states is None else states
+    store = ConversationStore() if store is None else store
     iterator = iter(records)
     while chunk := list(islice(iterator, batch_size)):
-        for record, item in zip(chunk, pipeline.prepare([record.value for record in chunk], states), strict=True):
-            yield record, pipeline.step(states, item)
+        for record, item in zip(chunk, pipeline.prepare([record.value for record in chunk], store), strict=True):
+            yield record, pipeline.step(store, item)

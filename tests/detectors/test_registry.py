@@ -1,6 +1,7 @@
 import pytest
 
 from detectors.registry import Detector, UnknownDetector, discover, select
+from streams.monitor.conversation_store import ConversationStore
 
 
 def test_discovers_the_detector_modules():
@@ -76,7 +77,7 @@ def test_a_detector_defined_only_here_is_discovered_and_raises_alerts_end_to_end
         }
         for i, text in enumerate(["I like pineapple.", "More pineapple!"])
     ]
-    states: dict = {}
+    states = ConversationStore()
     results = [pipeline.step(states, item) for item in pipeline.prepare(events)]
     alerts = [a for r in results for a in r.alerts]
     assert [(a.detector, a.rule, a.severity, a.turns) for a in alerts] == [
@@ -109,7 +110,7 @@ def test_a_finding_for_an_undeclared_rule_is_a_contract_error(tmp_path, monkeypa
     }
     (item,) = pipeline.prepare([event])
     with pytest.raises(DetectorContractError, match=r"pineapple\.mentioned"):
-        pipeline.step({}, item)
+        pipeline.step(ConversationStore(), item)
 
 
 def test_rule_names_come_from_the_registry():

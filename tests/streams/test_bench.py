@@ -79,22 +79,39 @@ def test_the_latency_workload_yields_one_sample_per_short_conversation():
     assert max(t["turn_index"] for t in turns) == LATENCY_TURNS_PER_CONVERSATION - 1
 
 
-def test_changelog_bytes_are_charged_to_the_turns_each_record_added():
-    from streams.tooling.bench import changelog_bytes_per_turn
+def test_changelog_bytes_are_charged_to_the_turns_each_head_added_with_their_records():
+    from streams.monitor import state_codec
+    from streams.tooling.bench_state import Changelogs
 
-    def record(key: str, processed: int, size: int) -> tuple[bytes, bytes]:
-        value = json.dumps({"turns_processed": processed, "pad": ""}).encode()
-        value = json.dumps({"turns_processed": processed, "pad": "x" * (size - len(value))}).encode()
-        assert len(value) == size
-        return key.encode(), value
+    def head(conversation, processed, window, pad=0):
+        value = {"conversation_id": conversation, "turns_processed": processed, "window": window, "pad": "x" * pad}
+        return json.dumps(conversation).encode(), state_codec.dumps(value)
 
-    # conversation a: one record for 2 turns (1,000 B), one for 1 turn (1,000 B); b: 4 turns in one record (4,000 B)
-    records = [record("a", 2, 1000), record("b", 4, 4000), record("a", 3, 1000), record("a", 3, 1200)]
-    measured = changelog_bytes_per_turn(records)
-    assert measured["turns"] == 7 and measured["records"] == 4
-    assert measured["mean"] == round(7200 / 7, 1)  # the write that added no turn still counts
-    assert measured["p99"] == 1000.0  # per turn: 500, 500, 1000, 1000 ×4
-    assert changelog_bytes_per_turn([]) == {}
+    def record(conversation, index, size):
+        return json.dumps(f"{conversation}#{index}").encode(), b"r" * size
+
+    heads = [head("a", 2, [0, 1]), head("b", 1, [0]), head("a", 3, [1, 2]), head("a", 3, [1, 2], pad=5)]
+    turns = [record("a", 0, 300), record("a", 1, 300), record("b", 0, 900), record("a", 2, 600), (b'"a#0"', None)]
+    measured = Changelogs(heads, turns).bytes_per_turn()
+    every_byte = sum(len(k) + len(v or b"") for k, v in heads + turns)  # the write that added no turn, the deletion
+    assert measured["turns"] == 4 and measured["records"] == 9
+    assert measured["mean"] == round(every_byte / 4, 1)
+    first_a = (len(heads[0][0]) + len(heads[0][1]) + 2 * (300 + len(b'"a#0"'))) / 2
+    second_a = len(heads[2][0]) + len(heads[2][1]) + 600 + len(b'"a#2"')
+    b_only = len(heads[1][0]) + len(heads[1][1]) + 900 + len(b'"b#0"')
+    assert measured["p99"] == max(first_a, second_a, b_only)
+    assert Changelogs([], []).bytes_per_turn() == {}
+
+
+def test_stored_conversations_join_each_latest_head_with_its_window_records():
+    from streams.monitor import state_codec
+    from streams.tooling.bench_state import Changelogs, conversation_bytes
+
+    head = state_codec.dumps({"conversation_id": "a", "turns_processed": 3, "window": [1, 2]})
+    turns = [(b'"a#0"', b"0"), (b'"a#1"', b"11"), (b'"a#2"', b"222"), (b'"a#0"', None)]
+    stored = Changelogs([(b'"a"', b"old"), (b'"a"', head)], turns).stored_conversations()
+    assert stored == {"a": (head, {1: b"11", 2: b"222"})}
+    assert conversation_bytes(stored["a"]) == len(head) + 5
 
 
 def test_the_burst_interleaves_conversations_and_keeps_each_ones_turns_in_order():

@@ -1,6 +1,7 @@
 from contextlib import contextmanager
 
 from detectors.registry import discover, select
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.held_writes import HeldWrites
 from streams.monitor.pipeline import Pipeline
 from tests.streams.test_pipeline import NOW, turn
@@ -53,13 +54,29 @@ def test_flush_writes_each_key_once_with_its_last_event_current():
     assert writes.flush() == 0
 
 
-def test_delete_flushes_first_so_nothing_held_is_lost():
+def test_a_delete_waits_one_batch_and_a_value_held_then_deleted_is_never_written():
     table = RecordingTable({"gone": 0})
     writes = held_over(table)
     writes.event = "e1"
     writes["kept"] = 5
+    writes["brief"] = 1
     del writes["gone"]
-    assert dict(table) == {"kept": 5}
+    del writes["brief"]
+    writes.flush()
+    assert writes.flush_deletes() == 0 and dict(table) == {"gone": 0, "kept": 5}  # its head is not on the broker yet
+    assert writes.flush_deletes() == 1 and dict(table) == {"kept": 5}
+    assert [key for key, _, _ in table.writes] == ["kept"]
+
+
+def test_a_key_written_again_after_its_delete_is_kept():
+    table = RecordingTable({"back": 0})
+    writes = held_over(table)
+    del writes["back"]
+    writes["back"] = 2
+    writes.flush()
+    writes.flush_deletes()
+    writes.flush_deletes()
+    assert dict(table) == {"back": 2}
 
 
 def test_pipeline_over_held_writes_matches_direct_writes():
@@ -73,20 +90,22 @@ def test_pipeline_over_held_writes_matches_direct_writes():
     ]
     direct_pipeline = Pipeline(select(discover(), ["loop", "therapist"]), clock=lambda: NOW)
     held_pipeline = Pipeline(select(discover(), ["loop", "therapist"]), clock=lambda: NOW)
-    direct = {}
+    direct = ConversationStore()
     direct_results = [direct_pipeline.step(direct, item) for item in direct_pipeline.prepare(raws)]
-    table = RecordingTable()
-    writes = held_over(table)
+    table, turn_table = RecordingTable(), RecordingTable()
+    heads, turns = held_over(table), held_over(turn_table)
     held_results = []
     for raw, item in zip(raws, held_pipeline.prepare(raws)):
-        writes.event = raw["event_id"]
-        held_results.append(held_pipeline.step(writes, item))
-    assert table.writes == []
-    writes.flush()
+        heads.event = turns.event = raw["event_id"]
+        held_results.append(held_pipeline.step(ConversationStore(heads, turns), item))
+    assert table.writes == [] and turn_table.writes == []
+    turns.flush()
+    heads.flush()
     assert sum(len(r.alerts) for r in held_results) > 0
     assert [(r.arrival, len(r.alerts)) for r in held_results] == [(r.arrival, len(r.alerts)) for r in direct_results]
-    assert table == direct
+    assert table == direct.heads and turn_table == direct.turns
     assert [(key, event) for key, _, event in table.writes] == [("a", "a:7"), ("b", "b:7")]
+    assert ("a#3", "a:3") in [(key, event) for key, _, event in turn_table.writes]
 
 
 def test_a_state_read_from_the_table_never_changes_the_stored_value():

@@ -9,6 +9,7 @@ from detectors.findings import Evidence, Finding, Severity
 from detectors.registry import discover, select
 from detectors.state import Arrival
 from streams.ingest.files import Record
+from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.pipeline import Pipeline, alert_id
 from streams.tooling.scan import scan_records
 
@@ -49,7 +50,7 @@ class Escalating:
 
 
 def run(pipeline, raws, states=None):
-    states = {} if states is None else states
+    states = ConversationStore() if states is None else states
     return [pipeline.step(states, item) for item in pipeline.prepare(raws)], states
 
 
@@ -59,7 +60,7 @@ def test_duplicates_are_ignored_and_not_detected_twice():
     results, states = run(pipeline, raws)
     assert [r.arrival for r in results] == [Arrival.NEXT, Arrival.NEXT, Arrival.DUPLICATE]
     assert [len(r.alerts) for r in results] == [0, 1, 0]
-    assert states["c1"]["turns_processed"] == 2
+    assert states.head("c1")["turns_processed"] == 2
 
 
 def test_gap_is_processed_and_a_late_turn_goes_to_the_dead_letters():
@@ -68,7 +69,7 @@ def test_gap_is_processed_and_a_late_turn_goes_to_the_dead_letters():
     assert [r.arrival for r in results] == [Arrival.NEXT, Arrival.GAP, Arrival.LATE, Arrival.DUPLICATE, Arrival.NEXT]
     late = results[2]
     assert late.dead_letter.reason == "out_of_order" and "turn_index: 1" in late.dead_letter.detail
-    assert states["c1"]["missing"] == [2]
+    assert states.head("c1")["missing"] == [2]
 
 
 def test_invalid_events_become_dead_letters_with_reasons():
@@ -106,7 +107,8 @@ def test_alert_ids_are_stable_and_distinct():
 def test_state_window_is_bounded():
     pipeline = Pipeline([], window_size=5, clock=lambda: NOW)
     _, states = run(pipeline, [turn(i) for i in range(40)])
-    assert len(states["c1"]["window"]) == 5 and states["c1"]["last_index"] == 39
+    assert len(states.head("c1")["window"]) == 5 and states.head("c1")["last_index"] == 39
+    assert len(states.turns) == 5  # the records of turns that left the window are deleted
 
 
 def test_system_turns_are_kept_but_not_judged():
@@ -142,7 +144,7 @@ class CountingExtractor:
 def test_redelivered_turns_are_not_encoded_again():
     extractor = CountingExtractor()
     pipeline = Pipeline([], extractors=[extractor], clock=lambda: NOW)
-    states = {}
+    states = ConversationStore()
     for item in pipeline.prepare([turn(0, text="a"), turn(1, text="b"), turn(1, text="b-again")], states):
         pipeline.step(states, item)
     for item in pipeline.prepare([turn(1, text="b-redelivered"), turn(2, text="c")], states):
@@ -188,7 +190,7 @@ def test_an_event_that_breaks_the_extractor_is_dead_lettered_alone():
     results, states = run(pipeline, raws)
     assert [r.dead_letter.reason if r.dead_letter else None for r in results] == [None, "processing_error", None, None]
     assert results[1].dead_letter.to_record()["original"]["text"] == "poison"
-    assert states["c1"]["last_index"] == 2 and "c2" in states
+    assert states.head("c1")["last_index"] == 2 and "c2" in states
 
 
 def test_a_lone_surrogate_is_a_schema_dead_letter_and_the_rest_of_the_batch_is_processed():
@@ -215,7 +217,7 @@ def test_a_deeply_nested_message_costs_itself_only_and_the_crisis_beside_it_stil
     ]
     assert results[1].dead_letter.detail == "nested too deeply to read"
     assert "critical" in [a.severity for a in results[2].alerts]
-    assert states["c1"]["last_index"] == 2
+    assert states.head("c1")["last_index"] == 2
     json.dumps(results[1].dead_letter.to_record()).encode()
 
 
@@ -271,7 +273,7 @@ event_shapes = st.fixed_dictionaries(
 )
 def test_any_input_is_processed_or_dead_lettered_never_raised(raws):
     pipeline = Pipeline(select(discover(), ["therapist", "loop"]), clock=lambda: NOW)
-    states = {}
+    states = ConversationStore()
     results = [pipeline.step(states, item) for item in pipeline.prepare(raws, states)]
     assert len(results) == len(raws)
     for result in results:
@@ -299,7 +301,7 @@ def test_an_event_from_a_newer_producer_is_processed_and_its_unknown_fields_coun
         }
     ).encode()
     before = metrics.UNKNOWN_FIELDS._value.get()
-    result = pipeline.step({}, pipeline.prepare([raw])[0])
+    result = pipeline.step(ConversationStore(), pipeline.prepare([raw])[0])
     record_metrics(result)
     assert result.processed and result.dead_letter is None
     assert metrics.UNKNOWN_FIELDS._value.get() - before == 2

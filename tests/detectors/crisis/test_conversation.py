@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from streams.ingest.files import Record
+from streams.monitor.conversation_store import ConversationStore
 from streams.tooling.scan import scan_records
 from tests.detectors.crisis.test_detector import DATA
 
@@ -92,12 +93,12 @@ def test_supportive_and_third_person_talk_does_not_page(full_pipeline, name, pat
 
 
 def test_a_clear_safety_statement_resets_what_was_gathered(full_pipeline):
-    states = {}
+    states = ConversationStore()
     calm = [*PIECES[:2], "I'm safe tonight and I would never hurt myself, I promise.", PIECES[2]]
-    list(scan_records(conversation("safe", calm), full_pipeline, states=states))
+    list(scan_records(conversation("safe", calm), full_pipeline, store=states))
     from detectors.crisis.conversation import ConversationEvidence
 
-    memory = ConversationEvidence.from_dict(states["safe"]["memory"]["crisis"])
+    memory = ConversationEvidence.from_dict(states.head("safe")["memory"]["crisis"])
     assert memory.reset_at == 4
     _, alerts = crisis_alerts(full_pipeline, "safe-again", calm)
     assert not [a for a in alerts if a.severity == "critical"]  # the last piece alone is not a page
