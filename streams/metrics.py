@@ -47,6 +47,12 @@ STATE_WRITES = Counter(
     "turnwatch_state_writes_total",
     "Conversation states written to the table (at most one per conversation per micro-batch).",
 )
+STATE_WRITE_SECONDS = Histogram(
+    "turnwatch_state_write_seconds",
+    "Writing one micro-batch's state: the wait for the broker to acknowledge its turn records, then its "
+    "conversation heads.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 LAST_TURN_PROCESSED = Gauge(
     "turnwatch_last_turn_processed_timestamp_seconds",
     "Unix time this worker last finished a micro-batch of turns (state written).",

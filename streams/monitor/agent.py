@@ -163,11 +163,14 @@ def register_monitor(
                 finished.cancel()  # slices not started yet are skipped when the caller stops early
         await extracting
 
-    async def write_state() -> None:
-        if turn_writes.flush() or turn_writes.deletes_ready:
+    async def write_state(turn_records_sent: int) -> None:
+        started = time.perf_counter()
+        turn_records_sent += turn_writes.flush()
+        if turn_records_sent or turn_writes.deletes_ready:
             await app.producer.flush()  # the batch's turn records, and the last batch's heads, are on the broker
         turn_writes.flush_deletes()
         metrics.STATE_WRITES.inc(heads.flush())
+        metrics.STATE_WRITE_SECONDS.observe(time.perf_counter() - started)
 
     next_offsets: dict[Any, int] = {}
 
@@ -175,8 +178,9 @@ def register_monitor(
     async def monitor(stream: faust.StreamT) -> None:
         # Crash consistency, by order of durability (tansu has no transactions, so no exactly-once):
         #   1. a batch's alerts and dead letters are acknowledged by the broker,
-        #   2. then its state is written (changelog records, sent after the acknowledgements):
-        #      new turn records first, and conversation heads only once the broker has them, so a
+        #   2. then its state is written (changelog records): the new turn records (sent slice by
+        #      slice while the batch is stepped; alone they change nothing a recovery reads), and,
+        #      once the broker has acknowledged them, the conversation heads that list them, so a
         #      head on the changelog never lists a turn record that is not; the records a head
         #      stopped listing are deleted one batch later, once that head is acknowledged too,
         #   3. then take_events acks its events, and Faust commits their offsets only after
@@ -190,6 +194,7 @@ def register_monitor(
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
             metrics.BATCH_SIZE.observe(len(events))
             acks: list[Awaitable[Any]] = []
+            turn_records_sent = 0
             async with contextlib.aclosing(prepared_slices(events)) as slices:
                 async for prepared in slices:
                     for event, item in prepared:
@@ -204,8 +209,10 @@ def register_monitor(
                             )
                         acks.extend(await publish(event, result))
                         next_offsets[event.message.tp] = event.message.offset + 1
+                    # Sent while the next slice is stepped: a turn record means nothing until a head lists it.
+                    turn_records_sent += turn_writes.flush()
             await asyncio.gather(*acks)
-            await write_state()
+            await write_state(turn_records_sent)
             metrics.LAST_TURN_PROCESSED.set_to_current_time()
 
     progress: dict[Any, tuple[int, float]] = {}

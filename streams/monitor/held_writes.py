@@ -10,7 +10,7 @@ event's partition. A deleted key stays readable until its delete is flushed.
 Deletes are held longer: a turn record that left its conversation's window is deleted by
 ``flush_deletes()`` of the *next* batch, after the head that stopped listing it has reached the
 broker (the agent flushes the producer first), so a head on the changelog never lists a
-deleted record. A record written and dropped within one batch is never written at all.
+deleted record. A record written and dropped before the next flush is never written at all.
 
 Faust acknowledges a ``take_events`` batch only after the agent's loop body has run, so a
 crash before ``flush()`` replays the batch against the state from before it.
