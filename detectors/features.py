@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
@@ -36,10 +37,15 @@ def pack_embedding(vector: np.ndarray) -> str:
     return base64.b64encode(np.round(vector / peak * 127).astype(np.int8).tobytes()).decode()
 
 
+@lru_cache(maxsize=4096)
 def unpack_embedding(packed: str) -> np.ndarray:
+    """The unit vector (read-only: it is shared). Detectors compare a turn with the turns before it,
+    so each stored turn's vector is wanted again at every later turn of its window."""
     vector = np.frombuffer(base64.b64decode(packed), dtype=np.int8).astype(np.float32)
     norm = np.linalg.norm(vector)
-    return vector / norm if norm else vector
+    unit = vector / norm if norm else vector
+    unit.flags.writeable = False
+    return unit
 
 
 @dataclass(frozen=True)
