@@ -137,13 +137,15 @@ class Encoder:
                     span_vectors[i] = _pool_spans(hidden[row, : len(ids[i])], encodings[i].offsets, spans[i])
 
         groups = self._groups([len(x) for x in ids])
-        with self._lock:
-            if self._pool is None or not self._worth_splitting([len(g) * max(len(ids[i]) for i in g) for g in groups]):
+        if self._pool is not None and self._worth_splitting([len(g) * max(len(ids[i]) for i in g) for g in groups]):
+            # Longest first, so the last call to finish is a short one (lists are sorted shortest first).
+            # Concurrent callers share the pool without the lock: their texts queue together, so the
+            # pool's threads do not wait while one caller's last long text finishes.
+            list(self._pool.map(run_group, groups[::-1]))
+        else:
+            with self._lock:
                 for group in groups:
                     run_group(group, self._run_alone or self._run)
-            else:
-                # Longest first, so the last call to finish is a short one (lists are sorted shortest first).
-                list(self._pool.map(run_group, groups[::-1]))
         return out, span_vectors
 
     def _worth_splitting(self, work: list[int]) -> bool:

@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 # Turns whose features are computed together while the previous slice is stepped: enough texts
 # for the encoder's side-by-side calls, few enough that stepping starts soon.
 FEATURE_SLICE = 16
-# Slices extracted at once. The encoder runs one call at a time, so while one slice is encoded the
-# others tokenise or run the heads on their vectors; with three, the encoder seldom waits (measured
-# side by side on the bench's turns, 3 rounds: 1 → 108, 2 → 114, 3 → 117 turns/s).
+# Slices extracted at once: while one slice's texts are encoded the others tokenise or run the heads
+# on their vectors, and their texts queue for the encoder's threads behind it; with three, the
+# encoder seldom waits (measured side by side on the bench's turns, 3 rounds: 1 → 108, 2 → 114,
+# 3 → 117 turns/s).
 EXTRACTING_SLICES = 3
 
 

@@ -8,9 +8,10 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer
@@ -308,29 +309,6 @@ class DeliveryStack:
         return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(self.port) if line.startswith(series + " "))
 
 
-def alert_record(
-    conversation: str, rule: str, severity: str, alert_id: str | None = None, quote: str = "a short quote"
-) -> dict:
-    """An Alert as the monitor publishes it (JSON field values)."""
-    from datetime import UTC, datetime
-
-    return {
-        "alert_id": alert_id or f"alert-{uuid.uuid4().hex[:10]}",
-        "conversation_id": conversation,
-        "detector": rule.split(".")[0],
-        "rule": rule,
-        "severity": severity,
-        "turns": [3],
-        "evidence": [{"turn_index": 3, "role": "patient", "quote": quote, "why": "test"}],
-        "score": 0.9,
-        "taxonomy": [],
-        "summary": f"test {rule}",
-        "suggested_action": "Review now.",
-        "created_at": datetime.now(UTC).isoformat(),
-        "detector_version": "test/1",
-    }
-
-
 def verdict_record(alert: dict, action: str, actor: str = "alice", action_id: str | None = None) -> tuple[str, bytes]:
     """A reviewer's console action on the verdicts topic: (key = alert_id, VerdictEvent JSON)."""
     from datetime import UTC, datetime
@@ -483,3 +461,75 @@ def sign_in(context, base_url: str, token: str):
 def wait_live(page, timeout_ms: float = 60_000) -> None:
     """Until the page's live feed (EventSource on /events) is connected."""
     page.wait_for_function("document.querySelector('#live-status').dataset.state === 'live'", timeout=timeout_ms)
+
+
+class Harness:
+    """What a test or a test module runs beside the session broker, started as asked: Prometheus,
+    a worker with a console, delivery workers, consoles and loopback receivers. ``close`` stops
+    everything it started, newest first, also when the test errored, then fails if a worker or
+    console had exited with an error (its log's tail in the message)."""
+
+    def __init__(self, broker_address: str, workdir: Path) -> None:
+        self.broker = broker_address
+        self.workdir = workdir
+        self._stack = ExitStack()
+        self._failed: list[str] = []
+
+    def prometheus(self, config: str) -> int:
+        """A real Prometheus scraping per ``config``; its port."""
+        return self._stack.enter_context(running_prometheus(self.workdir, config))
+
+    def worker_and_console(self, env: dict[str, str], ready_timeout: float = 180) -> None:
+        self._stack.enter_context(running_worker_and_console(self.broker, self.workdir, env, ready_timeout))
+
+    def receivers(self) -> RecordingReceivers:
+        return self.running(RecordingReceivers())
+
+    def running(self, server: Any) -> Any:
+        """Any server with ``start()`` (returning it) and ``stop()``, e.g. a counting webhook receiver."""
+        started = server.start()
+        self._stack.callback(server.stop)
+        return started
+
+    def delivery(self, config: str, env: dict[str, str]) -> DeliveryStack:
+        running = DeliveryStack(self.broker, self._subdir("delivery"), config, env)
+        self._stack.callback(self._stop, "delivery worker", running)
+        return running.start()
+
+    def console(self, tokens: dict[str, dict[str, str]]) -> ConsoleProcess:
+        running = ConsoleProcess(self.broker, self._subdir("console"), tokens)
+        self._stack.callback(self._stop, "console", running)
+        return running.start()
+
+    def close(self) -> None:
+        self._stack.close()
+        assert not self._failed, "\n\n".join(self._failed)
+
+    def _subdir(self, name: str) -> Path:
+        path = self.workdir / f"{name}-{len(self._stack._exit_callbacks)}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _stop(self, name: str, running: DeliveryStack | ConsoleProcess) -> None:
+        code = running.stop()
+        if code != 0:
+            log = getattr(running, "log", None)
+            self._failed.append(f"the {name} exited with {code}:\n{log.read_text()[-3000:] if log else ''}")
+
+
+@pytest.fixture
+def harness(broker, tmp_path) -> Iterator[Harness]:
+    started = Harness(broker.address, tmp_path)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture(scope="module")
+def module_harness(broker, tmp_path_factory, request) -> Iterator[Harness]:
+    started = Harness(broker.address, tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    try:
+        yield started
+    finally:
+        started.close()

@@ -36,8 +36,6 @@ from tests.integration.conftest import (
     CHROMIUM_ARGS,
     chromium_path,
     consume,
-    running_prometheus,
-    running_worker_and_console,
 )
 from tests.integration.test_dashboard_queries import has_data, prom_query
 
@@ -59,8 +57,8 @@ def wait_until(condition, timeout: float, interval: float = 0.5):
 
 
 @pytest.fixture(scope="module")
-def stack(broker, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("console")
+def stack(broker, module_harness):
+    workdir = module_harness.workdir
     own = isolated("console")
     topics = own.topics
     created = ("turns", "alerts", "dlq", "delivery_retry", "delivery_dlq", "verdicts")
@@ -81,18 +79,18 @@ def stack(broker, tmp_path_factory):
         f"scrape_configs:\n  - job_name: console\n    static_configs: [{{targets: ['127.0.0.1:{console_port}']}}]\n"
     )
     # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
-    with running_prometheus(workdir, scrape) as prom_port:
-        ensure_topics(broker.address, [topics[role] for role in created], 4)
-        with running_worker_and_console(broker.address, workdir, env):
-            yield {
-                "broker": broker.address,
-                "topics": topics,
-                "env": env,
-                "url": f"http://127.0.0.1:{console_port}",
-                "console_port": console_port,
-                "prom_port": prom_port,
-                "workdir": workdir,
-            }
+    prom_port = module_harness.prometheus(scrape)
+    ensure_topics(broker.address, [topics[role] for role in created], 4)
+    module_harness.worker_and_console(env)
+    return {
+        "broker": broker.address,
+        "topics": topics,
+        "env": env,
+        "url": f"http://127.0.0.1:{console_port}",
+        "console_port": console_port,
+        "prom_port": prom_port,
+        "workdir": workdir,
+    }
 
 
 def replay(stack, path: Path) -> None:

@@ -24,10 +24,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.console.silence_store import SilenceStore
+from tests.factories import alert_record
 from tests.integration.conftest import (
     CHROMIUM_ARGS,
-    ConsoleProcess,
-    alert_record,
     chromium_path,
     sign_in,
     wait_live,
@@ -42,16 +41,8 @@ LIVE_MS = 120_000  # an alert on the topic → the collector → the store → t
 
 
 @pytest.fixture(scope="module")
-def console(broker, tmp_path_factory):
-    running = ConsoleProcess(
-        broker.address, tmp_path_factory.mktemp("shift"), {TOKEN: {"user": REVIEWER, "role": "reviewer"}}
-    )
-    running.start()
-    try:
-        yield running
-    finally:
-        code = running.stop()
-        assert code == 0, f"the console exited with {code}:\n{running.log.read_text()[-3000:]}"
+def console(module_harness):
+    return module_harness.console({TOKEN: {"user": REVIEWER, "role": "reviewer"}})
 
 
 @pytest.fixture(scope="module")

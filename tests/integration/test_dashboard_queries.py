@@ -38,10 +38,7 @@ from streams.testing.isolation import isolated
 from streams.tooling.dashboards import CONSOLE_JOB, WORKER_JOB, queries, rendered
 from tests.deploy.test_dashboards import grafana_to_prometheus
 from tests.integration.conftest import (
-    RecordingReceivers,
     consume,
-    running_prometheus,
-    running_worker_and_console,
     wait_until,
 )
 from tests.integration.test_delivery import SECRET
@@ -199,16 +196,18 @@ def review(reviewer: Reviewer, prom_port: int, alerts: dict[str, dict]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def scraped(broker, tmp_path_factory, seed_paths):
-    workdir = tmp_path_factory.mktemp("dashboards")
-    webhook = Receiver(SECRET.encode()).start()
-    pagerduty = RecordingReceivers().start()
-    (workdir / "delivery.yaml").write_text(delivery_config(webhook.url, pagerduty.base))
+def scraped(broker, module_harness, seed_paths):
+    workdir = module_harness.workdir
     tokens = workdir / "tokens.yaml"
     tokens.write_text(yaml.safe_dump({TOKEN: {"user": "dr-dash", "role": "reviewer"}}))
     own = isolated("dash")
     topics = {name: topic for name, topic in own.env.items() if name != "TURNWATCH_APP_ID"}
     worker_port, console_port = free_port(), free_port()
+    # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
+    prom_port = module_harness.prometheus(prometheus_config({WORKER_JOB: worker_port, CONSOLE_JOB: console_port}))
+    webhook = module_harness.running(Receiver(SECRET.encode()))
+    pagerduty = module_harness.receivers()
+    (workdir / "delivery.yaml").write_text(delivery_config(webhook.url, pagerduty.base))
     env = {
         **own.env,
         "TURNWATCH_DELIVERY_CONFIG": str(workdir / "delivery.yaml"),
@@ -221,53 +220,45 @@ def scraped(broker, tmp_path_factory, seed_paths):
         "TURNWATCH_WEB_PORT": str(worker_port),
         "TURNWATCH_CONSOLE_SESSION_SECRET": "dashboard-test-session-secret",
     }
-    # Prometheus first: without it the test skips (or fails in CI) before anything else is started.
-    with running_prometheus(
-        workdir, prometheus_config({WORKER_JOB: worker_port, CONSOLE_JOB: console_port})
-    ) as prom_port:
-        ensure_topics(broker.address, list(topics.values()), 4)
-        with running_worker_and_console(broker.address, workdir, env, ready_timeout=90):
-            try:
-                reviewer = Reviewer(f"http://127.0.0.1:{console_port}", TOKEN)
-                reviewer.silence(**SILENCED)
-                # Delivery honours it once the worker has read it from the silences topic (its gauge says so).
-                assert wait_until(
-                    lambda: values(prom_query(prom_port, "max(turnwatch_active_silences)"), "") == {"": 1.0}, timeout=60
-                ), "the worker read the silence"
-                replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
-                started = time.time()
-                # Two bursts a few scrapes apart, so every counter has a rate, not just a value: a labelled
-                # series is born with its first increment, and that first sample is no increase. Each burst
-                # has loop alerts (silenced) and a shaming conversation (inhibited).
-                examples = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".txt", ".jsonl"))
-                first = [*seed_paths, *(p for p in examples if p.name == FIRST_SHAMING)]
-                for paths in (first, [p for p in examples if p not in first]):
-                    subprocess.run(
-                        [sys.executable, "-m", "streams.cli", "replay", "--quiet", *map(str, paths)],
-                        env=replay_env,
-                        check=True,
-                        capture_output=True,
-                        timeout=120,
-                    )
-                    time.sleep(6)
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline and not has_data(
-                    prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
-                ):
-                    time.sleep(1)
-                records = all_alerts(broker.address, topics["TURNWATCH_ALERTS_TOPIC"])
-                reviewed = review(reviewer, prom_port, latest_alerts(records))
-                yield {
-                    "port": prom_port,
-                    "started": started,
-                    "pagerduty": pagerduty,
-                    "webhook": webhook,
-                    "records": records,
-                    **reviewed,
-                }
-            finally:
-                webhook.stop()
-                pagerduty.stop()
+    ensure_topics(broker.address, list(topics.values()), 4)
+    module_harness.worker_and_console(env, ready_timeout=90)
+    reviewer = Reviewer(f"http://127.0.0.1:{console_port}", TOKEN)
+    reviewer.silence(**SILENCED)
+    # Delivery honours it once the worker has read it from the silences topic (its gauge says so).
+    assert wait_until(
+        lambda: values(prom_query(prom_port, "max(turnwatch_active_silences)"), "") == {"": 1.0}, timeout=60
+    ), "the worker read the silence"
+    replay_env = {**os.environ, **env, "TURNWATCH_BROKER": broker.address}
+    started = time.time()
+    # Two bursts a few scrapes apart, so every counter has a rate, not just a value: a labelled
+    # series is born with its first increment, and that first sample is no increase. Each burst
+    # has loop alerts (silenced) and a shaming conversation (inhibited).
+    examples = sorted(p for p in EXAMPLES_DIR.iterdir() if p.suffix in (".txt", ".jsonl"))
+    first = [*seed_paths, *(p for p in examples if p.name == FIRST_SHAMING)]
+    for paths in (first, [p for p in examples if p not in first]):
+        subprocess.run(
+            [sys.executable, "-m", "streams.cli", "replay", "--quiet", *map(str, paths)],
+            env=replay_env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        time.sleep(6)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not has_data(
+        prom_query(prom_port, "sum(rate(turnwatch_deliveries_total[30s]))")
+    ):
+        time.sleep(1)
+    records = all_alerts(broker.address, topics["TURNWATCH_ALERTS_TOPIC"])
+    reviewed = review(reviewer, prom_port, latest_alerts(records))
+    return {
+        "port": prom_port,
+        "started": started,
+        "pagerduty": pagerduty,
+        "webhook": webhook,
+        "records": records,
+        **reviewed,
+    }
 
 
 def panel_query(board: str, title_start: str) -> str:

@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaProducer
@@ -21,6 +20,7 @@ from streams.kafka.topics import ensure_topics
 from streams.testing.counting_receiver import Receiver
 from streams.testing.isolation import isolated
 from streams.testing.workers import metric_lines, spawn_worker, wait_ready
+from tests.factories import alert_record
 from tests.integration.conftest import consume
 
 pytestmark = pytest.mark.integration
@@ -108,21 +108,9 @@ def make_alert(
     severity: str = "high",
     quote: str = "Reach me at sam@example.org if the app fails",
 ) -> dict:
-    return {
-        "alert_id": f"alert-{uuid.uuid4().hex[:6]}-{n}",
-        "conversation_id": conversation or f"conv-{n}",
-        "detector": rule.split(".")[0],
-        "rule": rule,
-        "severity": severity,
-        "turns": [n],
-        "evidence": [{"turn_index": n, "role": "therapist", "quote": quote, "why": "test"}],
-        "score": 1.0,
-        "taxonomy": [],
-        "summary": f"test alert {n}",
-        "suggested_action": "none",
-        "created_at": datetime.now(UTC).isoformat(),
-        "detector_version": "test/1",
-    }
+    alert_id = f"alert-{uuid.uuid4().hex[:6]}-{n}"
+    record = alert_record(conversation or f"conv-{n}", rule, severity, alert_id, quote, turn_index=n, role="therapist")
+    return record | {"score": 1.0, "summary": f"test alert {n}", "suggested_action": "none"}
 
 
 @pytest.fixture

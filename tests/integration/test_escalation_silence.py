@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.contracts import SilenceEvent
-from tests.integration.conftest import DeliveryStack, RecordingReceivers, alert_record, verdict_record, wait_until
+from tests.factories import alert_record
+from tests.integration.conftest import RecordingReceivers, verdict_record, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -46,19 +47,13 @@ inhibit_rules:
 
 
 @pytest.fixture(scope="module")
-def receivers():
-    running = RecordingReceivers().start()
-    yield running
-    running.stop()
+def receivers(module_harness):
+    return module_harness.receivers()
 
 
 @pytest.fixture(scope="module")
-def stack(broker, tmp_path_factory, receivers):
-    env = {"TW_TEST_PD_KEY": "routing-key-1"}
-    running = DeliveryStack(broker.address, tmp_path_factory.mktemp("escalation"), config(receivers.base), env)
-    yield running.start()
-    code = running.stop()
-    assert code == 0, f"worker exited with {code}:\n{running.log.read_text()[-3000:]}"
+def stack(module_harness, receivers):
+    return module_harness.delivery(config(receivers.base), {"TW_TEST_PD_KEY": "routing-key-1"})
 
 
 def pages(receivers: RecordingReceivers, path: str, alert: dict, action: str = "trigger") -> list[dict]:

@@ -19,6 +19,7 @@ from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 from streams.testing.isolation import isolated
 from streams.testing.workers import spawn_worker, wait_ready
+from tests import factories
 from tests.integration.tls_proxy import TlsProxy, make_certificates
 
 pytestmark = pytest.mark.integration
@@ -36,14 +37,9 @@ def tls_broker(tmp_path_factory):
 
 
 def turn(conversation: str, index: int, text: str) -> dict:
-    return {
-        "event_id": f"{conversation}:{index}",
-        "conversation_id": conversation,
-        "turn_index": index,
-        "role": "patient" if index % 2 == 0 else "therapist",
-        "text": text,
-        "ts": f"2026-01-01T10:{index:02d}:00Z",
-    }
+    return factories.turn(
+        index, "patient" if index % 2 == 0 else "therapist", text, conversation, ts=f"2026-01-01T10:{index:02d}:00Z"
+    )
 
 
 def test_replay_and_admin_connect_over_tls_with_the_ca_from_settings(tls_broker):

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import alert_record
 from tests.integration.conftest import (
-    DeliveryStack,
     RecordingReceivers,
-    alert_record,
     needs_slack_sdk,
     verdict_record,
     wait_until,
@@ -45,20 +44,15 @@ routes:
 
 
 @pytest.fixture(scope="module")
-def receivers():
+def receivers(module_harness):
     needs_slack_sdk()
-    running = RecordingReceivers().start()
-    yield running
-    running.stop()
+    return module_harness.receivers()
 
 
 @pytest.fixture(scope="module")
-def stack(broker, tmp_path_factory, receivers):
+def stack(module_harness, receivers):
     env = {"TW_TEST_PD_KEY": "routing-key-1", "TW_TEST_SLACK_TOKEN": "xoxb-test"}
-    running = DeliveryStack(broker.address, tmp_path_factory.mktemp("paging"), config(receivers.base), env).start()
-    yield running
-    code = running.stop()
-    assert code == 0, f"worker exited with {code}:\n{running.log.read_text()[-3000:]}"
+    return module_harness.delivery(config(receivers.base), env)
 
 
 def events(receivers: RecordingReceivers, alert_id: str) -> list[str]:

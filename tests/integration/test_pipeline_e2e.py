@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import SEEDS
+from tests.factories import turn
 from tests.integration.conftest import consume
 
 pytestmark = pytest.mark.integration
@@ -136,14 +137,7 @@ def post(worker, body, token="test-token", raw=None, content_type="application/j
 
 
 def http_turn(index, role="patient", text="I feel a bit better today."):
-    return {
-        "event_id": f"http-1:{index}",
-        "conversation_id": "http-1",
-        "turn_index": index,
-        "role": role,
-        "text": text,
-        "ts": "2026-01-02T00:00:00Z",
-    }
+    return turn(index, role, text, "http-1", event_id=f"http-1:{index}", ts="2026-01-02T00:00:00Z")
 
 
 def test_http_ingest_accepts_a_batch_and_the_worker_processes_it(replayed):

@@ -9,7 +9,7 @@ from detectors.state import ConversationState, TurnRecord
 from streams.monitor import state_codec
 from streams.monitor.conversation_store import ConversationStore, turn_key
 from streams.monitor.pipeline import Pipeline
-from tests.streams.test_pipeline import NOW, turn
+from tests.factories import NOW, turn
 
 LINES = ["It is always the same, nothing I try ever changes anything.", "What have you tried so far this week?"]
 

@@ -4,7 +4,7 @@ from detectors.registry import discover, select
 from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.held_writes import HeldWrites
 from streams.monitor.pipeline import Pipeline
-from tests.streams.test_pipeline import NOW, turn
+from tests.factories import NOW, turn
 
 
 class RecordingTable(dict):

@@ -1,5 +1,4 @@
 import json
-from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,19 +11,7 @@ from streams.ingest.files import Record
 from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.pipeline import Pipeline, alert_id
 from streams.tooling.scan import scan_records
-
-NOW = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-def turn(index, role="patient", text="I am fine.", conversation="c1", event_id=None):
-    return {
-        "event_id": event_id or f"{conversation}:{index}",
-        "conversation_id": conversation,
-        "turn_index": index,
-        "role": role,
-        "text": text,
-        "ts": "2026-01-01T00:00:00Z",
-    }
+from tests.factories import NOW, turn
 
 
 class Escalating:
