@@ -67,7 +67,8 @@ def _resolve(model: str | os.PathLike[str] | None, allow_download: bool) -> str:
 
 
 class Encoder:
-    """Batched sentence embeddings; thread-safe (one inference at a time)."""
+    """Sentence embeddings; thread-safe (ONNX: concurrent callers' texts share the pool of
+    single-threaded calls; a lone long text and torch run one inference at a time)."""
 
     def __init__(
         self,

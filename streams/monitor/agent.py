@@ -27,6 +27,7 @@ from streams.contracts import DeadLetter
 from streams.monitor.conversation_store import ConversationStore
 from streams.monitor.held_writes import HeldWrites
 from streams.monitor.pipeline import Pipeline, Prepared, StepResult, record_metrics
+from streams.monitor.state_table import StateTable
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ def register_monitor(
     turns: faust.TopicT,
     alerts: faust.TopicT,
     dead_letters: faust.TopicT,
-    conversations: faust.TableT,
-    turn_records: faust.TableT,
+    conversations: StateTable,
+    turn_records: StateTable,
 ) -> None:
     async def publish(event: faust.EventT, result: StepResult) -> list[Awaitable[Any]]:
         """Send the step's dead letter and alerts; returns the broker acknowledgements to await."""
@@ -156,11 +157,11 @@ def register_monitor(
             for extracted in extracting:
                 extracted.cancel()  # slices not started yet are skipped when the caller stops early
 
-    async def write_state(turn_records_sent: int) -> None:
+    async def write_state() -> None:
         started = time.perf_counter()
-        turn_records_sent += turn_writes.flush()
-        if turn_records_sent or turn_writes.deletes_ready:
-            await app.producer.flush()  # the batch's turn records, and the last batch's heads, are on the broker
+        turn_writes.flush()
+        await turn_records.acknowledged()  # the turn records the heads will list are on the broker,
+        await conversations.acknowledged()  # and so are the last batch's heads, which no longer list the deletes
         turn_writes.flush_deletes()
         metrics.STATE_WRITES.inc(heads.flush())
         metrics.STATE_WRITE_SECONDS.observe(time.perf_counter() - started)
@@ -187,7 +188,6 @@ def register_monitor(
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
             metrics.BATCH_SIZE.observe(len(events))
             acks: list[Awaitable[Any]] = []
-            turn_records_sent = 0
             async with contextlib.aclosing(prepared_slices(events)) as slices:
                 async for prepared in slices:
                     for event, item in prepared:
@@ -203,9 +203,9 @@ def register_monitor(
                         acks.extend(await publish(event, result))
                         next_offsets[event.message.tp] = event.message.offset + 1
                     # Sent while the next slice is stepped: a turn record means nothing until a head lists it.
-                    turn_records_sent += turn_writes.flush()
+                    turn_writes.flush()
             await asyncio.gather(*acks)
-            await write_state(turn_records_sent)
+            await write_state()
             metrics.LAST_TURN_PROCESSED.set_to_current_time()
 
     progress: dict[Any, tuple[int, float]] = {}

@@ -9,7 +9,7 @@ event's partition. A deleted key stays readable until its delete is flushed.
 
 Deletes are held longer: a turn record that left its conversation's window is deleted by
 ``flush_deletes()`` of the *next* batch, after the head that stopped listing it has reached the
-broker (the agent flushes the producer first), so a head on the changelog never lists a
+broker (the agent awaits its acknowledgement first), so a head on the changelog never lists a
 deleted record. A record written and dropped before the next flush is never written at all.
 
 Faust acknowledges a ``take_events`` batch only after the agent's loop body has run, so a
@@ -65,10 +65,6 @@ class HeldWrites(MutableMapping[str, Any]):
             with self._current(event):
                 self._table[key] = value
         return len(held)
-
-    @property
-    def deletes_ready(self) -> bool:
-        return bool(self._ready_deletes)
 
     def flush_deletes(self) -> int:
         """Delete what the batch before asked to; what this batch asked for waits for the next call."""
