@@ -94,14 +94,5 @@ class ConversationStore:
                 del self.turns[turn_key(conversation, index)]
         state.stored_window = tuple(sorted(kept))
 
-    def state(self, conversation_id: str) -> dict[str, Any] | None:
-        """The conversation's whole state as one plain value (``ConversationState.to_dict``), or None."""
-        if self.head(conversation_id) is None:
-            return None
-        return self.load(conversation_id, 0).to_dict()
-
     def __contains__(self, conversation_id: object) -> bool:
         return conversation_id in self.heads
-
-    def __len__(self) -> int:
-        return len(self.heads)

@@ -14,6 +14,7 @@ from streams.cli import main
 from streams.errors import ConfigError
 from streams.examples import EXAMPLES_DIR
 from streams.settings import load_settings, warn_on_misspelt_env
+from tests.factories import turn
 
 
 def refused_address() -> str:
@@ -159,14 +160,7 @@ def test_scan_filters_by_severity_renders_a_table_and_fails_on_a_page(tmp_path):
 
 def test_scan_dead_letters_name_file_and_line(tmp_path):
     events = tmp_path / "events.jsonl"
-    good = {
-        "event_id": "a:0",
-        "conversation_id": "a",
-        "turn_index": 0,
-        "role": "patient",
-        "text": "hello",
-        "ts": "2026-01-01T00:00:00Z",
-    }
+    good = turn(0, text="hello", conversation="a", ts="2026-01-01T00:00:00Z")
     events.write_text(json.dumps(good) + "\n{not json\n" + json.dumps({**good, "role": "nurse"}) + "\n")
     done = subprocess.run([sys.executable, "-m", "streams.cli", "scan", str(events)], capture_output=True, timeout=300)
     err = done.stderr.decode()
@@ -176,15 +170,8 @@ def test_scan_dead_letters_name_file_and_line(tmp_path):
 
 def test_parse_as_a_table_shows_each_turn_and_marks_what_is_not_a_turn(tmp_path):
     events = tmp_path / "events.jsonl"
-    turn = {
-        "event_id": "a:0",
-        "conversation_id": "conv-a",
-        "turn_index": 0,
-        "role": "patient",
-        "text": "hello there",
-        "ts": "2026-01-01T00:00:00Z",
-    }
-    events.write_text(json.dumps(turn) + "\n{broken\n")
+    event = turn(0, text="hello there", conversation="conv-a", event_id="a:0", ts="2026-01-01T00:00:00Z")
+    events.write_text(json.dumps(event) + "\n{broken\n")
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", "parse", "--format", "table", str(events)],
         capture_output=True,

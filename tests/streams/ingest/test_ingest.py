@@ -10,6 +10,7 @@ from streams.examples import EXAMPLES_DIR
 from streams.ingest import parse_transcript, read_records
 from streams.ingest.files import conversation_id_for, transcript_events
 from tests.conftest import SEEDS
+from tests.factories import turn
 
 
 def events_of(path):
@@ -133,14 +134,7 @@ def test_injection_at_the_end_becomes_a_system_turn():
 
 def test_jsonl_lines_go_out_verbatim_even_when_invalid(tmp_path):
     path = tmp_path / "events.jsonl"
-    good = {
-        "event_id": "e1",
-        "conversation_id": "c1",
-        "turn_index": 0,
-        "role": "patient",
-        "text": "hi",
-        "ts": "2026-01-01T00:00:00+00:00",
-    }
+    good = turn(0, text="hi", event_id="e1", ts="2026-01-01T00:00:00+00:00")
     path.write_text(json.dumps(good) + "\n\nnot json\n")
     records = list(read_records([path]))
     assert [r.key for r in records] == ["c1", None]

@@ -53,7 +53,7 @@ def test_head_and_records_load_back_as_the_state_the_step_wrote():
     state = store.load("c", 6)
     assert [t.index for t in state.window] == list(range(3, 9))
     assert state.to_dict() == ConversationState.from_parts(store.head("c"), state.window).to_dict()
-    assert store.state("c")["window"][-1]["t"] == LINES[0]
+    assert state.window[-1].text == LINES[0]
     assert store.last_patient_text("c") == LINES[0]
 
 
