@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.resources
 import logging
 import os
+import random
 import shutil
 import socket
 import stat
@@ -47,15 +48,39 @@ def tansu_binary() -> Path:
     return path
 
 
+def _ephemeral_low(default: int = 32768) -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, for a server started a moment later.
+
+    Drawn below the kernel's ephemeral range: a port from bind(0) comes from that range, so an outgoing
+    connection (a Kafka client, an HTTP poll) can take it before the server binds it, and the server
+    then fails with "address in use". Ports below the range are handed out only to explicit binds."""
+    low = _ephemeral_low()
+    candidates = range(max(1024, low - 12000), low)
+    for port in random.sample(candidates, k=min(50, len(candidates))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, timeout: float) -> bool:
+def wait_for_port(host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> bool:
+    """True once something accepts connections on the port; False at the timeout or when ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return True
@@ -99,10 +124,11 @@ class EmbeddedBroker:
         output = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self._process = subprocess.Popen(command, stdout=output, stderr=output, env=env, start_new_session=True)
-        if not wait_for_port(self.host, self.port, timeout):
+        if not wait_for_port(self.host, self.port, timeout, self._process):
             code = self._process.poll()
             self.stop()
-            raise BrokerError(f"tansu did not listen on {self.address} within {timeout}s (exit code {code})")
+            where = f" (see {self.log_file})" if self.log_file else ""
+            raise BrokerError(f"tansu did not listen on {self.address} within {timeout}s (exit code {code}){where}")
         log.info("embedded broker listening", extra={"broker": self.address})
         return self
 

@@ -106,7 +106,11 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
         worker = spawn_worker(broker.address, web_port, data_dir / "worker.log")
         feed = AlertFeed(broker.address, settings.alerts_topic, console)
         try:
-            wait_ready(web_port, timeout=180, process=worker)
+            try:
+                wait_ready(web_port, timeout=180, process=worker)
+            except (RuntimeError, TimeoutError) as failed:
+                console.print(f"[red]{failed}; see {data_dir}/worker.log", highlight=False)
+                return 1
             started = time.monotonic()  # --duration counts from here: the replay, not the start-up
             console.print(
                 f"worker ready: metrics at http://127.0.0.1:{web_port}/metrics  (logs: {data_dir}/worker.log)"

@@ -73,11 +73,14 @@ def test_sigterm_stops_the_demo_with_its_broker_and_worker(tmp_path):
     command = [sys.executable, "-m", "streams.cli", "demo", "--duration", "0", "--web-port", str(port)]
     demo = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        seen = []
         for line in demo.stdout:
+            seen.append(line)
             if "worker ready" in line:
                 break
         else:
-            pytest.fail(f"the demo ended before its worker was ready (exit {demo.wait()})")
+            logs = "".join(f"\n--- {log.name}:\n{log.read_text()[-3000:]}" for log in (tmp_path / "demo").glob("*.log"))
+            pytest.fail(f"the demo ended before its worker was ready (exit {demo.wait()}):\n{''.join(seen)}{logs}")
         # The demo sets no api_token: its HTTP ingest is off rather than open to anyone.
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/v1/turns", data=b"{}", method="POST", headers={"Content-Type": "application/json"}

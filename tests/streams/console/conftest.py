@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -13,14 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from streams.kafka.broker import free_port
+
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "turnwatch_test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def as_server_user() -> list[str]:
