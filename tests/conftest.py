@@ -28,6 +28,17 @@ def shared_transcripts() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (counsel-chat, SDCNL); skipped when absent, a failure under CI=true."""
+    path = SHARED / "data"
+    if not path.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: CI runs with ../shared beside the checkout")
+        pytest.skip(f"{path} not present")
+    return path
+
+
+@pytest.fixture(scope="session")
 def seed_paths(shared_transcripts: Path) -> list[Path]:
     paths = [shared_transcripts / name for name in SEEDS]
     missing = [p for p in paths if not p.is_file()]

@@ -54,6 +54,7 @@ from detectors.therapist.codes import (
 from detectors.therapist.empathy import DEFAULT_MODEL as EMPATHY_MODEL
 from detectors.therapist.empathy import LEVELS, MECHANISMS, features
 from detectors.training.ensembles import (
+    MEMBERS,
     SEED,
     choose_model,
     ensemble_logits,
@@ -245,6 +246,61 @@ def inputs(vectors: np.ndarray, rows: list[LabelledSentence]) -> np.ndarray:
     return np.hstack([vectors, np.stack([answer_flags(r.text, r.patient) for r in rows])]).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class FittedCodes:
+    members: list
+    temperature: float
+    bars: dict[str, float]
+    model: tuple[str, float]
+    scores: dict
+    out_of_fold: np.ndarray
+    y: np.ndarray
+
+
+def fit_codes(
+    train: list[LabelledSentence],
+    x: np.ndarray,
+    candidates: list[tuple[str, float]],
+    folds: int = 5,
+    members: int = MEMBERS,
+    log: Callable[[str], None] = print,
+) -> FittedCodes:
+    """The best candidate by cross-validation grouped by answer, its temperature and its MI-inconsistent
+    bars from the out-of-fold probabilities, refitted on all of ``train``."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y = np.array([CODES.index(r.label) for r in train])
+    groups = np.array([r.group for r in train])
+    split = list(StratifiedGroupKFold(folds, shuffle=True, random_state=SEED).split(x, y, groups))
+    best, oof, temperature, scores = choose_model(candidates, x, y, split, len(CODES), log, members)
+    tables = {code: threshold_table(oof[:, CODES.index(code)], y == CODES.index(code)) for code in MI_INCONSISTENT}
+    bars = {code: choose_bar(table) for code, table in tables.items()}
+    log(f"chosen {best[0]} {best[1]:g}; bars {bars}")
+    fitted = fit_members(*best, x, y, len(CODES), members=members)
+    return FittedCodes(fitted, temperature, bars, best, scores, oof, y)
+
+
+def save_codes(out: Path, fitted: FittedCodes, report: dict) -> None:
+    """The head's weights and, beside them, the metadata ``CodesModel.load`` reads plus the report."""
+    document = {
+        "version": VERSION,
+        "classes": list(CODES),
+        "flags": list(FLAG_NAMES),
+        "model": {"kind": fitted.model[0], "strength": fitted.model[1]},
+        "temperature": round(fitted.temperature, 4),
+        "bars": fitted.bars,
+        **report,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_members(out, fitted.members, fitted.temperature)
+    out.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+def blind_scores(rows: list[LabelledSentence], p: np.ndarray, bars: dict[str, float]) -> dict:
+    y = np.array([CODES.index(r.label) for r in rows])
+    return {source: _scores(*_subset(rows, p, y, source), bars) for source in ("counsel-chat", "written")}
+
+
 def train_counselling(
     data_dir: Path,
     cache_dir: Path = Path(".turnwatch/cache"),
@@ -253,8 +309,6 @@ def train_counselling(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Both heads: the codes, then empathy over them."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
     rows, answers = load_labelled(data_dir)
     train = [r for r in rows if r.split == "train"]
     blind = [r for r in rows if r.split == "blind"]
@@ -263,46 +317,69 @@ def train_counselling(
     vectors = sentence_vectors(encoder, rows, cache_dir)
     index = {id(r): i for i, r in enumerate(rows)}
     x_train = inputs(vectors[[index[id(r)] for r in train]], train)
-    y_train = np.array([CODES.index(r.label) for r in train])
     x_blind = inputs(vectors[[index[id(r)] for r in blind]], blind)
-    y_blind = np.array([CODES.index(r.label) for r in blind])
-
-    groups = np.array([r.group for r in train])
-    folds = list(StratifiedGroupKFold(5, shuffle=True, random_state=SEED).split(x_train, y_train, groups))
-    candidates = [("mlp", a) for a in (0.3, 1.0, 3.0)]
-    best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(CODES), log)
-    tables = {
-        code: threshold_table(oof[:, CODES.index(code)], y_train == CODES.index(code)) for code in MI_INCONSISTENT
-    }
-    bars = {code: choose_bar(table) for code, table in tables.items()}
-    log(f"chosen {best[0]} {best[1]:g}; bars {bars}")
-    members = fit_members(*best, x_train, y_train, len(CODES))
-    blind_p = softmax(ensemble_logits(members, x_blind) / temperature)
+    fitted = fit_codes(train, x_train, [("mlp", a) for a in (0.3, 1.0, 3.0)], log=log)
+    blind_p = softmax(ensemble_logits(fitted.members, x_blind) / fitted.temperature)
     report = {
-        "version": VERSION,
-        "classes": list(CODES),
-        "flags": list(FLAG_NAMES),
-        "model": {"kind": best[0], "strength": best[1]},
-        "temperature": round(temperature, 4),
-        "bars": bars,
         "counts": {
             "train": len(train),
             "blind": len(blind),
             "train_by_code": _counts(train),
             "blind_by_code": _counts(blind),
         },
-        "cv_log_loss": {f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()},
-        "blind": {
-            source: _scores(*_subset(blind, blind_p, y_blind, source), bars) for source in ("counsel-chat", "written")
-        },
-        "cross_validated_train": _scores(train, oof, y_train, bars),
+        "cv_log_loss": {f"{k} {s:g}": round(v, 4) for (k, s), v in fitted.scores.items()},
+        "blind": blind_scores(blind, blind_p, fitted.bars),
+        "cross_validated_train": _scores(train, fitted.out_of_fold, fitted.y, fitted.bars),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_members(out, members, temperature)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    save_codes(out, fitted, report)
+    report = json.loads(out.with_suffix(".json").read_text())
     codes_model = CodesModel.load(out)
     report["empathy"] = train_empathy(answers, codes_model, encoder, cache_dir, log)
     log(json.dumps({"codes_blind": report["blind"], "empathy_blind": report["empathy"]["blind"]}, indent=1))
+    return report
+
+
+def retrain_codes(
+    data_dir: Path,
+    extra: list[LabelledSentence],
+    out: Path,
+    base: Path = DEFAULT_HEAD,
+    cache_dir: Path = Path(".turnwatch/cache"),
+    encoder: Encoder | None = None,
+    folds: int = 5,
+    members: int = MEMBERS,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """The codes head retrained on the hand-coded train split plus ``extra`` sentences (coded from
+    reviewers' verdicts), with the model kind and strength ``base`` chose; its temperature and bars
+    re-derived by cross-validation. Written to ``out``. The report compares ``base`` and the new head
+    on the hand-coded blind split. The empathy head is not retrained: it reads the code profile but
+    learns answer-level ratings that verdicts do not give."""
+    rows, _ = load_labelled(data_dir)
+    train = [r for r in rows if r.split == "train"]
+    blind = [r for r in rows if r.split == "blind"]
+    encoder = encoder or Encoder()
+    vectors = sentence_vectors(encoder, rows, cache_dir)
+    index = {id(r): i for i, r in enumerate(rows)}
+    x_extra = inputs(sentence_vectors(encoder, extra, cache_dir), extra) if extra else None
+    x_train = inputs(vectors[[index[id(r)] for r in train]], train)
+    if x_extra is not None:
+        x_train = np.vstack([x_train, x_extra])
+    x_blind = inputs(vectors[[index[id(r)] for r in blind]], blind)
+    chosen = json.loads(base.with_suffix(".json").read_text())["model"]
+    log(f"{len(train)} hand-coded and {len(extra)} verdict sentences; model {chosen['kind']} {chosen['strength']}")
+    fitted = fit_codes(train + extra, x_train, [(chosen["kind"], chosen["strength"])], folds, members, log)
+    before = CodesModel.load(base)
+    before_p = softmax(ensemble_logits(before.members, x_blind) / before.temperature)
+    after_p = softmax(ensemble_logits(fitted.members, x_blind) / fitted.temperature)
+    report = {
+        "base": str(base),
+        "verdict_sentences": _counts(extra),
+        "counts": {"train": len(train), "blind": len(blind)},
+        "blind_before": blind_scores(blind, before_p, before.bars),
+        "blind": blind_scores(blind, after_p, fitted.bars),
+    }
+    save_codes(out, fitted, report)
     return report
 
 

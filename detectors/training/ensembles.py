@@ -12,9 +12,16 @@ MEMBERS = 5  # an ensemble of heads from different seeds: smoother far from the 
 
 
 def fit_members(
-    kind: str, strength: float, x: np.ndarray, y: np.ndarray, n_classes: int, class_weight: str | None = "balanced"
+    kind: str,
+    strength: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    class_weight: str | None = "balanced",
+    members: int = MEMBERS,
 ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """The ensemble's members, each as numpy layers over ``n_classes`` outputs."""
+    """The ensemble's members (MLPs from ``members`` seeds; one logistic model), each as numpy layers
+    over ``n_classes`` outputs."""
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
 
@@ -30,7 +37,7 @@ def fit_members(
             ).fit(x, y),
             n_classes,
         )
-        for j in range(MEMBERS)
+        for j in range(members)
     ]
 
 
@@ -85,14 +92,21 @@ def threshold_table(score: np.ndarray, truth: np.ndarray) -> list[dict[str, floa
 
 
 def choose_model(
-    candidates: list[tuple[str, float]], x: np.ndarray, y: np.ndarray, folds: list, n_classes: int, log=print
+    candidates: list[tuple[str, float]],
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: list,
+    n_classes: int,
+    log=print,
+    members: int = MEMBERS,
 ) -> tuple[tuple[str, float], np.ndarray, float, dict[tuple[str, float], float]]:
     """The candidate with the lowest cross-validated log-loss after temperature scaling:
     (candidate, its calibrated out-of-fold probabilities, its temperature, every candidate's loss)."""
     from joblib import Parallel, delayed
 
     def fold_logits(kind: str, strength: float, fit_idx: np.ndarray, test_idx: np.ndarray) -> np.ndarray:
-        return ensemble_logits(fit_members(kind, strength, x[fit_idx], y[fit_idx], n_classes), x[test_idx])
+        fitted = fit_members(kind, strength, x[fit_idx], y[fit_idx], n_classes, members=members)
+        return ensemble_logits(fitted, x[test_idx])
 
     scores, out_of_fold = {}, {}
     for kind, strength in candidates:

@@ -18,8 +18,11 @@ from streams.tooling.cli_support import (
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.verdicts:
-        if args.head or args.data:
-            raise TurnwatchError("train --verdicts FILE recalibrates rule thresholds; it takes no head or --data")
+        if args.head:
+            raise TurnwatchError(
+                "train --verdicts FILE recalibrates rule thresholds (and, with --data DIR, retrains the counselling "
+                "codes head); it takes no head name"
+            )
         return cmd_train_verdicts(args)
     if not args.head or not args.data:
         raise TurnwatchError("name a head and its --data (train crisis --data DIR), or pass --verdicts FILE")
@@ -60,6 +63,8 @@ def cmd_train_verdicts(args: argparse.Namespace) -> int:
             raise TurnwatchError(f"{name} {value} is out of range: it is a fraction between 0 and 1")
     if args.min_examples < 1:
         raise TurnwatchError(f"--min-examples {args.min_examples}: at least 1")
+    if args.head_folds < 2 or (args.head_members is not None and args.head_members < 1):
+        raise TurnwatchError("--head-folds takes at least 2 and --head-members at least 1")
     try:
         examples = list(read_examples(Path(args.verdicts)))
     except ValueError as exc:
@@ -79,12 +84,36 @@ def cmd_train_verdicts(args: argparse.Namespace) -> int:
     )
     out = write_thresholds(thresholds, Path(args.out) if args.out else settings.data_dir / THRESHOLDS_FILE)
     report = {"verdicts": str(args.verdicts), "thresholds_file": str(out), **report}
+    if args.data:
+        from streams.tooling.verdict_heads import HEAD_FILE, retrain_counselling_head
+
+        data = Path(args.data)
+        if not data.is_dir():
+            raise TurnwatchError(f"--data {data}: not a directory (the shared data folder with counsel-chat)")
+        counselling = retrain_counselling_head(
+            examples,
+            settings,
+            data,
+            out.parent / HEAD_FILE,
+            min_scores={rule: entry.min_score for rule, entry in thresholds.items()},
+            holdout=args.holdout,
+            folds=args.head_folds,
+            **({"members": args.head_members} if args.head_members else {}),
+            log=lambda line: print(line, file=sys.stderr),
+        )
+        report["heads"] = {"retrained": ["counselling"] if counselling["adopted"] else [], "counselling": counselling}
     print(json.dumps(report, indent=2))
     print(
         f"{len(thresholds)} rule thresholds written to {out}; a worker started with TURNWATCH_RULE_THRESHOLDS={out} "
         "applies them",
         file=sys.stderr,
     )
+    if report.get("heads", {}).get("counselling", {}).get("adopted"):
+        print(
+            f"counselling codes head written to {report['heads']['counselling']['head']}; a worker started with "
+            f"TURNWATCH_COUNSELLING_HEAD={report['heads']['counselling']['head']} uses it",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -280,7 +309,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         help="emotion: the GoEmotions directory; crisis, counselling: the shared data directory "
-        "(counsel-chat/, sdcnl/); lexicon: construct-tracker's wheel (pip download --no-deps construct-tracker==1.0.16)",
+        "(counsel-chat/, sdcnl/); lexicon: construct-tracker's wheel (pip download --no-deps construct-tracker==1.0.16); "
+        "with --verdicts: the shared data directory, to retrain the counselling codes head with the sentences the "
+        "verdicts code (written beside the thresholds file only if it passes the held-out check)",
     )
     p.add_argument(
         "--verdicts",
@@ -308,6 +339,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--out", help="with --verdicts: the thresholds file to write (default: DATA_DIR/rule_thresholds.json)"
+    )
+    p.add_argument(
+        "--head-members",
+        type=int,
+        help="with --verdicts --data: MLPs in the retrained head's ensemble (default: as many as the shipped head; "
+        "fewer train faster, for a trial run)",
+    )
+    p.add_argument(
+        "--head-folds",
+        type=int,
+        default=5,
+        help="with --verdicts --data: cross-validation folds that set the retrained head's temperature and bars",
     )
     p.set_defaults(handler=cmd_train)
 

@@ -33,7 +33,8 @@ longer raises at all count as lost).
 
 Severity is not adjusted: the wrong_severity corrections are counted per rule in the report
 (``severity_corrections``), as are the rules named by wrong_rule verdicts (``corrected_rules``), for a
-person to act on. The heads are not retrained (see ``HEADS_NOTE``).
+person to act on. The counselling codes head is retrained by ``verdict_heads`` (with ``--data``); the crisis
+heads are not (see ``HEADS_NOTE``).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import hashlib
 import json
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,14 +60,13 @@ DEFAULT_HOLDOUT = 0.3
 THRESHOLDS_FILE = "rule_thresholds.json"
 
 HEADS_NOTE = (
-    "No head or model is retrained from verdicts. The heads learn sentence labels (crisis risk per patient "
-    "sentence, MITI codes and empathy per therapist sentence, GoEmotions emotions) and a verdict judges a whole "
-    "alert, whose evidence turns mix sentences that carry the signal with sentences that do not; taking them as "
-    "sentence labels would teach the heads noise. The crisis conversation model learns a hand-labelled risk level "
-    "per post and its page and review thresholds are chosen on those posts; a verdict answers another question "
-    "(was this alert right to raise), and reviewers only see what already crossed those thresholds, so verdicts "
-    "cannot show what lies below them. The judged turns are in the export for hand labelling."
+    "Thresholds only; with --data DIR the counselling codes head is retrained from the verdicts on the rules that "
+    "decide from one coded sentence (streams/tooling/verdict_heads.py). The crisis heads are not: a page rests on "
+    "conversation-level evidence from many sentences, and a verdict on it does not say which sentence was misread; "
+    "reviewers only see what crossed the page thresholds, so verdicts cannot show what lies below them. The judged "
+    "turns are in the export for hand labelling."
 )
+
 
 Pair = tuple[float, bool]  # (score of the re-raised alert, right to raise)
 
@@ -228,7 +228,8 @@ def train_from_verdicts(
 
     before = {rule: entry.min_score for rule, entry in current.items()}
     after = {rule: entry.min_score for rule, entry in thresholds.items()}
-    checked = check_held_out(held, pipeline.with_min_scores(before), pipeline.with_min_scores(after), before, after)
+    unchanged = {rule for rule in rules if before.get(rule) == after.get(rule)}
+    checked = check_held_out(held, pipeline.with_min_scores(before), pipeline.with_min_scores(after), unchanged)
     corrections = corrected(examples)
     report_rules = {}
     for rule in rules:
@@ -275,11 +276,11 @@ def check_held_out(
     held: Sequence[dict[str, Any]],
     before_pipeline: Pipeline,
     after_pipeline: Pipeline,
-    before: Mapping[str, float],
-    after: Mapping[str, float],
+    unchanged: Collection[str] = frozenset(),
 ) -> dict[str, Any]:
     """Per rule and in total, precision and recall of the true positives on the held-out verdicts,
-    under the thresholds in force before and after (a rule whose threshold did not change runs once)."""
+    under the pipeline before and after (a rule in ``unchanged``, e.g. whose threshold did not change,
+    runs once)."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for example in held:
         right = right_to_raise(example)
@@ -287,10 +288,7 @@ def check_held_out(
             continue
         rule = example["alert"].rule
         raised_before = reraised(example, before_pipeline) is not None
-        if before.get(rule) == after.get(rule):
-            raised_after = raised_before
-        else:
-            raised_after = reraised(example, after_pipeline) is not None
+        raised_after = raised_before if rule in unchanged else reraised(example, after_pipeline) is not None
         tally = counts[rule]
         tally["judged"] += 1
         tally["right_to_raise"] += right
