@@ -25,6 +25,7 @@ from detectors.state import Arrival
 from streams import metrics
 from streams.contracts import DeadLetter
 from streams.monitor.conversation_store import ConversationStore
+from streams.monitor.fail_fast import or_end_process
 from streams.monitor.held_writes import HeldWrites
 from streams.monitor.pipeline import Pipeline, Prepared, StepResult, record_metrics
 from streams.monitor.state_table import StateTable
@@ -168,6 +169,29 @@ def register_monitor(
 
     next_offsets: dict[Any, int] = {}
 
+    async def process(events: list[faust.EventT]) -> None:
+        metrics.BATCH_SIZE.observe(len(events))
+        acks: list[Awaitable[Any]] = []
+        async with contextlib.aclosing(prepared_slices(events)) as slices:
+            async for prepared in slices:
+                for event, item in prepared:
+                    result = step_safely(event, item)
+                    if result.arrival is Arrival.GAP:
+                        log.warning(
+                            "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
+                            item.event.conversation_id,
+                            item.event.turn_index,
+                            event.message.partition,
+                            event.message.offset,
+                        )
+                    acks.extend(await publish(event, result))
+                    next_offsets[event.message.tp] = event.message.offset + 1
+                # Sent while the next slice is stepped: a turn record means nothing until a head lists it.
+                turn_writes.flush()
+        await asyncio.gather(*acks)
+        await write_state()
+        metrics.LAST_TURN_PROCESSED.set_to_current_time()
+
     @app.agent(turns, name="monitor")
     async def monitor(stream: faust.StreamT) -> None:
         # Crash consistency, by order of durability (tansu has no transactions, so no exactly-once):
@@ -185,28 +209,10 @@ def register_monitor(
         # none is lost, no turn is skipped. Table recovery must read the changelog to its true
         # end (on tansu that needs one record per producer batch, see streams.kafka.broker) and keep
         # the newest state per conversation (a zombie's late write is older: streams.monitor.state_table).
+        # A batch that fails outside the per-turn guards ends the process before take_events could
+        # ack it (streams.monitor.fail_fast).
         async for events in stream.take_events(settings.batch_max, within=settings.batch_window):
-            metrics.BATCH_SIZE.observe(len(events))
-            acks: list[Awaitable[Any]] = []
-            async with contextlib.aclosing(prepared_slices(events)) as slices:
-                async for prepared in slices:
-                    for event, item in prepared:
-                        result = step_safely(event, item)
-                        if result.arrival is Arrival.GAP:
-                            log.warning(
-                                "turn gap: conversation %s got turn %d, earlier turns missing (partition %d offset %d)",
-                                item.event.conversation_id,
-                                item.event.turn_index,
-                                event.message.partition,
-                                event.message.offset,
-                            )
-                        acks.extend(await publish(event, result))
-                        next_offsets[event.message.tp] = event.message.offset + 1
-                    # Sent while the next slice is stepped: a turn record means nothing until a head lists it.
-                    turn_writes.flush()
-            await asyncio.gather(*acks)
-            await write_state()
-            metrics.LAST_TURN_PROCESSED.set_to_current_time()
+            await or_end_process(process(events))
 
     progress: dict[Any, tuple[int, float]] = {}
 
