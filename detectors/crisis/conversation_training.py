@@ -31,10 +31,10 @@ import numpy as np
 
 from detectors.crisis.conversation import DEFAULT_MODEL, ConversationEvidence, channel_vector, default_channels
 from detectors.crisis.sentence_head import CrisisRiskModel, assess_turns
-from detectors.crisis.training import POSTS_SET, SDCNL
+from detectors.crisis.training import POSTS_SET, SDCNL, Labelled
 from detectors.encoder import Encoder
 from detectors.training.embeddings import cached_embeddings
-from detectors.training.ensembles import SEED
+from detectors.training.ensembles import MEMBERS, SEED
 from detectors.training.real_sentences import COUNSEL_CHAT, sentence_digest
 
 RISK_LEVELS = ("ideation", "behavior", "attempt")
@@ -114,16 +114,24 @@ def post_of(ref: str) -> str:
 
 
 def stacked_heads(
-    data_dir: Path, head: CrisisRiskModel, posts: Sequence[dict], cache_dir: Path, encoder: Encoder
+    data_dir: Path,
+    head: CrisisRiskModel,
+    posts: Sequence[dict],
+    cache_dir: Path,
+    encoder: Encoder,
+    extra: Sequence[Labelled] = (),
+    head_file: Path | None = None,
+    members: int = MEMBERS,
 ) -> tuple[dict[str, int], list[CrisisRiskModel]]:
     """Sentence heads that never saw a training post's own sentences, one per fold of the training
     posts (stacking): the conversation model must learn from the sentence head as it behaves on text it
-    has not seen, which is how it behaves in production. Written sentences train every fold."""
+    has not seen, which is how it behaves in production. Written sentences (and ``extra`` ones, which
+    belong to no post) train every fold; the model kind is the one ``head_file`` (the shipped head) chose."""
     from detectors.crisis.sentence_head import CLASSES, DEFAULT_HEAD
     from detectors.crisis.training import held_out_refs, in_holdout, inputs, load_labelled, post_negatives
     from detectors.training.ensembles import fit_members
 
-    meta = json.loads(DEFAULT_HEAD.with_suffix(".json").read_text())
+    meta = json.loads((head_file or DEFAULT_HEAD).with_suffix(".json").read_text())
     kind, strength = meta["model"]["kind"], meta["model"]["strength"]
     rows = load_labelled(data_dir) + post_negatives(data_dir)
     sdcnl_out, cc_out = held_out_refs(data_dir)
@@ -131,6 +139,9 @@ def stacked_heads(
     x = inputs(
         cached_embeddings(encoder, [r.text for r in rows], cache_dir, "crisis-risk-stack"), [r.text for r in rows]
     )
+    if extra:
+        x = np.vstack([x, inputs(encoder.encode([r.text for r in extra]), [r.text for r in extra])])
+        rows = [*rows, *extra]
     y = np.array([CLASSES.index(r.target) for r in rows])
     training = sorted(p["ref"] for p in posts if p["split"] == "train")
     order = np.random.default_rng(SEED).permutation(len(training))
@@ -139,8 +150,8 @@ def stacked_heads(
 
     def fold_head(fold: int) -> CrisisRiskModel:
         keep = [i for i, r in enumerate(rows) if not r.ref or fold_of.get(post_of(r.ref)) != fold]
-        members = fit_members(kind, strength, x[keep], y[keep], len(CLASSES))
-        return CrisisRiskModel(members, head.temperature, head.thresholds, f"{head.version}-fold{fold}")
+        fitted = fit_members(kind, strength, x[keep], y[keep], len(CLASSES), members=members)
+        return CrisisRiskModel(fitted, head.temperature, head.thresholds, f"{head.version}-fold{fold}")
 
     return fold_of, Parallel(n_jobs=-1)(delayed(fold_head)(fold) for fold in range(STACK_FOLDS))
 
@@ -152,7 +163,12 @@ def train_conversation(
     encoder: Encoder | None = None,
     out: Path = DEFAULT_MODEL,
     log: Callable[[str], None] = print,
+    extra: Sequence[Labelled] = (),
+    head_file: Path | None = None,
+    members: int = MEMBERS,
 ) -> dict:
+    """``head``: the sentence head the worker will run with; ``extra``, ``head_file``, ``members``: see
+    ``stacked_heads``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -163,14 +179,14 @@ def train_conversation(
     sentences = sorted({p["text"][a:b] for p in posts for a, b, _ in candidate_spans(p["text"])})
     encode = CachedEncode(encoder, cache_dir, "crisis-post-sentences", sentences)
     log(f"stacking: {STACK_FOLDS} sentence heads, each without one fold of the training posts")
-    fold_of, heads = stacked_heads(data_dir, head, posts, cache_dir, encoder)
+    fold_of, heads = stacked_heads(data_dir, head, posts, cache_dir, encoder, extra, head_file, members)
     memories: list[ConversationEvidence | None] = [None] * len(posts)
     groups: dict[int, list[int]] = {}
     for i, post in enumerate(posts):
         groups.setdefault(fold_of.get(post["ref"], -1), []).append(i)
-    for fold, members in groups.items():
+    for fold, indices in groups.items():
         for i, memory in zip(
-            members, post_evidence([posts[i] for i in members], heads[fold] if fold >= 0 else head, encode)
+            indices, post_evidence([posts[i] for i in indices], heads[fold] if fold >= 0 else head, encode)
         ):
             memories[i] = memory
     channels = default_channels()

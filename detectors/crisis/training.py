@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from detectors.encoder import Encoder
 from detectors.heads_io import save_members, softmax
 from detectors.training.embeddings import cached_embeddings
 from detectors.training.ensembles import (
+    MEMBERS,
     SEED,
     choose_model,
     ensemble_logits,
@@ -210,7 +211,15 @@ def train_crisis_risk(
     encoder: Encoder | None = None,
     out: Path = DEFAULT_HEAD,
     log: Callable[[str], None] = print,
+    extra: Sequence[Labelled] = (),
+    model: tuple[str, float] | None = None,
+    folds: int = 5,
+    members: int = MEMBERS,
 ) -> dict:
+    """``extra``: more training sentences (e.g. labelled by reviewers' verdicts; a source other than
+    "written" counts as real talk for the thresholds); ``model``: (kind, strength) instead of choosing
+    among the candidates; ``folds``, ``members``: cross-validation folds and ensemble size (fewer for a
+    trial run)."""
     from sklearn.model_selection import StratifiedKFold
 
     rows = load_labelled(data_dir) + post_negatives(data_dir)
@@ -220,19 +229,22 @@ def train_crisis_risk(
     blind = [r for r in rows if r.split == "blind"]
     log(
         f"{len(rows)} labelled sentences: {len(train)} train, {len(blind)} blind, "
-        f"{sum(held)} left out (SDCNL and counsel-chat hold-outs)"
+        f"{sum(held)} left out (SDCNL and counsel-chat hold-outs); {len(extra)} more"
     )
     encoder = encoder or Encoder()
     vectors = cached_embeddings(encoder, [r.text for r in rows], cache_dir, "crisis-risk")
     index = {id(r): i for i, r in enumerate(rows)}
     x_train = inputs(vectors[[index[id(r)] for r in train]], [r.text for r in train])
+    if extra:
+        x_extra = inputs(encoder.encode([r.text for r in extra]), [r.text for r in extra])
+        x_train, train = np.vstack([x_train, x_extra]), [*train, *extra]
     y_train = np.array([CLASSES.index(r.target) for r in train])
     x_blind = inputs(vectors[[index[id(r)] for r in blind]], [r.text for r in blind])
     y_blind = np.array([CLASSES.index(r.target) for r in blind])
 
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x_train, y_train))
-    candidates = [("logistic", c) for c in (1.0, 10.0)] + [("mlp", a) for a in (1e-2, 1e-1, 1.0)]
-    best, oof, temperature, scores = choose_model(candidates, x_train, y_train, folds, len(CLASSES), log)
+    split = list(StratifiedKFold(folds, shuffle=True, random_state=SEED).split(x_train, y_train))
+    candidates = [model] if model else [("logistic", c) for c in (1.0, 10.0)] + [("mlp", a) for a in (1e-2, 1e-1, 1.0)]
+    best, oof, temperature, scores = choose_model(candidates, x_train, y_train, split, len(CLASSES), log, members)
     truth_train = y_train >= 2
     sources = np.array([r.source for r in train])
     hand = np.array([r.origin == "hand" for r in train])
@@ -250,8 +262,8 @@ def train_crisis_risk(
     thresholds = choose_thresholds(tables["real_with_post_negatives"])
     log(f"chosen {best[0]} {best[1]:g}; thresholds {thresholds}")
 
-    members = fit_members(*best, x_train, y_train, len(CLASSES))
-    blind_p = softmax(ensemble_logits(members, x_blind) / temperature)
+    fitted = fit_members(*best, x_train, y_train, len(CLASSES), members=members)
+    blind_p = softmax(ensemble_logits(fitted, x_blind) / temperature)
     report = _report(blind, blind_p, y_blind, thresholds, oof, truth_train)
     report.update(
         version=VERSION,
@@ -265,7 +277,7 @@ def train_crisis_risk(
         cv_log_loss={f"{k} {s:g}": round(v, 4) for (k, s), v in scores.items()},
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_members(out, members, temperature)
+    save_members(out, fitted, temperature)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     log(json.dumps(report["blind"], indent=2))
     return report

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from streams.errors import TurnwatchError
 from streams.tooling.cli_support import (
@@ -14,6 +16,10 @@ from streams.tooling.cli_support import (
     settings_for,
     stdout_console,
 )
+
+if TYPE_CHECKING:
+    from streams.monitor.build import RuleThreshold
+    from streams.settings import Settings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -85,36 +91,54 @@ def cmd_train_verdicts(args: argparse.Namespace) -> int:
     out = write_thresholds(thresholds, Path(args.out) if args.out else settings.data_dir / THRESHOLDS_FILE)
     report = {"verdicts": str(args.verdicts), "thresholds_file": str(out), **report}
     if args.data:
-        from streams.tooling.verdict_heads import HEAD_FILE, retrain_counselling_head
-
         data = Path(args.data)
         if not data.is_dir():
-            raise TurnwatchError(f"--data {data}: not a directory (the shared data folder with counsel-chat)")
-        counselling = retrain_counselling_head(
-            examples,
-            settings,
-            data,
-            out.parent / HEAD_FILE,
-            min_scores={rule: entry.min_score for rule, entry in thresholds.items()},
-            holdout=args.holdout,
-            folds=args.head_folds,
-            **({"members": args.head_members} if args.head_members else {}),
-            log=lambda line: print(line, file=sys.stderr),
-        )
-        report["heads"] = {"retrained": ["counselling"] if counselling["adopted"] else [], "counselling": counselling}
+            raise TurnwatchError(f"--data {data}: not a directory (the shared data folder with counsel-chat and sdcnl)")
+        report["heads"] = retrain_heads(examples, settings, data, out.parent, thresholds, args)
     print(json.dumps(report, indent=2))
     print(
         f"{len(thresholds)} rule thresholds written to {out}; a worker started with TURNWATCH_RULE_THRESHOLDS={out} "
         "applies them",
         file=sys.stderr,
     )
-    if report.get("heads", {}).get("counselling", {}).get("adopted"):
-        print(
-            f"counselling codes head written to {report['heads']['counselling']['head']}; a worker started with "
-            f"TURNWATCH_COUNSELLING_HEAD={report['heads']['counselling']['head']} uses it",
-            file=sys.stderr,
-        )
+    for name, setting in HEAD_SETTINGS:
+        if report.get("heads", {}).get(name, {}).get("adopted"):
+            entry = report["heads"][name]
+            files = " ".join(f"{env}={entry[key]}" for key, env in setting)
+            print(f"{name} retrained from the verdicts; a worker started with {files} uses it", file=sys.stderr)
     return 0
+
+
+HEAD_SETTINGS = (
+    ("counselling", (("head", "TURNWATCH_COUNSELLING_HEAD"),)),
+    ("crisis", (("head", "TURNWATCH_CRISIS_HEAD"), ("conversation_model", "TURNWATCH_CRISIS_CONVERSATION_MODEL"))),
+)
+
+
+def retrain_heads(
+    examples: list[dict[str, Any]],
+    settings: Settings,
+    data: Path,
+    out_dir: Path,
+    thresholds: Mapping[str, RuleThreshold],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """The heads that verdicts label sentences for, each retrained and checked on the held-out verdicts."""
+    from streams.tooling.verdict_crisis import retrain_crisis_heads
+    from streams.tooling.verdict_heads import HEAD_FILE, retrain_counselling_head
+
+    options = {
+        "min_scores": {rule: entry.min_score for rule, entry in thresholds.items()},
+        "holdout": args.holdout,
+        "folds": args.head_folds,
+        **({"members": args.head_members} if args.head_members else {}),
+        "log": lambda line: print(line, file=sys.stderr),
+    }
+    heads = {
+        "counselling": retrain_counselling_head(examples, settings, data, out_dir / HEAD_FILE, **options),
+        "crisis": retrain_crisis_heads(examples, settings, data, out_dir, **options),
+    }
+    return {"retrained": [name for name, entry in heads.items() if entry["adopted"]], **heads}
 
 
 def cmd_eval_behaviours(args: argparse.Namespace) -> int:
@@ -310,8 +334,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data",
         help="emotion: the GoEmotions directory; crisis, counselling: the shared data directory "
         "(counsel-chat/, sdcnl/); lexicon: construct-tracker's wheel (pip download --no-deps construct-tracker==1.0.16); "
-        "with --verdicts: the shared data directory, to retrain the counselling codes head with the sentences the "
-        "verdicts code (written beside the thresholds file only if it passes the held-out check)",
+        "with --verdicts: the shared data directory, to retrain the counselling codes head and the crisis models "
+        "with the sentences the verdicts label (each written beside the thresholds file only if it passes the "
+        "held-out checks)",
     )
     p.add_argument(
         "--verdicts",

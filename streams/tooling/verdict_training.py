@@ -33,8 +33,7 @@ longer raises at all count as lost).
 
 Severity is not adjusted: the wrong_severity corrections are counted per rule in the report
 (``severity_corrections``), as are the rules named by wrong_rule verdicts (``corrected_rules``), for a
-person to act on. The counselling codes head is retrained by ``verdict_heads`` (with ``--data``); the crisis
-heads are not (see ``HEADS_NOTE``).
+person to act on. With ``--data`` the heads are retrained too (``verdict_heads``, ``verdict_crisis``).
 """
 
 from __future__ import annotations
@@ -60,11 +59,9 @@ DEFAULT_HOLDOUT = 0.3
 THRESHOLDS_FILE = "rule_thresholds.json"
 
 HEADS_NOTE = (
-    "Thresholds only; with --data DIR the counselling codes head is retrained from the verdicts on the rules that "
-    "decide from one coded sentence (streams/tooling/verdict_heads.py). The crisis heads are not: a page rests on "
-    "conversation-level evidence from many sentences, and a verdict on it does not say which sentence was misread; "
-    "reviewers only see what crossed the page thresholds, so verdicts cannot show what lies below them. The judged "
-    "turns are in the export for hand labelling."
+    "Thresholds only. With --data DIR the heads that verdicts label sentences for are retrained too, each "
+    "written only if it holds up on the held-out verdicts: the counselling codes head (streams/tooling/"
+    "verdict_heads.py) and the crisis sentence head with the conversation model over it (verdict_crisis.py)."
 )
 
 

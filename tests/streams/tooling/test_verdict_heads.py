@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detectors.crisis.sentence_head import CLASSES, CrisisRiskModel
 from detectors.encoder import Encoder
 from detectors.therapist.codes import CODES, CodesModel
 from streams.cli import main
@@ -22,6 +23,8 @@ from streams.ingest.files import Record
 from streams.monitor.build import build_pipeline
 from streams.settings import load_settings
 from streams.tooling.scan import scan_records
+from streams.tooling.verdict_crisis import adoption as crisis_adoption
+from streams.tooling.verdict_crisis import crisis_verdict_sentences
 from streams.tooling.verdict_heads import VERDICT_COPIES, adoption, verdict_sentences
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
@@ -42,10 +45,24 @@ SHAMING = (
     "That was thoughtless of you. You should be embarrassed about it.",
 )
 PUSHING = ("Stop complaining about it and just fix it.", "Stop complaining and go deal with it tomorrow.")
+# Crisis pages: first-person risk reviewers keep, and study talk about overdoses they reject.
+AT_RISK = (
+    "I have been saving my pills for weeks and tonight I am going to swallow all of them.",
+    "I keep thinking about killing myself every single night now.",
+    "I just want to die, I can't do this anymore.",
+    "I wrote the note already and I know which bridge I will use on Friday.",
+)
+STUDYING = tuple(
+    f"For my {subject} {what} I {how} how many pills make a lethal overdose."
+    for subject in ("pharmacology", "nursing", "toxicology", "medicine")
+    for what in ("exam", "course")
+    for how in ("memorised", "learned")
+)
+METHOD = "crisis.method"
 
 
-def exchange(conversation_id: str, patient: str, answer: str) -> list[TurnEvent]:
-    texts = [("patient", patient), ("therapist", answer), ("patient", "ok.")]
+def exchange(conversation_id: str, patient: str, answer: str, after: str = "ok.") -> list[TurnEvent]:
+    texts = [("patient", patient), ("therapist", answer), ("patient", after)]
     return [
         TurnEvent(
             event_id=f"{conversation_id}:{i}", conversation_id=conversation_id, turn_index=i, role=role, text=t, ts=NOW
@@ -55,10 +72,20 @@ def exchange(conversation_id: str, patient: str, answer: str) -> list[TurnEvent]
 
 
 def judged(pipeline, conversation_id: str, patient: str, answer: str, rule: str, verdict: str, corrected=None):
-    turns = exchange(conversation_id, patient, answer)
+    """The first alert of ``rule`` on a patient turn, an answer and "ok.", with a verdict on it."""
+    return judged_turns(pipeline, exchange(conversation_id, patient, answer), rule, verdict, corrected)
+
+
+def judged_crisis(pipeline, conversation_id: str, said: str, rule: str, verdict: str, corrected=None):
+    """The first alert of ``rule`` when a patient says ``said`` after an opening exchange."""
+    turns = exchange(conversation_id, "Hi, I wanted to talk about something.", "Of course, I'm listening.", said)
+    return judged_turns(pipeline, turns, rule, verdict, corrected)
+
+
+def judged_turns(pipeline, turns: list[TurnEvent], rule: str, verdict: str, corrected=None):
     records = [Record(key=t.conversation_id, value=t.to_json(), ts=t.ts) for t in turns]
     alerts = [a for r in scan_records(records, pipeline) for a in r.alerts if a.rule == rule]
-    assert alerts, f"{rule} must fire on {answer!r} for the test to mean something"
+    assert alerts, f"{rule} must fire on {turns[-2:]!r} for the test to mean something"
     return {"alert": alerts[0], "verdict": verdict, "corrected": corrected, "note": "", "turns": turns}
 
 
@@ -136,16 +163,72 @@ def store_verdicts(url: str, examples: list[dict]) -> None:
         store.close()
 
 
-def test_console_verdicts_retrain_the_codes_head_a_worker_then_loads(
+def test_a_crisis_verdict_labels_the_sentence_the_page_quoted(full_pipeline, encoder):
+    studying = "Exams are next week. " + STUDYING[0]
+    rejected = judged_crisis(full_pipeline, "k-rejected", studying, METHOD, "false_positive")
+    kept = judged_crisis(full_pipeline, "k-kept", AT_RISK[0], "crisis.preparatory_behaviour", "true_positive")
+    past = judged_crisis(full_pipeline, "k-past", AT_RISK[1], "crisis.active_ideation", "wrong_rule", "crisis.history")
+    elsewhere = judged_crisis(full_pipeline, "k-other", AT_RISK[2], "crisis.active_ideation", "wrong_rule", HARSH)
+    maybe = judged_crisis(
+        full_pipeline,
+        "k-maybe",
+        "Sometimes I wish I could just fall asleep and not wake up.",
+        "crisis.possible",
+        "true_positive",
+    )
+
+    rows = crisis_verdict_sentences([rejected, kept, past, elsewhere, maybe], CrisisRiskModel.load(), encoder)
+
+    assert [row.target for row in rows[:3]] == ["none", "preparatory", "history"]
+    assert "lethal overdose" in rows[0].text and "exams are next week" not in rows[0].text.lower()
+    assert len(rows) == 4, "a wrong_rule verdict naming a therapist rule says nothing about the sentence"
+    assert rows[3].target in CLASSES[2:], "a kept review item: the current kind the head finds most likely"
+    assert all(row.source == "verdict" and row.split == "train" for row in rows)
+
+
+def real(auc: float = 0.91, recall: float = 0.85, false_pages: float = 0.5, sentence_auc: float = 0.92) -> dict:
+    return {
+        "sentence_blind_auc": sentence_auc,
+        "sdcnl_auc": auc,
+        "sdcnl_page_recall": recall,
+        "cc_false_pages_per_100": false_pages,
+    }
+
+
+@pytest.mark.parametrize(
+    ("checked", "after", "adopted", "why"),
+    [
+        (held((0.4, 1.0), (1.0, 1.0)), real(), True, "real hold-outs held"),
+        (held((0.4, 1.0), (1.0, 0.98)), real(), False, "a page lost"),
+        (held((0.8, 1.0), (0.7, 1.0)), real(), False, "precision fell"),
+        (held((0.4, 1.0), (1.0, 1.0)), real(auc=0.90), False, "sdcnl_auc"),
+        (held((0.4, 1.0), (1.0, 1.0)), real(recall=0.83), False, "sdcnl_page_recall"),
+        (held((0.4, 1.0), (1.0, 1.0)), real(sentence_auc=0.91), False, "sentence_blind_auc"),
+        (held((0.4, 1.0), (1.0, 1.0)), real(false_pages=1.5), False, "false pages"),
+        (held((None, None), (None, None), judged=0), real(), False, "nothing to check"),
+    ],
+)
+def test_retrained_crisis_models_are_adopted_only_when_no_page_is_lost(checked, after, adopted, why):
+    decided, reason = crisis_adoption(checked, real(), after)
+    assert decided is adopted and why in reason
+
+
+def test_console_verdicts_retrain_the_heads_and_a_worker_loads_what_was_adopted(
     tmp_path: Path, capsys, full_pipeline, shared_data, encoder
 ):
-    # A team whose reviewers reject these harsh-sounding answers and keep the pushing ones.
+    # A team whose reviewers reject these harsh-sounding answers and keep the pushing ones, and reject
+    # pages on study talk about overdoses while keeping pages on first-person risk.
     examples = []
     for p, patient in enumerate(PATIENTS):
         for s, answer in enumerate(SHAMING):
             examples.append(judged(full_pipeline, f"c-harsh-{p}-{s}", patient, answer, HARSH, "false_positive"))
         for s, answer in enumerate(PUSHING):
             examples.append(judged(full_pipeline, f"c-push-{p}-{s}", patient, answer, ADVICE, "true_positive"))
+    for k, said in enumerate(STUDYING):
+        examples.append(judged_crisis(full_pipeline, f"k-study-{k}", said, METHOD, "false_positive"))
+    for k, said in enumerate(AT_RISK * 3):
+        page = "crisis.preparatory_behaviour" if k % 4 in (0, 3) else "crisis.active_ideation"
+        examples.append(judged_crisis(full_pipeline, f"k-risk-{k}", said, page, "true_positive"))
     url = f"sqlite:///{tmp_path / 'console.db'}"
     store_verdicts(url, examples)
     export = tmp_path / "verdicts.jsonl"
@@ -157,7 +240,10 @@ def test_console_verdicts_retrain_the_codes_head_a_worker_then_loads(
     capsys.readouterr()
     argv = ["--config", str(config), "train", "--verdicts", str(export), "--out", str(out), "--data", str(shared_data)]
     assert main([*argv, "--head-members", "1", "--head-folds", "2"]) == 0
-    counselling = json.loads(capsys.readouterr().out)["heads"]["counselling"]
+    heads = json.loads(capsys.readouterr().out)["heads"]
+    counselling, crisis = heads["counselling"], heads["crisis"]
+    assert heads["retrained"] == [name for name in ("counselling", "crisis") if heads[name]["adopted"]]
+    assert not list(out.parent.glob(".*candidate*")), "candidates are moved or removed, never left beside"
 
     harsh = counselling["held_out"]["per_rule"][HARSH]
     assert harsh["judged"] > 0 and harsh["after"]["raised"] < harsh["before"]["raised"], counselling
@@ -165,7 +251,25 @@ def test_console_verdicts_retrain_the_codes_head_a_worker_then_loads(
     assert counselling["adopted"], counselling["why"]
     head = Path(counselling["head"])
     assert head == out.parent / "counselling_head.npz" and head.is_file() and head.with_suffix(".json").is_file()
-    assert not list(out.parent.glob(".*candidate*")), "the candidate is moved, not left beside it"
+
+    # The crisis models learn the rejected pages away; they are written only if no held-out page is lost
+    # and the real hold-outs hold (a one-member trial run may lose a page or a little ranking there).
+    method = crisis["held_out"]["per_rule"][METHOD]
+    assert method["judged"] > 0 and method["after"]["raised"] < method["before"]["raised"], crisis
+    total = crisis["held_out"]["total"]
+    assert not crisis["adopted"] or total["after"]["recall"] >= total["before"]["recall"], crisis
+    assert crisis["adopted"] or crisis["why"]
+    if crisis["adopted"]:  # what a worker restarted with the crisis settings builds still pages on risk
+        models = {"crisis_head": crisis["head"], "crisis_conversation_model": crisis["conversation_model"]}
+        judged_crisis(
+            build_pipeline(load_settings(config, **models)), "k-new", AT_RISK[1], "crisis.active_ideation", ""
+        )
+    assert crisis["sentences_by_class"]["none"] > 0 and set(crisis["real_holdouts"]) == {"before", "after"}
+    written = [out.parent / name for name in ("crisis_head.npz", "crisis_head.json", "crisis_conversation.json")]
+    assert (
+        all(path.is_file() for path in written) is crisis["adopted"]
+        and any(map(Path.is_file, written)) is crisis["adopted"]
+    ), crisis["why"]
 
     # What a worker restarted with TURNWATCH_COUNSELLING_HEAD builds: the new head, reading the
     # rejected kind of sentence as less shaming than the shipped head does.
