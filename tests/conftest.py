@@ -16,26 +16,25 @@ SEEDS = {
 }
 
 
-@pytest.fixture(scope="session")
-def shared_transcripts() -> Path:
-    """../shared/transcripts; skipped when absent, a failure under CI=true."""
-    path = SHARED / "transcripts"
+def shared_folder(name: str) -> Path:
+    """../shared/<name>; skipped when absent, a failure under CI=true."""
+    path = SHARED / name
     if not path.is_dir():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{path} is missing: CI runs with ../shared beside the checkout")
         pytest.skip(f"{path} not present")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_transcripts() -> Path:
+    return shared_folder("transcripts")
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data (counsel-chat, SDCNL); skipped when absent, a failure under CI=true."""
-    path = SHARED / "data"
-    if not path.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing: CI runs with ../shared beside the checkout")
-        pytest.skip(f"{path} not present")
-    return path
+    """counsel-chat and SDCNL."""
+    return shared_folder("data")
 
 
 @pytest.fixture(scope="session")
