@@ -216,10 +216,9 @@ def train_crisis_risk(
     folds: int = 5,
     members: int = MEMBERS,
 ) -> dict:
-    """``extra``: more training sentences (e.g. labelled by reviewers' verdicts; a source other than
-    "written" counts as real talk for the thresholds); ``model``: (kind, strength) instead of choosing
-    among the candidates; ``folds``, ``members``: cross-validation folds and ensemble size (fewer for a
-    trial run)."""
+    """``extra``: more training sentences (source "verdict": labelled by reviewers' verdicts; they train
+    the head but set no threshold); ``model``: (kind, strength) instead of choosing among the candidates;
+    ``folds``, ``members``: cross-validation folds and ensemble size (fewer for a trial run)."""
     from sklearn.model_selection import StratifiedKFold
 
     rows = load_labelled(data_dir) + post_negatives(data_dir)
@@ -246,14 +245,16 @@ def train_crisis_risk(
     candidates = [model] if model else [("logistic", c) for c in (1.0, 10.0)] + [("mlp", a) for a in (1e-2, 1e-1, 1.0)]
     best, oof, temperature, scores = choose_model(candidates, x_train, y_train, split, len(CLASSES), log, members)
     truth_train = y_train >= 2
+    # Sentences from reviewers' verdicts train the head but set no threshold: they already fired.
     sources = np.array([r.source for r in train])
+    counted = sources != "verdict"
     hand = np.array([r.origin == "hand" for r in train])
     oof_current = oof[:, 2:].sum(axis=1)
     tables = {
         name: threshold_table(oof_current[mask], truth_train[mask])
         for name, mask in (
-            ("real", (sources != "written") & hand),
-            ("real_with_post_negatives", sources != "written"),
+            ("real", (sources != "written") & hand & counted),
+            ("real_with_post_negatives", (sources != "written") & counted),
             ("counsel-chat", sources == "counsel-chat"),
             ("sdcnl", sources == "sdcnl"),
             ("written", sources == "written"),

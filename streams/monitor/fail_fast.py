@@ -10,6 +10,7 @@ replays the batch from the committed offset.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -20,15 +21,26 @@ EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a restart replays the batch from the comm
 
 
 async def or_end_process(batch: Awaitable[None], end: Callable[[int], None] = os._exit) -> None:
-    """Await one batch's processing; if it raises, log why and end the process (``end`` does not return)."""
+    """Await one batch's processing; if it raises, log why and end the process (``end`` does not return).
+    A cancellation of the agent itself (the worker stopping) goes through; one from inside the batch (a
+    send future cancelled under it) is a failure like any other."""
     try:
         await batch
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        fail(end)
     except Exception:
-        log.critical(
-            "a batch failed outside the per-turn guards (its alerts or state may not be acknowledged); "
-            "ending the worker so that a restart replays the batch from the committed offset",
-            exc_info=True,
-        )
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        end(EXIT_BATCH_FAILED)
+        fail(end)
+
+
+def fail(end: Callable[[int], None]) -> None:
+    log.critical(
+        "a batch failed outside the per-turn guards (its alerts or state may not be acknowledged); "
+        "ending the worker so that a restart replays the batch from the committed offset",
+        exc_info=True,
+    )
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    end(EXIT_BATCH_FAILED)

@@ -71,6 +71,9 @@ def cmd_train_verdicts(args: argparse.Namespace) -> int:
         raise TurnwatchError(f"--min-examples {args.min_examples}: at least 1")
     if args.head_folds < 2 or (args.head_members is not None and args.head_members < 1):
         raise TurnwatchError("--head-folds takes at least 2 and --head-members at least 1")
+    data = Path(args.data) if args.data else None
+    if data is not None and not data.is_dir():
+        raise TurnwatchError(f"--data {data}: not a directory (the shared data folder with counsel-chat and sdcnl)")
     try:
         examples = list(read_examples(Path(args.verdicts)))
     except ValueError as exc:
@@ -88,13 +91,11 @@ def cmd_train_verdicts(args: argparse.Namespace) -> int:
         min_recall=args.min_recall,
         holdout=args.holdout,
     )
-    out = write_thresholds(thresholds, Path(args.out) if args.out else settings.data_dir / THRESHOLDS_FILE)
-    report = {"verdicts": str(args.verdicts), "thresholds_file": str(out), **report}
-    if args.data:
-        data = Path(args.data)
-        if not data.is_dir():
-            raise TurnwatchError(f"--data {data}: not a directory (the shared data folder with counsel-chat and sdcnl)")
+    out = Path(args.out) if args.out else settings.data_dir / THRESHOLDS_FILE
+    if data is not None:  # before the thresholds are written: a failed retrain leaves the files as they were
         report["heads"] = retrain_heads(examples, settings, data, out.parent, thresholds, args)
+    write_thresholds(thresholds, out)
+    report = {"verdicts": str(args.verdicts), "thresholds_file": str(out), **report}
     print(json.dumps(report, indent=2))
     print(
         f"{len(thresholds)} rule thresholds written to {out}; a worker started with TURNWATCH_RULE_THRESHOLDS={out} "

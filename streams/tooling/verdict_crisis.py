@@ -12,15 +12,20 @@ A crisis alert raised from one sentence (a page of one C-SSRS step, ``crisis.pos
   a therapist rule): no label, since the reviewer did not say what the sentence is.
 
 ``crisis.cumulative_risk`` teaches nothing: it rests on many sentences, and a verdict does not say
-which was misread. Only the calibration part becomes training sentences (once each: the sentence
-head's folds are not grouped, so copies would leak across them). The sentence head is refitted with
-the model the current head chose and its page/review thresholds re-derived as ``turnwatch train crisis``
-does; the conversation model is retrained over it (stacked, as there). Adopted only when, on the
-held-out verdicts, precision does not fall and no page is lost (recall does not fall at all: a missed
-crisis cannot be taken back), and on the real hold-outs the sentence head's blind AUC and the
-conversation model's SDCNL AUC fall by at most ``MAX_AUC_LOSS``, its SDCNL page recall by at most
-``MAX_PAGE_RECALL_LOSS``, and its counsel-chat false pages rise by at most ``MAX_FALSE_PAGE_RISE`` per
-100 calm questions.
+which was misread; nor does a review item or past risk whose evidence spans several turns. Only the
+calibration part becomes training sentences, once per distinct sentence (the sentence head's folds are
+not grouped, so copies would leak across them; a sentence reviewers labelled two ways is left out).
+The sentence head is refitted with the model the current head chose and its page/review thresholds
+re-derived as ``turnwatch train crisis`` does (the verdict sentences train it but do not set the
+thresholds: they are sentences that already fired); the conversation model is retrained over it
+(stacked, as there). The held-out verdicts of every crisis rule, cumulative pages included, then run
+through the worker's pipeline with the current and the new models. Adopted only when no held-out page
+reviewers kept is lost, held-out precision and recall do not fall, and on the real hold-outs the
+sentence head's blind AUC and the conversation model's SDCNL AUC fall by at most ``MAX_AUC_LOSS``, its
+SDCNL page recall does not fall, and its counsel-chat false pages rise by at most
+``MAX_FALSE_PAGE_RISE`` per 100 calm questions. The current models' real hold-out numbers are read
+from their training reports: the data files are pinned by digest and training uses the same encoder,
+so they are what a recomputation would give.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from detectors.training.ensembles import MEMBERS
 from streams.monitor.build import build_pipeline
 from streams.settings import Settings
 from streams.tooling.verdict_eval import right_to_raise
+from streams.tooling.verdict_sentences import agreed, critical_lost, quoted_span
 from streams.tooling.verdict_training import check_held_out, split
 
 SENTENCE_RULES: dict[str, str | None] = {
@@ -53,25 +59,24 @@ SENTENCE_RULES: dict[str, str | None] = {
 HEAD_FILE = "crisis_head.npz"
 CONVERSATION_FILE = "crisis_conversation.json"
 MAX_AUC_LOSS = 0.005
-MAX_PAGE_RECALL_LOSS = 0.01
 MAX_FALSE_PAGE_RISE = 0.5
 
 
 def quoted_sentence(example: Mapping[str, Any]) -> str | None:
     """The candidate sentence (normalised, as the head reads it) the alert quotes from its latest
-    patient turn, or None when the quote matches none of them (e.g. redacted)."""
+    patient turn, or None: the quote matches none of them (e.g. redacted), or a review item or past
+    risk rests on evidence from several turns (the conversation model raised it)."""
     alert = example["alert"]
     latest = max(alert.turns)
+    if alert.rule in (POSSIBLE, HISTORY) and any(e.turn_index != latest for e in alert.evidence):
+        return None
     turn = next((t for t in example["turns"] if t.turn_index == latest and t.role == "patient"), None)
     if turn is None:
         return None
-    quotes = [e.quote.strip().rstrip("…").strip() for e in alert.evidence if e.turn_index == latest]
-    for quote in filter(None, quotes):
-        for start, end, sentence in candidate_spans(turn.text):
-            said = turn.text[start:end].strip()
-            if said.startswith(quote[:60]) or quote.startswith(said[:60]):
-                return sentence
-    return None
+    candidates = candidate_spans(turn.text)
+    spans = [(start, end) for start, end, _ in candidates]
+    found = quoted_span((e.quote for e in alert.evidence if e.turn_index == latest), turn.text, spans)
+    return None if found is None else candidates[found][2]
 
 
 def labelled_class(example: Mapping[str, Any], p: np.ndarray) -> str | None:
@@ -110,7 +115,7 @@ def crisis_verdict_sentences(
         own = target != "none"
         stance, when = ("first_person", "past" if target == "history" else "current") if own else ("none", "current")
         rows.append(Labelled(sentence, target, target if own else "none", stance, when, "verdict", "train"))
-    return rows
+    return agreed(rows, lambda row: row.text, lambda row: row.target)
 
 
 def real_holdouts(head_file: Path, conversation_file: Path) -> dict[str, float]:
@@ -125,19 +130,25 @@ def real_holdouts(head_file: Path, conversation_file: Path) -> dict[str, float]:
     }
 
 
-def adoption(checked: Mapping[str, Any], before: Mapping[str, float], after: Mapping[str, float]) -> tuple[bool, str]:
+def adoption(
+    checked: Mapping[str, Any], lost: int, before: Mapping[str, float], after: Mapping[str, float]
+) -> tuple[bool, str]:
+    """Whether the retrained models may be written: ``checked`` is the held-out check over every crisis
+    rule, ``lost`` the held-out pages reviewers kept that they would no longer raise."""
     total = checked["total"]
     if not total["judged"]:
-        return False, "no held-out verdict on a crisis sentence rule: nothing to check the new models on"
+        return False, "no held-out verdict on a crisis rule: nothing to check the new models on"
+    if lost:
+        return False, f"{lost} held-out page(s) reviewers kept would no longer be raised"
     held_before, held_after = total["before"], total["after"]
     if (held_after["precision"] or 0.0) < (held_before["precision"] or 0.0):
         return False, f"held-out precision fell: {held_before['precision']} -> {held_after['precision']}"
     if (held_after["recall"] or 0.0) < (held_before["recall"] or 0.0):
-        return False, f"held-out recall fell (a page lost): {held_before['recall']} -> {held_after['recall']}"
+        return False, f"held-out recall fell: {held_before['recall']} -> {held_after['recall']}"
     for key, worst in (
         ("sentence_blind_auc", before["sentence_blind_auc"] - MAX_AUC_LOSS),
         ("sdcnl_auc", before["sdcnl_auc"] - MAX_AUC_LOSS),
-        ("sdcnl_page_recall", before["sdcnl_page_recall"] - MAX_PAGE_RECALL_LOSS),
+        ("sdcnl_page_recall", before["sdcnl_page_recall"]),
     ):
         if after[key] < worst:
             return False, f"{key} on the real hold-out fell: {before[key]} -> {after[key]}"
@@ -175,47 +186,53 @@ def retrain_crisis_heads(
         return {"adopted": False, "why": "no verdict labels a crisis sentence in the calibration part", "sentences": 0}
     out_dir.mkdir(parents=True, exist_ok=True)
     head, conversation = out_dir / f".candidate-{HEAD_FILE}", out_dir / f".candidate-{CONVERSATION_FILE}"
-    chosen = json.loads(base_head.with_suffix(".json").read_text())["model"]
-    cache = settings.data_dir / "cache"
-    train_crisis_risk(
-        data_dir,
-        cache,
-        encoder,
-        head,
-        log,
-        extra=rows,
-        model=(chosen["kind"], chosen["strength"]),
-        folds=folds,
-        members=members,
-    )
-    train_conversation(
-        data_dir,
-        CrisisRiskModel.load(head),
-        cache,
-        encoder,
-        conversation,
-        log,
-        extra=rows,
-        head_file=base_head,
-        members=members,
-    )
-    thresholds = dict(min_scores or {})
-    before = build_pipeline(settings).with_min_scores(thresholds)
-    candidate = settings.model_copy(update={"crisis_head": head, "crisis_conversation_model": conversation})
-    after = build_pipeline(candidate).with_min_scores(thresholds)
-    checked = check_held_out([e for e in held if e["alert"].rule in SENTENCE_RULES], before, after)
-    real = {"before": real_holdouts(base_head, base_conversation), "after": real_holdouts(head, conversation)}
-    adopted, why = adoption(checked, real["before"], real["after"])
-    written = {
+    candidates = {
         HEAD_FILE: head,
         Path(HEAD_FILE).with_suffix(".json").name: head.with_suffix(".json"),
         CONVERSATION_FILE: conversation,
     }
-    for name, path in written.items():
+    chosen = json.loads(base_head.with_suffix(".json").read_text())["model"]
+    cache = settings.data_dir / "cache"
+    adopted = False
+    try:
+        train_crisis_risk(
+            data_dir,
+            cache,
+            encoder,
+            head,
+            log,
+            extra=rows,
+            model=(chosen["kind"], chosen["strength"]),
+            folds=folds,
+            members=members,
+        )
+        train_conversation(
+            data_dir,
+            CrisisRiskModel.load(head),
+            cache,
+            encoder,
+            conversation,
+            log,
+            extra=rows,
+            head_file=base_head,
+            members=members,
+        )
+        thresholds = dict(min_scores or {})
+        before = build_pipeline(settings).with_min_scores(thresholds)
+        candidate = settings.model_copy(update={"crisis_head": head, "crisis_conversation_model": conversation})
+        after = build_pipeline(candidate).with_min_scores(thresholds)
+        crisis = [e for e in held if e["alert"].rule.startswith("crisis.")]  # cumulative pages too
+        checked = check_held_out(crisis, before, after)
+        lost = critical_lost(crisis, before, after)
+        real = {"before": real_holdouts(base_head, base_conversation), "after": real_holdouts(head, conversation)}
+        adopted, why = adoption(checked, lost, real["before"], real["after"])
         if adopted:
-            shutil.move(path, out_dir / name)
-        else:
-            path.unlink(missing_ok=True)
+            for name, path in candidates.items():
+                shutil.move(path, out_dir / name)
+    finally:
+        if not adopted:
+            for path in candidates.values():
+                path.unlink(missing_ok=True)
     return {
         "adopted": adopted,
         "why": why,
@@ -225,5 +242,6 @@ def retrain_crisis_heads(
         "sentences": len(rows),
         "sentences_by_class": {c: n for c in CLASSES if (n := sum(r.target == c for r in rows))},
         "held_out": checked,
+        "pages_lost": lost,
         "real_holdouts": real,
     }

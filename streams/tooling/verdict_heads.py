@@ -3,22 +3,23 @@ reviewers' verdicts code, checked on the held-out verdicts before a worker may u
 
 Five therapist rules decide from one MITI code of one sentence of the answer (``RULE_CODES``): the
 rule fired because the head read that sentence as the code. A verdict on such an alert therefore
-labels that sentence: right to raise (true_positive, wrong_severity) confirms the code; wrong to
-raise says it is not that code, and the sentence takes the code the head finds most likely among
-the others (for wrong_rule, among the codes of the rule the reviewer named, when that rule decides
-from codes). The sentence is the one the alert quotes from the answer (else the one the head scores
-highest for the rule's codes), read against the patient turn the answer replies to, as the worker
-reads it. Rules that decide from a whole answer
-(empathy, mirroring, form, boundaries) and crisis pages (conversation-level evidence) give no
-sentence label, so they teach no head.
+labels that sentence: right to raise (true_positive, wrong_severity) confirms the code; a
+false_positive says it is not that code, and the sentence takes the code the head finds most likely
+among the others; a wrong_rule verdict gives it the most likely code of the rule the reviewer named
+(and teaches nothing when that rule does not decide from codes). Identical sentences keep one label,
+none when reviewers disagree. The sentence is the one the alert quotes from the answer (else the one
+the head scores highest for the rule's codes), read against the patient turn the answer replies to,
+as the worker reads it. Rules that decide from a whole answer (empathy, mirroring, form, boundaries)
+give no sentence label; crisis alerts teach the crisis models (``verdict_crisis``).
 
 Only the calibration part of the verdicts (``verdict_training.split``, by conversation) becomes
 training sentences, each counted ``VERDICT_COPIES`` times beside the hand-coded train split (a
 verdict is a label from the deployment itself). The held-out part is then run through the worker's
-pipeline with the current head and with the new one (same thresholds). The new head is written
-only when, on those held-out verdicts, precision does not fall and recall falls by at most
-``ADOPT_RECALL_LOSS``, and on the hand-coded blind split the mean F1 of the MI-inconsistent codes
-at their bars falls by at most ``ADOPT_BLIND_LOSS``; otherwise the report says which check failed.
+pipeline with the current head and with the new one (same thresholds), over every therapist rule
+(the codes feed more rules than the five that teach). The new head is written only when no held-out
+critical alert reviewers kept is lost, precision does not fall and recall falls by at most
+``ADOPT_RECALL_LOSS``, and on the hand-coded blind split the mean F1 of the MI-inconsistent codes at
+their bars falls by at most ``ADOPT_BLIND_LOSS``; otherwise the report says which check failed.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from streams.contracts import TurnEvent
 from streams.monitor.build import build_pipeline
 from streams.settings import Settings
 from streams.tooling.verdict_eval import right_to_raise
+from streams.tooling.verdict_sentences import agreed, critical_lost, quoted_span
 from streams.tooling.verdict_training import check_held_out, split
 
 RULE_CODES: dict[str, tuple[str, ...]] = {
@@ -74,24 +76,25 @@ def judged_answer(example: Mapping[str, Any]) -> tuple[TurnEvent, str] | None:
     return answer, patient[-1] if patient else ""
 
 
-def coded_as(p: np.ndarray, example: Mapping[str, Any]) -> str:
-    """The code a verdict gives the decisive sentence, whose code probabilities are ``p``."""
+def coded_as(p: np.ndarray, example: Mapping[str, Any]) -> str | None:
+    """The code a verdict gives the decisive sentence, whose code probabilities are ``p``; None when the
+    verdict does not say (wrong_rule naming a rule that does not decide from codes)."""
     codes = RULE_CODES[example["alert"].rule]
     if right_to_raise(example):
         return max(codes, key=lambda code: p[CODES.index(code)])
-    named = RULE_CODES.get(example.get("corrected") or "", ()) if example["verdict"] == "wrong_rule" else ()
-    allowed = [code for code in named if code not in codes] or [code for code in CODES if code not in codes]
-    return max(allowed, key=lambda code: p[CODES.index(code)])
+    if example["verdict"] == "wrong_rule":
+        named = RULE_CODES.get(example.get("corrected") or "")
+        return max(named, key=lambda code: p[CODES.index(code)]) if named else None
+    return max((code for code in CODES if code not in codes), key=lambda code: p[CODES.index(code)])
 
 
 def decisive_sentence(example: Mapping[str, Any], text: str, spans: Sequence[tuple[int, int]], p: np.ndarray) -> int:
     """Which sentence the rule read: the one the alert quotes from the answer, else the one the head
     scores highest for the rule's codes."""
     answer = judged_answer(example)[0].turn_index
-    for quote in (e.quote.strip().rstrip("…").strip() for e in example["alert"].evidence if e.turn_index == answer):
-        for k, (a, b) in enumerate(spans):
-            if quote and (text[a:b].startswith(quote) or quote.startswith(text[a:b])):
-                return k
+    quoted = quoted_span((e.quote for e in example["alert"].evidence if e.turn_index == answer), text, spans)
+    if quoted is not None:
+        return quoted
     columns = [CODES.index(code) for code in RULE_CODES[example["alert"].rule]]
     return int(p[:, columns].max(axis=1).argmax())
 
@@ -120,10 +123,11 @@ def verdict_sentences(
         decisive = decisive_sentence(example, text, found, p)
         start, end = found[decisive]
         label = coded_as(p[decisive], example)
-        group = groups[example["alert"].conversation_id]
-        row = LabelledSentence(text, start, end, label, "verdict", "train", patient, "plain", group)
-        rows += [row] * VERDICT_COPIES
-    return rows
+        if label is not None:
+            group = groups[example["alert"].conversation_id]
+            rows.append(LabelledSentence(text, start, end, label, "verdict", "train", patient, "plain", group))
+    kept = agreed(rows, lambda row: (row.answer, row.start, row.end, row.patient), lambda row: row.label)
+    return [row for row in kept for _ in range(VERDICT_COPIES)]
 
 
 def inconsistent_f1(blind: Mapping[str, Any]) -> float:
@@ -137,10 +141,14 @@ def inconsistent_f1(blind: Mapping[str, Any]) -> float:
     return round(float(np.mean(scores)), 4)
 
 
-def adoption(checked: Mapping[str, Any], before_f1: float, after_f1: float) -> tuple[bool, str]:
+def adoption(checked: Mapping[str, Any], lost: int, before_f1: float, after_f1: float) -> tuple[bool, str]:
+    """Whether the retrained head may be written: ``checked`` is the held-out check over the therapist
+    rules, ``lost`` the critical alerts reviewers kept that it would no longer raise."""
     total = checked["total"]
     if not total["judged"]:
-        return False, "no held-out verdict on a rule the codes decide: nothing to check the new head on"
+        return False, "no held-out verdict on a therapist rule: nothing to check the new head on"
+    if lost:
+        return False, f"{lost} held-out critical alert(s) reviewers kept would no longer be raised"
     before, after = total["before"], total["after"]
     precision_before, precision_after = before["precision"] or 0.0, after["precision"] or 0.0
     recall_before, recall_after = before["recall"] or 0.0, after["recall"] or 0.0
@@ -181,22 +189,28 @@ def retrain_counselling_head(
             "sentences": 0,
         }
     candidate = out.with_name(f".{out.stem}.candidate.npz")
-    report = retrain_codes(
-        data_dir, rows, candidate, base, settings.data_dir / "cache", encoder, folds=folds, members=members, log=log
-    )
-    thresholds = dict(min_scores or {})
-    before = build_pipeline(settings).with_min_scores(thresholds)
-    after = build_pipeline(settings.model_copy(update={"counselling_head": candidate})).with_min_scores(thresholds)
-    checked = check_held_out([e for e in held if e["alert"].rule in RULE_CODES], before, after)
-    before_f1, after_f1 = inconsistent_f1(report["blind_before"]), inconsistent_f1(report["blind"])
-    adopted, why = adoption(checked, before_f1, after_f1)
-    if adopted:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(candidate.with_suffix(".json"), out.with_suffix(".json"))
-        shutil.move(candidate, out)
-    else:
-        candidate.unlink(missing_ok=True)
-        candidate.with_suffix(".json").unlink(missing_ok=True)
+    adopted = False
+    try:
+        report = retrain_codes(
+            data_dir, rows, candidate, base, settings.data_dir / "cache", encoder, folds=folds, members=members, log=log
+        )
+        thresholds = dict(min_scores or {})
+        before = build_pipeline(settings).with_min_scores(thresholds)
+        after = build_pipeline(settings.model_copy(update={"counselling_head": candidate})).with_min_scores(thresholds)
+        # Every therapist rule: the codes feed more than the five that teach (missed_crisis, a page, reads them).
+        therapist = [e for e in held if e["alert"].rule.startswith("therapist.")]
+        checked = check_held_out(therapist, before, after)
+        lost = critical_lost(therapist, before, after)
+        before_f1, after_f1 = inconsistent_f1(report["blind_before"]), inconsistent_f1(report["blind"])
+        adopted, why = adoption(checked, lost, before_f1, after_f1)
+        if adopted:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(candidate.with_suffix(".json"), out.with_suffix(".json"))
+            shutil.move(candidate, out)
+    finally:
+        if not adopted:
+            candidate.unlink(missing_ok=True)
+            candidate.with_suffix(".json").unlink(missing_ok=True)
     return {
         "adopted": adopted,
         "why": why,
@@ -205,5 +219,6 @@ def retrain_counselling_head(
         "sentences": len(rows) // VERDICT_COPIES,
         "sentences_by_code": {code: n // VERDICT_COPIES for code, n in report["verdict_sentences"].items()},
         "held_out": checked,
+        "critical_lost": lost,
         "blind_inconsistent_f1": {"before": before_f1, "after": after_f1},
     }

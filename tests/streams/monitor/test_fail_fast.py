@@ -45,13 +45,30 @@ def test_a_batch_that_succeeds_ends_nothing():
     assert done == ["acknowledged"]
 
 
-def test_cancellation_is_not_a_failure():
-    async def cancelled() -> None:
-        raise asyncio.CancelledError
+def test_the_worker_stopping_is_not_a_failure():
+    async def agent() -> None:
+        batch = asyncio.create_task(or_end_process(asyncio.sleep(30), end=end))
+        await asyncio.sleep(0)
+        batch.cancel()  # what stopping the agent does to its task
+        await batch
 
     try:
-        asyncio.run(or_end_process(cancelled(), end=end))
+        asyncio.run(agent())
     except asyncio.CancelledError:
-        pass  # a stopping worker's cancellation goes through to Faust
+        pass  # goes through to Faust
     else:
-        raise AssertionError("the cancellation must propagate")
+        raise AssertionError("the agent's cancellation must propagate")
+
+
+def test_a_send_cancelled_under_the_batch_is_a_failure():
+    async def cancelled_send() -> None:
+        send = asyncio.get_running_loop().create_future()
+        send.cancel()  # e.g. a producer future cancelled while the agent itself keeps running
+        await send
+
+    try:
+        asyncio.run(or_end_process(cancelled_send(), end=end))
+    except Ended as ended:
+        assert ended.args == (EXIT_BATCH_FAILED,)
+    else:
+        raise AssertionError("a batch whose send was cancelled must end the process")

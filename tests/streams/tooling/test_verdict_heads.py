@@ -18,14 +18,15 @@ from detectors.encoder import Encoder
 from detectors.therapist.codes import CODES, CodesModel
 from streams.cli import main
 from streams.console.store import AlertStore
-from streams.contracts import TurnEvent
+from streams.contracts import Alert, TurnEvent
 from streams.ingest.files import Record
 from streams.monitor.build import build_pipeline
 from streams.settings import load_settings
 from streams.tooling.scan import scan_records
 from streams.tooling.verdict_crisis import adoption as crisis_adoption
 from streams.tooling.verdict_crisis import crisis_verdict_sentences
-from streams.tooling.verdict_heads import VERDICT_COPIES, adoption, verdict_sentences
+from streams.tooling.verdict_heads import VERDICT_COPIES, adoption, coded_as, verdict_sentences
+from tests.factories import alert_record
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 HARSH = "therapist.harsh_or_shaming"
@@ -103,25 +104,26 @@ def p_of(rows, code: str, model: CodesModel, encoder: Encoder) -> float:
 def test_a_verdict_labels_the_sentence_the_rule_read(full_pipeline, encoder):
     answer = "I hear you. " + SHAMING[0]
     kept = judged(full_pipeline, "c-kept", PATIENTS[0], answer, HARSH, "true_positive")
-    rejected = judged(full_pipeline, "c-rejected", PATIENTS[0], answer, HARSH, "false_positive")
-    renamed = judged(full_pipeline, "c-renamed", PATIENTS[0], answer, HARSH, "wrong_rule", corrected=ADVICE)
-    unsure = judged(full_pipeline, "c-unsure", PATIENTS[0], answer, HARSH, "unsure")
+    rejected = judged(full_pipeline, "c-rejected", PATIENTS[1], answer, HARSH, "false_positive")
+    renamed = judged(full_pipeline, "c-renamed", PATIENTS[2], answer, HARSH, "wrong_rule", corrected=ADVICE)
+    unsure = judged(full_pipeline, "c-unsure", PATIENTS[3], answer, HARSH, "unsure")
     model = CodesModel.load()
 
     rows = verdict_sentences([kept, rejected, renamed, unsure], model, encoder)
 
     assert len(rows) == 3 * VERDICT_COPIES, "unsure teaches nothing"
-    # One group per conversation, in the order of their ids: c-kept, c-rejected, c-renamed.
     [quoted] = [e.quote for e in kept["alert"].evidence if e.role == "therapist"]
     label = {}
     for row in rows:
-        label.setdefault(row.group, set()).add(row.label)
+        label.setdefault(row.patient, set()).add(row.label)
         assert row.text == quoted and "I hear you" not in row.text, "the sentence the alert quoted, not the opener"
-        assert row.patient == PATIENTS[0] and row.source == "verdict"
-    kept_label, rejected_label, renamed_label = (label[group] for group in sorted(label))
-    assert kept_label in ({"shame"}, {"confront"})
-    assert len(rejected_label) == 1 and not rejected_label & {"shame", "confront"}
-    assert renamed_label == {"persuade"}, "wrong_rule: the code of the rule the reviewer named"
+        assert row.source == "verdict"
+    assert label[PATIENTS[0]] in ({"shame"}, {"confront"})
+    assert len(label[PATIENTS[1]]) == 1 and not label[PATIENTS[1]] & {"shame", "confront"}
+    assert label[PATIENTS[2]] == {"persuade"}, "wrong_rule: the code of the rule the reviewer named"
+    # The same sentence, said to the same patient, kept by one reviewer and rejected by another: no label.
+    disputed = judged(full_pipeline, "c-disputed", PATIENTS[0], answer, HARSH, "false_positive")
+    assert verdict_sentences([kept, disputed], model, encoder) == []
 
 
 def test_a_rule_that_reads_no_single_sentence_teaches_no_head(full_pipeline, encoder):
@@ -137,19 +139,39 @@ def held(before: tuple[float | None, float | None], after: tuple[float | None, f
 
 
 @pytest.mark.parametrize(
-    ("checked", "f1", "adopted", "why"),
+    ("checked", "lost", "f1", "adopted", "why"),
     [
-        (held((0.6, 1.0), (0.8, 1.0)), (0.5, 0.5), True, "precision 0.6 -> 0.8"),
-        (held((0.8, 1.0), (0.7, 1.0)), (0.5, 0.6), False, "precision fell"),
-        (held((0.6, 1.0), (0.9, 0.9)), (0.5, 0.5), False, "recall fell"),
-        (held((0.6, 1.0), (0.9, 0.96)), (0.5, 0.5), True, "recall 1.0 -> 0.96"),
-        (held((0.6, 1.0), (0.9, 1.0)), (0.5, 0.45), False, "blind F1"),
-        (held((None, None), (None, None), judged=0), (0.5, 0.5), False, "nothing to check"),
+        (held((0.6, 1.0), (0.8, 1.0)), 0, (0.5, 0.5), True, "precision 0.6 -> 0.8"),
+        (held((0.6, 1.0), (0.8, 1.0)), 1, (0.5, 0.5), False, "critical alert(s) reviewers kept"),
+        (held((0.8, 1.0), (0.7, 1.0)), 0, (0.5, 0.6), False, "precision fell"),
+        (held((0.6, 1.0), (0.9, 0.9)), 0, (0.5, 0.5), False, "recall fell"),
+        (held((0.6, 1.0), (0.9, 0.96)), 0, (0.5, 0.5), True, "recall 1.0 -> 0.96"),
+        (held((0.6, 1.0), (0.9, 1.0)), 0, (0.5, 0.45), False, "blind F1"),
+        (held((None, None), (None, None), judged=0), 0, (0.5, 0.5), False, "nothing to check"),
     ],
 )
-def test_a_retrained_head_is_adopted_only_when_it_holds_up(checked, f1, adopted, why):
-    decided, reason = adoption(checked, *f1)
+def test_a_retrained_head_is_adopted_only_when_it_holds_up(checked, lost, f1, adopted, why):
+    decided, reason = adoption(checked, lost, *f1)
     assert decided is adopted and why in reason
+
+
+def verdict_on(rule: str, verdict: str, corrected: str | None = None) -> dict:
+    return {"alert": Alert.model_validate(alert_record("c", rule, "high")), "verdict": verdict, "corrected": corrected}
+
+
+def probabilities(**high: float) -> np.ndarray:
+    p = np.full(len(CODES), 0.01)
+    for code, value in high.items():
+        p[CODES.index(code)] = value
+    return p
+
+
+def test_a_wrong_rule_verdict_teaches_the_named_rules_code_even_where_the_rules_share_codes():
+    p = probabilities(shame=0.8, affirm=0.1)
+    assert coded_as(p, verdict_on("therapist.inconsistent_pattern", "wrong_rule", HARSH)) == "shame"
+    assert coded_as(p, verdict_on(HARSH, "wrong_rule", "therapist.claims_human")) is None, "says nothing of codes"
+    assert coded_as(p, verdict_on(HARSH, "false_positive")) == "affirm"
+    assert coded_as(p, verdict_on(HARSH, "wrong_severity")) == "shame"
 
 
 def store_verdicts(url: str, examples: list[dict]) -> None:
@@ -196,20 +218,21 @@ def real(auc: float = 0.91, recall: float = 0.85, false_pages: float = 0.5, sent
 
 
 @pytest.mark.parametrize(
-    ("checked", "after", "adopted", "why"),
+    ("checked", "lost", "after", "adopted", "why"),
     [
-        (held((0.4, 1.0), (1.0, 1.0)), real(), True, "real hold-outs held"),
-        (held((0.4, 1.0), (1.0, 0.98)), real(), False, "a page lost"),
-        (held((0.8, 1.0), (0.7, 1.0)), real(), False, "precision fell"),
-        (held((0.4, 1.0), (1.0, 1.0)), real(auc=0.90), False, "sdcnl_auc"),
-        (held((0.4, 1.0), (1.0, 1.0)), real(recall=0.83), False, "sdcnl_page_recall"),
-        (held((0.4, 1.0), (1.0, 1.0)), real(sentence_auc=0.91), False, "sentence_blind_auc"),
-        (held((0.4, 1.0), (1.0, 1.0)), real(false_pages=1.5), False, "false pages"),
-        (held((None, None), (None, None), judged=0), real(), False, "nothing to check"),
+        (held((0.4, 1.0), (1.0, 1.0)), 0, real(), True, "real hold-outs held"),
+        (held((0.4, 1.0), (1.0, 1.0)), 1, real(), False, "page(s) reviewers kept"),
+        (held((0.4, 1.0), (1.0, 0.98)), 0, real(), False, "recall fell"),
+        (held((0.8, 1.0), (0.7, 1.0)), 0, real(), False, "precision fell"),
+        (held((0.4, 1.0), (1.0, 1.0)), 0, real(auc=0.90), False, "sdcnl_auc"),
+        (held((0.4, 1.0), (1.0, 1.0)), 0, real(recall=0.845), False, "sdcnl_page_recall"),
+        (held((0.4, 1.0), (1.0, 1.0)), 0, real(sentence_auc=0.91), False, "sentence_blind_auc"),
+        (held((0.4, 1.0), (1.0, 1.0)), 0, real(false_pages=1.5), False, "false pages"),
+        (held((None, None), (None, None), judged=0), 0, real(), False, "nothing to check"),
     ],
 )
-def test_retrained_crisis_models_are_adopted_only_when_no_page_is_lost(checked, after, adopted, why):
-    decided, reason = crisis_adoption(checked, real(), after)
+def test_retrained_crisis_models_are_adopted_only_when_no_page_is_lost(checked, lost, after, adopted, why):
+    decided, reason = crisis_adoption(checked, lost, real(), after)
     assert decided is adopted and why in reason
 
 
