@@ -48,8 +48,8 @@ from detectors.training.ensembles import MEMBERS
 from streams.monitor.build import build_pipeline
 from streams.settings import Settings
 from streams.tooling.verdict_eval import right_to_raise
-from streams.tooling.verdict_sentences import agreed, critical_lost, quoted_span
-from streams.tooling.verdict_training import check_held_out, split
+from streams.tooling.verdict_sentences import agreed, check_family, quoted_span
+from streams.tooling.verdict_training import split
 
 SENTENCE_RULES: dict[str, str | None] = {
     **{rule: kind for kind, (rule, _) in KIND_RULES.items()},
@@ -221,9 +221,7 @@ def retrain_crisis_heads(
         before = build_pipeline(settings).with_min_scores(thresholds)
         candidate = settings.model_copy(update={"crisis_head": head, "crisis_conversation_model": conversation})
         after = build_pipeline(candidate).with_min_scores(thresholds)
-        crisis = [e for e in held if e["alert"].rule.startswith("crisis.")]  # cumulative pages too
-        checked = check_held_out(crisis, before, after)
-        lost = critical_lost(crisis, before, after)
+        checked, lost = check_family(held, "crisis.", before, after)  # cumulative pages too
         real = {"before": real_holdouts(base_head, base_conversation), "after": real_holdouts(head, conversation)}
         adopted, why = adoption(checked, lost, real["before"], real["after"])
         if adopted:

@@ -46,8 +46,8 @@ from streams.contracts import TurnEvent
 from streams.monitor.build import build_pipeline
 from streams.settings import Settings
 from streams.tooling.verdict_eval import right_to_raise
-from streams.tooling.verdict_sentences import agreed, critical_lost, quoted_span
-from streams.tooling.verdict_training import check_held_out, split
+from streams.tooling.verdict_sentences import agreed, check_family, quoted_span
+from streams.tooling.verdict_training import split
 
 RULE_CODES: dict[str, tuple[str, ...]] = {
     "therapist.harsh_or_shaming": ("shame", "confront"),
@@ -88,11 +88,13 @@ def coded_as(p: np.ndarray, example: Mapping[str, Any]) -> str | None:
     return max((code for code in CODES if code not in codes), key=lambda code: p[CODES.index(code)])
 
 
-def decisive_sentence(example: Mapping[str, Any], text: str, spans: Sequence[tuple[int, int]], p: np.ndarray) -> int:
-    """Which sentence the rule read: the one the alert quotes from the answer, else the one the head
+def decisive_sentence(
+    example: Mapping[str, Any], answer: TurnEvent, spans: Sequence[tuple[int, int]], p: np.ndarray
+) -> int:
+    """Which sentence of ``answer`` the rule read: the one the alert quotes, else the one the head
     scores highest for the rule's codes."""
-    answer = judged_answer(example)[0].turn_index
-    quoted = quoted_span((e.quote for e in example["alert"].evidence if e.turn_index == answer), text, spans)
+    text = answer.text
+    quoted = quoted_span((e.quote for e in example["alert"].evidence if e.turn_index == answer.turn_index), text, spans)
     if quoted is not None:
         return quoted
     columns = [CODES.index(code) for code in RULE_CODES[example["alert"].rule]]
@@ -118,9 +120,9 @@ def verdict_sentences(
     vectors = sentence_embeddings(texts, spans, pooled, encoder.encode)
     groups = {cid: VERDICT_GROUPS + k for k, cid in enumerate(sorted({e["alert"].conversation_id for e, *_ in picked}))}
     rows: list[LabelledSentence] = []
-    for (example, _, patient), text, found, embedded in zip(picked, texts, spans, vectors):
+    for (example, answer, patient), text, found, embedded in zip(picked, texts, spans, vectors):
         p = model.probabilities(embedded, [text[a:b] for a, b in found], [patient] * len(found))
-        decisive = decisive_sentence(example, text, found, p)
+        decisive = decisive_sentence(example, answer, found, p)
         start, end = found[decisive]
         label = coded_as(p[decisive], example)
         if label is not None:
@@ -197,10 +199,7 @@ def retrain_counselling_head(
         thresholds = dict(min_scores or {})
         before = build_pipeline(settings).with_min_scores(thresholds)
         after = build_pipeline(settings.model_copy(update={"counselling_head": candidate})).with_min_scores(thresholds)
-        # Every therapist rule: the codes feed more than the five that teach (missed_crisis, a page, reads them).
-        therapist = [e for e in held if e["alert"].rule.startswith("therapist.")]
-        checked = check_held_out(therapist, before, after)
-        lost = critical_lost(therapist, before, after)
+        checked, lost = check_family(held, "therapist.", before, after)  # missed_crisis reads the codes too
         before_f1, after_f1 = inconsistent_f1(report["blind_before"]), inconsistent_f1(report["blind"])
         adopted, why = adoption(checked, lost, before_f1, after_f1)
         if adopted:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from streams.monitor.pipeline import Pipeline
 from streams.tooling.verdict_eval import reraised, right_to_raise
+from streams.tooling.verdict_training import check_held_out
 
 Row = TypeVar("Row")
 CUT = "…"  # how ``detectors.findings.excerpt`` ends a quote it shortened
@@ -56,3 +57,12 @@ def critical_lost(held: Sequence[Mapping[str, Any]], before: Pipeline, after: Pi
         if reraised(example, before) is not None and reraised(example, after) is None:
             lost += 1
     return lost
+
+
+def check_family(
+    held: Sequence[Mapping[str, Any]], prefix: str, before: Pipeline, after: Pipeline
+) -> tuple[dict[str, Any], int]:
+    """The held-out check over every rule whose name starts with ``prefix`` (a retrained head feeds more
+    rules than those that teach it), and the critical alerts reviewers kept it would lose."""
+    family = [e for e in held if e["alert"].rule.startswith(prefix)]
+    return check_held_out(family, before, after), critical_lost(family, before, after)

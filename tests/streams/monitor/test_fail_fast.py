@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import pytest
+
 from streams.monitor.fail_fast import EXIT_BATCH_FAILED, or_end_process
 
 
@@ -29,12 +31,9 @@ async def good_batch(done: list[str]) -> None:
 
 def test_a_failed_batch_ends_the_process_with_its_code_and_says_why(caplog):
     caplog.set_level(logging.CRITICAL, logger="streams.monitor.fail_fast")
-    try:
+    with pytest.raises(Ended) as ended:
         asyncio.run(or_end_process(failing_send(), end=end))
-    except Ended as ended:
-        assert ended.args == (EXIT_BATCH_FAILED,)
-    else:
-        raise AssertionError("a failed batch must end the process")
+    assert ended.value.args == (EXIT_BATCH_FAILED,)
     [record] = caplog.records
     assert "replays the batch" in record.getMessage() and record.exc_info[0] is ConnectionError
 
@@ -52,12 +51,8 @@ def test_the_worker_stopping_is_not_a_failure():
         batch.cancel()  # what stopping the agent does to its task
         await batch
 
-    try:
+    with pytest.raises(asyncio.CancelledError):  # goes through to Faust
         asyncio.run(agent())
-    except asyncio.CancelledError:
-        pass  # goes through to Faust
-    else:
-        raise AssertionError("the agent's cancellation must propagate")
 
 
 def test_a_send_cancelled_under_the_batch_is_a_failure():
@@ -66,9 +61,6 @@ def test_a_send_cancelled_under_the_batch_is_a_failure():
         send.cancel()  # e.g. a producer future cancelled while the agent itself keeps running
         await send
 
-    try:
+    with pytest.raises(Ended) as ended:
         asyncio.run(or_end_process(cancelled_send(), end=end))
-    except Ended as ended:
-        assert ended.args == (EXIT_BATCH_FAILED,)
-    else:
-        raise AssertionError("a batch whose send was cancelled must end the process")
+    assert ended.value.args == (EXIT_BATCH_FAILED,)
