@@ -35,7 +35,8 @@ posts (someone else's crisis) carry little.
 
 The pieces
 ----------
-- ``language``: crisis patterns per step, stance cues, sentence splitting.
+- ``language``: crisis patterns per step, stance cues, sentence splitting, algospeak and risk
+  shorthand in plain words (``PLAIN_WORDING``: "unalive", "sewerslide", "ctb", "relapsed on sh").
 - ``lexicon``: the Suicide Risk Lexicon (Low et al., construct-tracker 1.0.16, Apache-2.0), vendored
   in ``lexicon/`` with its licence; ``lexicon_source`` rebuilds the copy.
 - ``sentence_head``: candidate sentences (risk words, euphemisms, patterns, suicide constructs) scored

@@ -9,6 +9,7 @@ import functools
 from dataclasses import replace
 
 from detectors.crisis.conversation import DEFAULT_MODEL, Contribution, ConversationEvidence, ConversationModel, Held
+from detectors.crisis.language import in_plain_words
 from detectors.crisis.lexicon import Lexicon
 from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.findings import Evidence, Finding, Severity, excerpt
@@ -65,7 +66,8 @@ def channel_label(channel: str) -> str:
 
 def constructs_in(sentence: str) -> str:
     """The suicide-risk constructs a sentence names, for the reviewer ("lethal means, hopelessness")."""
-    labels = dict.fromkeys(Lexicon.load().label(m.construct) for m in Lexicon.load().matches(sentence))
+    found = Lexicon.load().matches(in_plain_words(sentence))
+    labels = dict.fromkeys(Lexicon.load().label(m.construct) for m in found)
     return ", ".join(labels)
 
 

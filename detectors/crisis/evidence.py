@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.crisis.language import FIGURES_OF_SPEECH, KINDS, PAST, normalise, sentence_spans
+from detectors.crisis.language import KINDS, PAST, in_plain_words, literal_as_written, normalise, sentence_spans
 from detectors.crisis.lexicon import Lexicon
 
 RISK_SENTENCE_FLOOR = 0.1
@@ -120,7 +120,7 @@ def construct_pieces(text: str, lexicon: Lexicon | None = None) -> list[Piece]:
         sentence = text[start:end]
         if not own_and_now(sentence):
             continue
-        for match in lexicon.matches(FIGURES_OF_SPEECH.sub(" ", normalise(sentence))):
+        for match in lexicon.matches(literal_as_written(in_plain_words(sentence))):
             if match.construct not in RISK_CONSTRUCTS:
                 continue
             value = 1.0 if match.prototypical else 0.5

@@ -126,17 +126,71 @@ PRESENT = re.compile(
 
 
 # Figures of speech that use risk words; they neither make a sentence a candidate nor count as evidence.
+# Case-blind, so they can be set aside in a sentence as written (``literal_as_written``).
 FIGURES_OF_SPEECH = re.compile(
     r"\b(beat(ing)? (myself|yourself|themselves|herself|himself) up|(is|was|are|it's) killing me|killing it|killed it|"
     r"kill(ing)? time|dying (to|for)|to die for|dead (tired|on my feet|end)|deadlines?|bored to death|scared to death|"
     r"sick to death|over my dead body|die of embarrassment|life saver|lifesaver|life hack|work-life|real life|"
     r"my whole life|in my life|for the life of me|drowning in|drown(ing)? (out|in)|trigger\w*|hung up|hang(ing)? out|"
-    r"hang in there|hang on)\b"
+    r"hang in there|hang on)\b",
+    re.IGNORECASE,
 )
 
 
+def as_written(text: str) -> str:
+    """The text with its apostrophes made plain, case kept."""
+    return text.replace("’", "'").replace("‘", "'").replace("`", "'")
+
+
 def normalise(text: str) -> str:
-    return text.lower().replace("’", "'").replace("‘", "'").replace("`", "'")
+    return as_written(text).lower()
+
+
+# Risk said in algospeak and chat shorthand, in the words the encoder and the lexicon know. People
+# write around moderation filters ("unalive", "sewerslide") and in forum and text shorthand
+# ("ctb" for catching the bus, "sh" for self-harm, "od" for an overdose); the encoder reads those
+# as unknown word pieces. Each form is one a reader would take for risk language in a patient's own
+# sentence; the head still judges stance (a friend's, past, hypothetical) as for the plain words.
+_SELF_HARM_VERB = (
+    r"relapsed? (?:on|into)|urges? (?:to|for)|clean (?:from|of)|stop(?:ped)?|did|doing|started|"
+    r"(?:used|want|wanted|need|needed|going|gonna) to|wanna"
+)
+PLAIN_WORDING: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), plain)
+    for pattern, plain in (
+        (r"\bbe(ing)? unalive\b", r"be\1 dead"),
+        (r"\bunalive\b", "kill"),
+        (r"\bunalived\b", "killed"),
+        (r"\bunalives\b", "kills"),
+        (r"\bunaliving\b", "killing"),
+        (r"\bsewer ?slid(e|es|ing)\b", r"suicid\1"),
+        (r"\bsu[1!]cid(e|al)\b", r"suicid\1"),
+        (r"\bctb\b", "suicide"),
+        (rf"\b({_SELF_HARM_VERB}) sh(?![\w*!@#$%])", r"\1 self-harm"),  # not "sh*t"
+        (r"\bsh (scars?|urges?|wounds?|cuts?)\b", r"self-harm \1"),
+        (r"\bsh'(?:d|ed)\b", "self-harmed"),
+        (r"\b(to|gonna|wanna|will|might|could) od\b", r"\1 overdose"),
+        (r"\bod'(?:d|ed)\b", "overdosed"),
+        (r"\bod'ing\b", "overdosing"),
+    )
+)
+_PLAIN_FORMS = re.compile("|".join(f"(?:{pattern.pattern})" for pattern, _ in PLAIN_WORDING), re.IGNORECASE)
+
+
+def in_plain_words(sentence: str) -> str:
+    """The sentence with its algospeak and risk shorthand in plain words (``PLAIN_WORDING``); the
+    same string when it has none. The risk head reads this; quotes stay as written."""
+    if not _PLAIN_FORMS.search(sentence):
+        return sentence
+    for pattern, plain in PLAIN_WORDING:
+        sentence = pattern.sub(plain, sentence)
+    return sentence
+
+
+def literal_as_written(sentence: str) -> str:
+    """The sentence without its figures of speech, case kept: what the lexicon reads, since its
+    acronyms count only in capitals ("want to OD", "my NSSI", "ended up in the ER"; not "od", "er")."""
+    return FIGURES_OF_SPEECH.sub(" ", as_written(sentence))
 
 
 # Words without which a sentence is not a candidate for the risk head (keeps encoding cheap).

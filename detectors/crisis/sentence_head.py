@@ -41,6 +41,8 @@ from detectors.crisis.language import (
     PRESENT,
     RISK_VOCABULARY,
     THIRD_PARTY,
+    in_plain_words,
+    literal_as_written,
     normalise,
     sentence_spans,
 )
@@ -145,13 +147,14 @@ def candidate_spans(text: str) -> list[tuple[int, int, str]]:
     lexicon = Lexicon.load()
     out = []
     for start, end in sentence_spans(text):
-        sentence = normalise(text[start:end])
+        written = in_plain_words(text[start:end])
+        sentence = normalise(written)
         literal = FIGURES_OF_SPEECH.sub(" ", sentence)
         if (
             RISK_VOCABULARY.search(literal)
             or _EUPHEMISM.search(literal)
             or any(rx.search(literal) for rx in ANY_OF_KIND.values())
-            or any(m.construct in CANDIDATE_CONSTRUCTS for m in lexicon.matches(literal))
+            or any(m.construct in CANDIDATE_CONSTRUCTS for m in lexicon.matches(literal_as_written(written)))
         ):
             out.append((start, end, sentence))
     return out
@@ -249,8 +252,8 @@ def _risk_sentence(start: int, end: int, row: np.ndarray) -> RiskSentence:
 
 
 def candidate_sentences(texts: Sequence[str], spans: Sequence[list[tuple[int, int, str]]]) -> set[str]:
-    """The distinct candidate sentences of a batch, as written."""
-    return {text[a:b] for text, found in zip(texts, spans) for a, b, _ in found}
+    """The distinct candidate sentences of a batch, as the head reads them (``in_plain_words``)."""
+    return {in_plain_words(text[a:b]) for text, found in zip(texts, spans) for a, b, _ in found}
 
 
 def assess_turns(
@@ -276,8 +279,8 @@ def assess_turns(
     for text, found in zip(texts, spans):
         found_spans = [(a, b) for a, b, _ in found]
         if found:
-            embeddings = np.stack([vectors[text[a:b]] for a, b, _ in found])
-            probabilities = model.probabilities(embeddings, [text[a:b] for a, b, _ in found])
+            read = [in_plain_words(text[a:b]) for a, b, _ in found]
+            probabilities = model.probabilities(np.stack([vectors[sentence] for sentence in read]), read)
             signals = model.judge(found_spans, probabilities)
         else:
             probabilities, signals = np.zeros((0, len(CLASSES)), dtype=np.float32), CrisisSignals()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from detectors.crisis import DETECTOR
+from detectors.crisis.evidence import construct_pieces
 from detectors.crisis.sentence_head import CLASSES, Thresholds, assess_turns, candidate_spans
 from detectors.crisis.signals import CrisisDecision, CrisisSignals, RiskSentence
 from detectors.features import TurnFeatures
@@ -113,6 +114,53 @@ def test_probabilities_are_a_distribution_and_steps_are_cumulative(judge):
 def test_only_sentences_with_risk_words_are_scored():
     text = "We went for a walk. Honestly I don't see the point in living."
     assert [text[a:b] for a, b, _ in candidate_spans(text)] == ["Honestly I don't see the point in living."]
+
+
+def test_a_risk_acronym_makes_a_sentence_a_candidate_only_as_written():
+    # No other risk word in either sentence: only the lexicon's acronym for an overdose.
+    assert candidate_spans("Honestly I just want to OD and be done.")
+    assert not candidate_spans("Honestly the od part was done.")
+
+
+def test_a_risk_acronym_counts_as_construct_evidence():
+    channels = {piece.channel for piece in construct_pieces("I relapsed into NSSI again last night.")}
+    assert "construct:direct_self_injury" in channels
+    assert not construct_pieces("Um, er, I went there again last night.")
+
+
+@pytest.mark.parametrize(
+    "text", ["Honestly I just want to OD and be done.", "I've decided I'm going to OD tonight, I counted what I have."]
+)
+def test_wanting_to_od_pages_like_wanting_to_overdose(judge, text):
+    (signals,) = judge(text)
+    assert signals.decision is CrisisDecision.PAGE, signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want to unalive myself.",
+        "I keep thinking about sewerslide.",
+        "I keep thinking I should just ctb this weekend.",
+        "My sh urges are really strong tonight.",
+    ],
+)
+def test_algospeak_for_own_current_risk_pages(judge, text):
+    (signals,) = judge(text)
+    assert signals.decision is CrisisDecision.PAGE, signals
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My friend keeps talking about unaliving herself and I'm scared for her.",
+        "That creator always says unalive instead of the real word so the video stays up.",
+        "I used to sh a lot in high school but I've been clean for two years now.",
+    ],
+)
+def test_algospeak_about_others_or_the_past_does_not_page(judge, text):
+    (signals,) = judge(text)
+    assert signals.decision is not CrisisDecision.PAGE, signals
 
 
 def test_thresholds_are_validated_and_overridable(crisis_model):
