@@ -7,14 +7,15 @@ Validated at start-up; a bad value fails fast with the offending key named
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streams.errors import ConfigError
 
@@ -93,7 +94,10 @@ class Settings(BaseSettings):
     )
     state_window: int = Field(default=24, ge=4, le=500, description="Recent turns kept per conversation.")
     max_text_bytes: int = Field(default=16 * 1024, ge=256)
-    detectors: list[str] | None = Field(default=None, description="Detectors to run; unset = all discovered.")
+    detectors: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Detectors to run (in the environment: names separated by commas, or a JSON list); unset = all discovered.",
+    )
     detector_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-detector options, e.g. {loop: {patient_run: 4, therapist_run: 3}}."
     )
@@ -223,6 +227,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
     data_dir: Path = Path(".turnwatch")
+
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _detector_names(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.strip().startswith("["):
+            return json.loads(value)
+        return [name.strip() for name in value.split(",") if name.strip()]
 
     @field_validator("broker")
     @classmethod

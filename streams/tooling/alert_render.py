@@ -18,7 +18,8 @@ EVIDENCE_SHOWN = 2
 
 
 def print_alert(console: Console, alert: Mapping[str, Any]) -> None:
-    """Severity-coloured headline, then up to two evidence quotes (the reviewer's excerpts)."""
+    """Severity-coloured headline, then up to two evidence quotes (the reviewer's excerpts), those of
+    the turn that raised the alert first."""
     style = SEVERITY_STYLE.get(alert["severity"], "")
     console.print(
         f"[{style}]{alert['severity'].upper():8}[/] {escape(alert['rule']):40} "
@@ -26,7 +27,9 @@ def print_alert(console: Console, alert: Mapping[str, Any]) -> None:
         highlight=False,
         markup=True,
     )
-    for item in alert["evidence"][:EVIDENCE_SHOWN]:
+    raised_on = max(alert["turns"], default=None)
+    evidence = sorted(alert["evidence"], key=lambda item: item["turn_index"] != raised_on)
+    for item in evidence[:EVIDENCE_SHOWN]:
         console.print(
             f"           ↳ turn {item['turn_index']} ({item['role']}): “{item['quote']}”",
             highlight=False,

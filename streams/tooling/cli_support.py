@@ -50,6 +50,11 @@ def stdout_console(min_width: int = 0, **options: Any):
     return console
 
 
+def stderr_console():
+    """``stdout_console`` on standard error: progress and summaries that must not wrap in a log file either."""
+    return stdout_console(stderr=True)
+
+
 def start_time(args: argparse.Namespace) -> datetime | None:
     if not args.start:
         return None
@@ -103,7 +108,8 @@ def resolve_examples(args: argparse.Namespace) -> None:
     examples = getattr(args, "example", None) or []
     if examples:
         args.paths = [*args.paths, *(str(example_path(name)) for name in examples)]
-    if getattr(args, "needs_paths", False) and not args.paths:
+    needs_paths = getattr(args, "needs_paths", False)  # or a function of the other arguments
+    if (needs_paths(args) if callable(needs_paths) else needs_paths) and not args.paths:
         raise TurnwatchError(
             "name what to read: PATH... (transcripts, JSONL, directories, - for standard input) or --example NAME "
             "(`turnwatch examples` lists the shipped ones)"

@@ -23,6 +23,7 @@ from streams.kafka.topics import ensure_topics
 from streams.settings import Settings
 from streams.testing.workers import metric_total, spawn_worker, wait_ready
 from streams.tooling.alert_render import print_alert
+from streams.tooling.cli_support import stdout_console
 from streams.topology import created_before_start
 
 
@@ -90,7 +91,7 @@ def run_demo(settings: Settings, paths: Sequence[str] = (), duration: float | No
     # children in their own sessions, so only the demo can stop them.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
-    console = Console()
+    console = stdout_console()
     data_dir = Path(settings.data_dir) / "demo"
     data_dir.mkdir(parents=True, exist_ok=True)
     web_port = settings.web_port if not wait_for_port("127.0.0.1", settings.web_port, 0.05) else free_port()

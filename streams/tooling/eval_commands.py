@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from collections.abc import Mapping
@@ -14,8 +15,14 @@ from streams.tooling.cli_support import (
     add_path_arguments,
     read_paths,
     settings_for,
+    stderr_console,
     stdout_console,
 )
+
+# The therapist's labelled sets ship in the package; found without importing it (numpy, models).
+THERAPIST_LABELLED = Path(importlib.util.find_spec("detectors").origin).parent / "therapist" / "labelled"
+SHIPPED_BEHAVIOURS = str(THERAPIST_LABELLED / "counselling_written.jsonl")
+SHIPPED_SESSIONS = str(THERAPIST_LABELLED / "sessions")
 
 if TYPE_CHECKING:
     from streams.monitor.build import RuleThreshold
@@ -142,11 +149,22 @@ def retrain_heads(
     return {"retrained": [name for name, entry in heads.items() if entry["adopted"]], **heads}
 
 
+def labelled_paths(option: str, paths: list[str], shipped: str) -> list[str]:
+    """What ``--sessions`` / ``--behaviours`` read: the value given to the option, the PATHs after
+    it, or the shipped set when neither is given."""
+    given = [] if option == shipped else [option]
+    return [*given, *paths] or [shipped]
+
+
 def cmd_eval_behaviours(args: argparse.Namespace) -> int:
     from streams.monitor.build import build_pipeline
     from streams.tooling.behaviour_eval import blind_items, evaluate_behaviours
 
-    items = [item for path in args.paths for item in blind_items(Path(path))]
+    items = [
+        item
+        for path in labelled_paths(args.behaviours, args.paths, SHIPPED_BEHAVIOURS)
+        for item in blind_items(Path(path))
+    ]
     report = evaluate_behaviours(build_pipeline(settings_for(args)), items)
     out = Path(".turnwatch/eval")
     out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +177,8 @@ def cmd_eval_sessions(args: argparse.Namespace) -> int:
     from streams.monitor.build import build_pipeline
     from streams.tooling.session_eval import evaluate_sessions
 
-    (folder,) = args.paths if len(args.paths) == 1 else (None,)
+    found = labelled_paths(args.sessions, args.paths, SHIPPED_SESSIONS)
+    (folder,) = found if len(found) == 1 else (None,)
     if folder is None or not (Path(folder) / "ratings.jsonl").is_file():
         raise ValueError("--sessions takes one PATH: a folder of transcripts with a ratings.jsonl beside them")
     report = evaluate_sessions(build_pipeline(settings_for(args)), Path(folder))
@@ -171,7 +190,6 @@ def cmd_eval_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_dataset(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
     from rich.table import Table
 
@@ -183,7 +201,7 @@ def cmd_eval_dataset(args: argparse.Namespace) -> int:
     if path is None:
         raise ValueError(f"--dataset {args.dataset} takes one PATH (the dataset file or directory)")
     total = sum(1 for _ in read_dataset(args.dataset, Path(path), args.split))
-    console = Console(stderr=True)
+    console = stderr_console()
     pipeline = build_pipeline(settings)
     with Progress(
         TextColumn(f"eval {args.dataset}"),
@@ -241,7 +259,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return cmd_eval_behaviours(args)
     if args.sessions:
         return cmd_eval_sessions(args)
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from streams.examples import LABELS_DIR
@@ -261,9 +278,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.labels
         else sorted(LABELS_DIR.glob("expected.jsonl")) + sorted(LABELS_DIR.glob("seeds.jsonl"))
     )
-    labels = load_labels(label_paths)
+    from detectors.registry import discover, rule_names
+
+    labels = load_labels(label_paths, known_rules=rule_names(discover().values()))
     records = read_paths(args)
-    console = Console(stderr=True)
+    console = stderr_console()
     pipeline = build_pipeline(settings)
     with Progress(
         TextColumn("eval"), BarColumn(), MofNCompleteColumn(), console=console, disable=not console.is_terminal
@@ -390,14 +409,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=".turnwatch/eval", help="directory for report.json and plots/")
     p.add_argument(
         "--behaviours",
-        action="store_true",
-        help="PATH is a written counselling set (detectors/therapist/labelled/counselling_written.jsonl): "
+        nargs="?",
+        const=SHIPPED_BEHAVIOURS,
+        metavar="FILE",
+        help="FILE is a written counselling set (default: the shipped counselling_written.jsonl): "
         "score the therapist rules on its blind split",
     )
     p.add_argument(
         "--sessions",
-        action="store_true",
-        help="PATH is a folder of sessions with ratings.jsonl (detectors/therapist/labelled/sessions): how well "
+        nargs="?",
+        const=SHIPPED_SESSIONS,
+        metavar="FOLDER",
+        help="FOLDER holds sessions with ratings.jsonl (default: the shipped labelled sessions): how well "
         "the session-quality score separates high from low, and the low-quality line",
     )
     p.add_argument(
@@ -421,4 +444,4 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --dataset: draw the crisis precision/recall curve against the hand labels, thresholds marked",
     )
-    p.set_defaults(handler=cmd_eval)
+    p.set_defaults(handler=cmd_eval, needs_paths=lambda args: not (args.sessions or args.behaviours))

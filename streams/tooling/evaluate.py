@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from streams.contracts import Alert, SeverityName
+from streams.errors import TurnwatchError
 from streams.ingest.files import read_records
 from streams.monitor.pipeline import Pipeline
+from streams.settings import closest
 from streams.tooling.scan import scan_records
 
 if TYPE_CHECKING:
@@ -46,7 +48,12 @@ class ConversationRun:
     turns: int = 0
 
 
-def load_labels(paths: Iterable[Path]) -> dict[str, list[Label]]:
+LABEL_LINE = '{"conversation_id": "c1", "expected": [{"rule": "crisis.method", "turns": [8, 8]}]}'
+
+
+def load_labels(paths: Iterable[Path], known_rules: Collection[str] = ()) -> dict[str, list[Label]]:
+    """Labels by conversation; a line that is not a label line, or names a rule no detector raises
+    (when ``known_rules`` are given), is an error naming the file, the line and what is wrong."""
     labels: dict[str, list[Label]] = {}
     for path in paths:
         for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
@@ -54,11 +61,19 @@ def load_labels(paths: Iterable[Path]) -> dict[str, list[Label]]:
                 continue
             try:
                 row = json.loads(line)
-                labels[row["conversation_id"]] = [
-                    Label(e["rule"], int(e["turns"][0]), int(e["turns"][1])) for e in row["expected"]
-                ]
-            except (ValueError, KeyError, IndexError, TypeError) as exc:
-                raise ValueError(f"{path}:{number}: bad label line ({exc})") from None
+                found = [Label(e["rule"], int(e["turns"][0]), int(e["turns"][1])) for e in row["expected"]]
+                labels[row["conversation_id"]] = found
+            except KeyError as exc:
+                raise TurnwatchError(f"{path}:{number}: label line without {exc}; write it like {LABEL_LINE}") from None
+            except (ValueError, IndexError, TypeError) as exc:
+                raise TurnwatchError(
+                    f"{path}:{number}: not a label line ({type(exc).__name__}: {exc}); write it like {LABEL_LINE}"
+                ) from None
+            for label in found:
+                if known_rules and label.rule not in known_rules:
+                    close = closest(label.rule, sorted(known_rules))
+                    hint = f"; did you mean {close}?" if close else " (README, Detectors, lists every rule)"
+                    raise TurnwatchError(f"{path}:{number}: no detector raises rule {label.rule!r}{hint}")
     return labels
 
 

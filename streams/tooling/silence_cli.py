@@ -147,8 +147,16 @@ def register(sub: Any) -> None:
     """Add ``turnwatch silence`` to the CLI."""
     p = sub.add_parser("silence", help="silences like amtool's: add, list, expire (honoured by delivery)")
     p.add_argument("--broker", help="Kafka bootstrap HOST:PORT (or TURNWATCH_BROKER)")
+    # --broker is taken after the subcommand too (`silence list --broker H:P`); absent there, the
+    # value given before it (or none) stands.
+    broker_after = argparse.ArgumentParser(add_help=False)
+    broker_after.add_argument(
+        "--broker", default=argparse.SUPPRESS, help="Kafka bootstrap HOST:PORT (or TURNWATCH_BROKER)"
+    )
     commands = p.add_subparsers(dest="silence_command", required=True, metavar="SUBCOMMAND")
-    add = commands.add_parser("add", help="hold back notifications of alerts matching every --match")
+    add = commands.add_parser(
+        "add", help="hold back notifications of alerts matching every --match", parents=[broker_after]
+    )
     add.add_argument(
         "--match",
         action="append",
@@ -159,9 +167,9 @@ def register(sub: Any) -> None:
     add.add_argument("--for", dest="duration", default="1h", help="how long: 30m, 4h, 2d (default 1h)")
     add.add_argument("--author", required=True, help="who is silencing")
     add.add_argument("--comment", required=True, help="why (kept with the silence)")
-    listing = commands.add_parser("list", help="active and pending silences as JSON lines")
+    listing = commands.add_parser("list", help="active and pending silences as JSON lines", parents=[broker_after])
     listing.add_argument("--all", action="store_true", help="include expired ones")
-    expire = commands.add_parser("expire", help="end a silence now")
+    expire = commands.add_parser("expire", help="end a silence now", parents=[broker_after])
     expire.add_argument("silence_id")
     expire.add_argument("--author", required=True, help="who is ending it")
     for parser in (add, listing, expire):

@@ -11,6 +11,7 @@ from streams.tooling.cli_support import (
     add_path_arguments,
     read_paths,
     settings_for,
+    stderr_console,
     stdout_console,
 )
 
@@ -29,7 +30,6 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from streams.ingest.replay import replay
@@ -42,7 +42,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         raise TurnwatchError("replay needs a broker: pass --broker HOST:PORT or set TURNWATCH_BROKER")
     records = read_paths(args)
     require_broker(settings.broker)
-    console = Console(stderr=True)
+    console = stderr_console()
     security = kafka_python_options(settings)
     ensure_topics(settings.broker, [settings.turns_topic], settings.partitions, security)
     columns = (TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -72,8 +72,6 @@ DEAD_LETTERS_SHOWN_PER_FILE = 10
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from collections import Counter
-
-    from rich.console import Console
 
     from detectors.findings import Severity
     from streams.monitor.build import build_pipeline
@@ -113,7 +111,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     for source, n in dead_by_file.items():
         if n > DEAD_LETTERS_SHOWN_PER_FILE:
             print(f"dead letter: {source}: {n - DEAD_LETTERS_SHOWN_PER_FILE} more not shown", file=sys.stderr)
-    Console(stderr=True).print(", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
+    stderr_console().print(", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
+    if dead_by_file and not counts["turns"]:
+        raise TurnwatchError(
+            f"no valid turn event in {', '.join(dead_by_file)}: every record was dead-lettered (reasons above); "
+            "fix the input, or check it is turn-event JSONL or a transcript"
+        )
     if fail_at is not None and worst is not None and worst >= fail_at:
         print(f"turnwatch scan: an alert at {worst.label} (--fail-on {fail_at.label})", file=sys.stderr)
         return 1

@@ -268,3 +268,74 @@ def test_piped_tables_are_not_wrapped_at_80_columns(tmp_path):
     headlines = [line for line in lines if line.startswith(("CRITICAL ", "HIGH ", "WARNING ", "INFO "))]
     assert headlines and all(line.startswith(("CRITICAL ", "HIGH ", "WARNING ", "INFO ", "  ")) for line in lines)
     assert max(len(line) for line in lines) > 80
+
+
+def test_piped_summaries_on_standard_error_are_not_wrapped_either(tmp_path):
+    good = {"event_id": "a:0", "conversation_id": "a", "turn_index": 0, "role": "patient", "text": "hello"}
+    good["ts"] = "2026-01-01T00:00:00Z"
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([json.dumps(good), json.dumps(good), "{not json", json.dumps({**good, "role": "x"})]))
+    done = turnwatch("scan", str(events))
+    summary = done.stderr.splitlines()[-1]
+    assert len(summary) > 80 and summary.startswith("dead letter") and summary.endswith("turns: 1"), done.stderr
+
+
+# 12. a file with no readable turn is an error, not a clean scan
+
+
+def test_scanning_a_file_whose_every_record_is_dead_lettered_exits_2(tmp_path):
+    events = tmp_path / "broken.jsonl"
+    events.write_text("not json\n" * 15)
+    done = turnwatch("scan", "--fail-on", "high", str(events))
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.splitlines()[-1]  # after each dead letter's reason and the summary
+    assert last.startswith(f"turnwatch scan: error: no valid turn event in {events}"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# 13. the table shows the quote of the turn that raised the alert
+
+
+def test_the_alert_table_shows_the_raising_turns_quote_first():
+    import io
+
+    from rich.console import Console
+
+    from streams.tooling.alert_render import print_alert
+
+    out = io.StringIO()
+    alert = {
+        "severity": "critical",
+        "rule": "crisis.intent_or_plan",
+        "conversation_id": "c",
+        "turns": [8, 10],
+        "summary": "Patient turn 10: intent or plan to act.",
+        "evidence": [
+            {"turn_index": 8, "role": "patient", "quote": "earlier one"},
+            {"turn_index": 8, "role": "patient", "quote": "earlier two"},
+            {"turn_index": 10, "role": "patient", "quote": "the deciding sentence"},
+        ],
+    }
+    print_alert(Console(file=out, width=200), alert)
+    quotes = [line for line in out.getvalue().splitlines() if "↳" in line]
+    assert len(quotes) == 2 and "turn 10" in quotes[0] and "the deciding sentence" in quotes[0]
+
+
+# 14. --broker after the silence subcommand, as its own error message says to pass it
+
+
+@pytest.mark.parametrize(
+    "argv", [("silence", "list", "--broker", "127.0.0.1:1"), ("silence", "--broker", "127.0.0.1:1", "list")]
+)
+def test_silence_takes_broker_before_or_after_its_subcommand(argv):
+    one_error_line(turnwatch(*argv), "silence", "cannot reach a Kafka broker at 127.0.0.1:1")
+
+
+# 15. the shipped labelled sessions are found without a repository path
+
+
+def test_eval_sessions_without_a_path_reads_the_shipped_sessions(tmp_path):
+    done = turnwatch("eval", "--sessions", "--out", str(tmp_path / "eval"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "eval" / "sessions.json").read_text())
+    assert report and json.loads(done.stdout) == report

@@ -114,3 +114,15 @@ def test_a_missing_tls_file_is_named(monkeypatch, tmp_path):
     monkeypatch.setenv("TURNWATCH_SSL_CAFILE", str(tmp_path / "nope.pem"))
     with pytest.raises(ConfigError, match="ssl_cafile"):
         load_settings()
+
+
+@pytest.mark.parametrize("value", ["crisis,loop", " crisis , loop ", '["crisis", "loop"]'])
+def test_detectors_in_the_environment_are_names_separated_by_commas_or_a_json_list(monkeypatch, value):
+    monkeypatch.setenv("TURNWATCH_DETECTORS", value)
+    assert load_settings().detectors == ["crisis", "loop"]
+
+
+def test_a_broken_json_list_of_detectors_names_the_variable(monkeypatch):
+    monkeypatch.setenv("TURNWATCH_DETECTORS", '["crisis"')
+    with pytest.raises(ConfigError, match="TURNWATCH_DETECTORS"):
+        load_settings()

@@ -9,6 +9,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
 from streams.contracts import Alert
+from streams.errors import TurnwatchError
 from streams.examples import EXAMPLES_DIR, LABELS_DIR
 from streams.tooling.evaluate import (
     SEVERITY_COLOURS,
@@ -308,3 +309,19 @@ def test_plot_conversation_writes_a_png(busy_run, tmp_path):
     plot_conversation(ConversationRun("quiet", turns=3), tmp_path / "quiet.png")
     for name in ("c.png", "quiet.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_label_naming_a_rule_no_detector_raises_is_an_error_with_the_closest_rule(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"conversation_id": "c1", "expected": [{"rule": "crisis.methd", "turns": [2, 3]}]}\n')
+    with pytest.raises(
+        TurnwatchError, match=r"labels.jsonl:1: no detector raises rule 'crisis.methd'; did you mean crisis.method\?"
+    ):
+        load_labels([labels], known_rules={"crisis.method", "crisis.self_harm"})
+
+
+def test_a_label_line_missing_a_field_says_which_and_how_to_write_it(tmp_path):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"conversation_id": "c1"}\n')
+    with pytest.raises(TurnwatchError, match=r"labels.jsonl:1: label line without 'expected'; write it like \{"):
+        load_labels([labels])
