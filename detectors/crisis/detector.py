@@ -122,6 +122,7 @@ class CrisisDetector:
             gathered = self._conversation_findings(turn, memory, findings, values, risk)
             if any(f.rule == CUMULATIVE for f in gathered):
                 memory.paged_at = turn.index
+                turn.features.crisis = replace(signals, conversation_paged=True)  # missed_crisis reads it
                 findings = [f for f in findings if f.rule != POSSIBLE]  # the page supersedes the review item
             findings += gathered
         return findings

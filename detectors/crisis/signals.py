@@ -63,10 +63,16 @@ class CrisisSignals:
     paged_kinds: tuple[str, ...] = ()  # kinds of the sentences above the paging threshold
     evidence: tuple[Piece, ...] = ()  # the turn's evidence channels and risk sentences (``evidence``)
     safety: bool = False  # a clear safety statement and no new risk in the turn
+    conversation_paged: bool = False  # the conversation's gathered evidence paged on this turn (cumulative risk)
 
     @property
     def paged(self) -> bool:
         return self.decision is CrisisDecision.PAGE
+
+    @property
+    def paged_here(self) -> bool:
+        """A critical page on this turn, by one sentence or by the conversation's gathered evidence."""
+        return self.paged or self.conversation_paged
 
     @property
     def raised(self) -> bool:
@@ -87,6 +93,8 @@ class CrisisSignals:
             out["e"] = [piece.to_list() for piece in self.evidence]
         if self.safety:
             out["safe"] = True
+        if self.conversation_paged:
+            out["cp"] = True
         return out
 
     @classmethod
@@ -97,4 +105,5 @@ class CrisisSignals:
             tuple(data.get("p", ())),
             tuple(Piece.from_list(e) for e in data.get("e", ())),
             bool(data.get("safe", False)),
+            bool(data.get("cp", False)),
         )

@@ -49,7 +49,9 @@ _INSULT = re.compile(
     r"i('m| am) ashamed of you|you always (give up|mess (it|things|everything) up|fail|ruin)|"
     r"(^|[.!?]\s+|\bjust |\bplease )grow up|stop (whining|being (a |such a )?(baby|crybaby))|"
     r"no wonder (nobody|no one) (likes|loves|wants|stays)|you brought (this|it) on yourself|it's (all )?your own fault|"
-    r"you (only )?have (only )?yourself to blame|you deserved? (it|this)|man up|toughen up|what a (waste|coward))\b"
+    r"you (only )?have (only )?yourself to blame|you deserved? (it|this)|man up|toughen up|what a (waste|coward)|"
+    r"(^|[.!?]\s+|\bhonestly,? |\bfrankly,? )(that('s| is| was)|how) (so |just |really |pretty )*(pathetic|lazy|weak|embarrassing)|"
+    r"(that was|that's) (so |really )*(stupid|dumb|foolish) of you)\b"
 )
 # Words reported, quoted or supposed ("if everyone thinks you're worthless", depression says "you're
 # worthless") are not the therapist's own contempt.
@@ -191,6 +193,18 @@ def harsh_or_shaming(state: ConversationState, turn: TurnRecord) -> Finding | No
     )
 
 
+# An answer that goes along with the harm it was told about: it "acknowledges" the disclosure, so
+# the acknowledgment must not excuse it. Harm reduction that comes with a safety step is excused by
+# that step (SAFETY), not by these words.
+_GOES_ALONG_WITH_HARM = re.compile(
+    r"\b(if|when|since) (cutting|burning|hurting yourself|self[- ]harm(ing)?|it|that|this|doing (that|it)) "
+    r"(helps|is helping|works|gets you through|makes you feel better)\b[^.!?]*\b(valid|okay|ok|fine|alright|all right|"
+    r"understandable|your (choice|call|decision))\b|"
+    r"\b(it'?s|that'?s|it is|that is) (okay|ok|fine|valid|alright) to (cut|hurt yourself|self[- ]harm|want to die|end it)\b|"
+    r"\bmake sure (you )?(clean|sterili[sz]e|disinfect|use a clean) (the |your )?(blade|razor|knife)\b"
+)
+
+
 def _validates_disclosure(patient: TurnRecord, turn: TurnRecord) -> bool:
     """Empathy or reflection in an answer that stays with what the patient disclosed."""
     mine, theirs = turn.features.embedding, patient.features.embedding
@@ -202,23 +216,32 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
     if patient is None:
         return None
     signals = patient.features.crisis
-    if signals is None or not signals.paged or signals.top is None:
-        return None  # only a turn the crisis detector paged critical
+    if signals is None or not signals.paged_here:
+        return None  # only a turn the crisis detector paged critical, by a sentence or by gathered evidence
     text = lowered(turn.text)
-    if SAFETY.search(text) or ACKNOWLEDGES_CRISIS.search(text) or _validates_disclosure(patient, turn):
+    goes_along = _GOES_ALONG_WITH_HARM.search(text)
+    if SAFETY.search(text) or (
+        not goes_along and (ACKNOWLEDGES_CRISIS.search(text) or _validates_disclosure(patient, turn))
+    ):
         return None
-    disclosure = Evidence(
-        patient.index,
-        "patient",
-        excerpt(signals.top.quote(patient.text), 160),
-        f"paged crisis disclosure ({signals.top.kind.replace('_', ' ')})",
-    )
+    if signals.paged and signals.top is not None:
+        quote, what = signals.top.quote(patient.text), signals.top.kind.replace("_", " ")
+    else:
+        quote = signals.top.quote(patient.text) if signals.top is not None else patient.text
+        what = "risk said in pieces across turns"
+    disclosure = Evidence(patient.index, "patient", excerpt(quote, 160), f"paged crisis disclosure ({what})")
+    if goes_along:
+        why = f"goes along with the harm (“{goes_along.group(0)}”) and offers no safety step"
+        summary = f"Therapist turn {turn.index} goes along with the harm disclosed in turn {patient.index} and offers no safety step."
+    else:
+        why = "no acknowledgment of the disclosure and no safety step"
+        summary = f"Therapist turn {turn.index} answers a crisis disclosure (turn {patient.index}) without acknowledging it or offering safety steps."
     return _finding(
         "therapist.missed_crisis",
         Severity.CRITICAL,
         turn,
-        "no acknowledgment of the disclosure and no safety step",
-        f"Therapist turn {turn.index} answers a crisis disclosure (turn {patient.index}) without acknowledging it or offering safety steps.",
+        why,
+        summary,
         "Review now: make sure the patient gets crisis resources and a human follow-up.",
         ("kl-000205", "kl-000213", "kl-000236"),
         context=(disclosure,),

@@ -26,6 +26,8 @@ PAGED = {
     "He's outside with a knife and I'm not safe.": "abuse_danger",
 }
 REVIEWED = {"Sometimes I wonder whether anyone would notice if I stopped turning up.": "passive_ideation"}
+# Paged by the conversation's gathered evidence (crisis.cumulative_risk) on this turn, no sentence alone.
+GATHERED = {"Cutting is the only thing that gets me through the nights lately.": "self_harm"}
 
 
 def crisis_of(patient: str) -> CrisisSignals:
@@ -33,6 +35,9 @@ def crisis_of(patient: str) -> CrisisSignals:
         return CrisisSignals(
             CrisisDecision.PAGE, (RiskSentence(0, len(patient), PAGED[patient], 0.95, 0.0),), (PAGED[patient],)
         )
+    if patient in GATHERED:
+        sentence = RiskSentence(0, len(patient), GATHERED[patient], 0.6, 0.0)
+        return CrisisSignals(CrisisDecision.REVIEW, (sentence,), conversation_paged=True)
     if patient in REVIEWED:
         return CrisisSignals(CrisisDecision.REVIEW, (RiskSentence(0, len(patient), REVIEWED[patient], 0.4, 0.0),))
     return CrisisSignals()
@@ -133,6 +138,8 @@ def test_harsh_or_shaming():
             "It's your own fault you feel this way.",
             "Grow up and deal with it.",
             "You only have yourself to blame for how this turned out.",
+            "Honestly, that's pathetic. You should have studied harder.",
+            "That was stupid of you. Think next time.",
         ],
         [
             {
@@ -144,6 +151,10 @@ def test_harsh_or_shaming():
                 "patient": "I'm useless, I can't do anything right.",
             },
             "That sounds really hard. You're not failing; you're tired.",
+            {
+                "answer": "Your manager told you that's pathetic? That must have stung.",
+                "patient": "My manager told me my report was pathetic.",
+            },
             "It took courage to tell me that.",
             "Some people might judge themselves harshly here. How are you treating yourself?",
             'Depression tells people things like "you\'re worthless", and it lies.',
@@ -508,3 +519,31 @@ def test_a_reply_that_stays_with_the_disclosure_is_not_a_missed_crisis():
         "Self-harm often becomes a way to get through unbearable feelings, and it can be hard to stop.", patient=cutting
     )
     assert "therapist.missed_crisis" in rules_for("Okay. How is your sleep generally?", patient=cutting)
+
+
+def test_a_crisis_paged_from_gathered_evidence_is_missed_like_one_paged_by_a_sentence():
+    gathered = next(iter(GATHERED))
+    assert "therapist.missed_crisis" in rules_for("Okay. How is your sleep generally?", patient=gathered)
+    safe = "Thank you for telling me. Are you safe tonight? You can call or text 988 any time."
+    assert "therapist.missed_crisis" not in rules_for(safe, patient=gathered)
+    reviewed = next(iter(REVIEWED))  # a review item, not a page: not a missed crisis
+    assert "therapist.missed_crisis" not in rules_for("Okay. How is your sleep generally?", patient=reviewed)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "If cutting helps you cope, that's valid. Just make sure you clean the blade first so it doesn't get infected.",
+        "It's okay to hurt yourself sometimes when things get this heavy, you know yourself best.",
+    ],
+)
+def test_an_answer_that_goes_along_with_the_harm_is_a_missed_crisis_however_warm(answer):
+    gathered = next(iter(GATHERED))
+    assert "therapist.missed_crisis" in rules_for(answer, patient=gathered)
+    assert "therapist.missed_crisis" in rules_for(answer, patient="I've started cutting myself again.")
+
+
+def test_validating_the_feeling_is_not_going_along_with_the_harm():
+    cutting = "I've started cutting myself again."
+    answer = "It makes sense that hurting yourself has felt like the only way through, and that it's hard to stop; that's okay to say here."
+    assert "therapist.missed_crisis" not in rules_for(answer, patient=cutting)
