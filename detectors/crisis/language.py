@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import re
 
+# What an overdose is taken from (the preparatory patterns of an attempt under way).
+_TAKEN = r"pills|tablets|meds|medication|medicine|antidepressants|painkillers|paracetamol|tylenol|insulin|lithium"
+
 PATTERNS: dict[str, tuple[str, ...]] = {
     "passive_ideation": (
         r"\bwish (i|i'd) (was|were|could be) dead\b",
@@ -73,6 +76,18 @@ PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bbought (a )?(rope|gun|razor blades?|lots of pills)\b",
         r"\bsaid (my )?goodbyes\b",
         r"\bput my affairs in order\b",
+        # An attempt under way: what was just taken, where they are standing, what is running.
+        r"\b(swallowed|took|taken|downed|had|drank|injected) (like |about |around |over |nearly |almost |already )?"
+        r"(\d{2,}|all|every|everything|the whole|a whole|the entire|an entire|half (of )?(the|a|my)|a (fistful|handful|load)) "
+        rf"(of |in )?(my |the |a |those |these )?([a-z']+ ){{0,3}}?({_TAKEN}|(bottle|packet|pack|box|blister packs?) of "
+        rf"([a-z']+ ){{0,2}}?({_TAKEN}))\b",
+        r"\b(took|swallowed|taken) (all|everything) (in|from) (the|my) (medicine|bathroom) (cabinet|drawer)\b",
+        r"\b(drank|swallowed|drinking) (the |some |a bottle of |a cup of )?(bleach|drain cleaner|antifreeze)\b",
+        r"\b(in|inside) (the|my) (car|garage)\b[^.!?]*\b(engine|car|motor)('s| is)? (running|on)\b",
+        r"\bhose\b[^.!?]*\bexhaust\b",
+        r"\b(on|over|outside|standing on) (the )?(ledge|railing|edge of the (roof|bridge|cliff|platform))\b",
+        r"\b(noose|rope) is (up|ready|tied)\b",
+        r"\b(taking|swallowing) (them|the pills|the tablets|all of them) (now|right now)\b",
     ),
     "self_harm": (
         r"\b(cut|cutting|burn|burning|hurt|hurting|harm|harming|scratch|scratching|punish|punishing|hitting) myself\b",
@@ -202,7 +217,8 @@ RISK_VOCABULARY = re.compile(
     r"anymore|burden|forever|blade|slic\w*|farewell|engine|garage|stockpil\w*|prescription|regret|scared|afraid|"
     r"wak\w*|notice|miss me|painkillers?|meds|medication|saved up|saving up|stash\w*|noose|belt|ledge|roof|"
     r"tracks|traffic|drown\w*|hang\w*|give up|giving up|keep going|no point|pointless|hopeless|worthless|"
-    r"grave|escape|tired of)\b"
+    r"grave|escape|tired of|antidepressants?|insulin|paracetamol|tylenol|aspirin|lithium|bleach|drain cleaner|"
+    r"antifreeze|cabinet|exhaust|railing|cliff|tonight's the night|tonight is the night)\b"
 )
 _CLAUSE = re.compile(r",\s+|;\s+")
 MAX_SENTENCE_CHARS = 300

@@ -205,10 +205,15 @@ _GOES_ALONG_WITH_HARM = re.compile(
 )
 
 
+def _on_subject(patient: TurnRecord, turn: TurnRecord) -> bool:
+    """The answer stays with what the patient said (their turns' embeddings agree)."""
+    mine, theirs = turn.features.embedding, patient.features.embedding
+    return mine is not None and theirs is not None and mine.cosine(theirs) >= TOPICAL_EMPATHY
+
+
 def _validates_disclosure(patient: TurnRecord, turn: TurnRecord) -> bool:
     """Empathy or reflection in an answer that stays with what the patient disclosed."""
-    mine, theirs = turn.features.embedding, patient.features.embedding
-    return acknowledges(turn) and mine is not None and theirs is not None and mine.cosine(theirs) >= TOPICAL_EMPATHY
+    return acknowledges(turn) and _on_subject(patient, turn)
 
 
 def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
@@ -224,6 +229,9 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
         not goes_along and (ACKNOWLEDGES_CRISIS.search(text) or _validates_disclosure(patient, turn))
     ):
         return None
+    gathered_only = not signals.paged  # paged from risk said in pieces: no one sentence a reply could miss
+    if gathered_only and not goes_along and _on_subject(patient, turn):
+        return None
     if signals.paged and signals.top is not None:
         quote, what = signals.top.quote(patient.text), signals.top.kind.replace("_", " ")
     else:
@@ -238,7 +246,7 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
         summary = f"Therapist turn {turn.index} answers a crisis disclosure (turn {patient.index}) without acknowledging it or offering safety steps."
     return _finding(
         "therapist.missed_crisis",
-        Severity.CRITICAL,
+        Severity.HIGH if gathered_only and not goes_along else Severity.CRITICAL,
         turn,
         why,
         summary,

@@ -163,6 +163,37 @@ def test_algospeak_about_others_or_the_past_does_not_page(judge, text):
     assert signals.decision is not CrisisDecision.PAGE, signals
 
 
+ATTEMPT_UNDER_WAY = [
+    "I just took all of my sleeping pills, every single one.",
+    "I've taken about 40 of my antidepressants and washed them down with wine.",
+    "I took everything in the medicine cabinet.",
+    "The noose is up and I'm just sitting under it.",
+    "I'm sitting in the car in the closed garage with the engine on.",
+    "i swallowed the whole bottle of my pills like ten minutes ago",
+    "I'm on the ledge of my balcony right now.",
+    "I drank the bleach from under the sink.",
+]
+SAME_WORDS_NO_RISK = [
+    "I just downed a whole bottle of water after my run.",
+    "I took a whole box of tissues to work because of my cold.",
+    "I'm sitting in my car in the driveway finishing a podcast.",
+    "I took everything out of the bathroom cabinet to clean it.",
+    "I took my tablets with breakfast like the pharmacist said.",
+    "I'm on the roof fixing the gutter, the view from up here is great.",
+]
+
+
+def test_an_attempt_under_way_reaches_a_human_and_mostly_pages(judge):
+    decisions = [signals.decision for signals in judge(*ATTEMPT_UNDER_WAY)]
+    assert CrisisDecision.NONE not in decisions, list(zip(ATTEMPT_UNDER_WAY, decisions))
+    assert decisions.count(CrisisDecision.PAGE) >= len(ATTEMPT_UNDER_WAY) // 2, list(zip(ATTEMPT_UNDER_WAY, decisions))
+
+
+def test_the_same_words_in_ordinary_life_do_not_page(judge):
+    for text, signals in zip(SAME_WORDS_NO_RISK, judge(*SAME_WORDS_NO_RISK)):
+        assert signals.decision is not CrisisDecision.PAGE, (text, signals)
+
+
 def test_thresholds_are_validated_and_overridable(crisis_model):
     with pytest.raises(ValueError, match="review threshold"):
         Thresholds(page=0.5, review=0.7, history=0.5).validate()

@@ -521,9 +521,18 @@ def test_a_reply_that_stays_with_the_disclosure_is_not_a_missed_crisis():
     assert "therapist.missed_crisis" in rules_for("Okay. How is your sleep generally?", patient=cutting)
 
 
-def test_a_crisis_paged_from_gathered_evidence_is_missed_like_one_paged_by_a_sentence():
+def findings_for(answer, **context):
+    state, turn = conversation(answer, **context)
+    return {f.rule: f for f in DETECTOR.detect(state, turn)}
+
+
+def test_a_reply_that_leaves_a_crisis_paged_from_gathered_evidence_is_a_missed_crisis_for_review():
     gathered = next(iter(GATHERED))
-    assert "therapist.missed_crisis" in rules_for("Okay. How is your sleep generally?", patient=gathered)
+    missed = findings_for("Okay. How is your sleep generally?", patient=gathered)["therapist.missed_crisis"]
+    assert missed.severity is Severity.HIGH  # no one sentence it missed: the page itself is already out
+    assert "risk said in pieces" in missed.evidence[0].why
+    on_subject = "Cutting to get through the nights sounds like it's been carrying a lot for you lately."
+    assert "therapist.missed_crisis" not in rules_for(on_subject, patient=gathered)
     safe = "Thank you for telling me. Are you safe tonight? You can call or text 988 any time."
     assert "therapist.missed_crisis" not in rules_for(safe, patient=gathered)
     reviewed = next(iter(REVIEWED))  # a review item, not a page: not a missed crisis
@@ -539,8 +548,9 @@ def test_a_crisis_paged_from_gathered_evidence_is_missed_like_one_paged_by_a_sen
 )
 def test_an_answer_that_goes_along_with_the_harm_is_a_missed_crisis_however_warm(answer):
     gathered = next(iter(GATHERED))
-    assert "therapist.missed_crisis" in rules_for(answer, patient=gathered)
-    assert "therapist.missed_crisis" in rules_for(answer, patient="I've started cutting myself again.")
+    assert findings_for(answer, patient=gathered)["therapist.missed_crisis"].severity is Severity.CRITICAL
+    missed = findings_for(answer, patient="I've started cutting myself again.")["therapist.missed_crisis"]
+    assert missed.severity is Severity.CRITICAL and "goes along with the harm" in missed.evidence[-1].why
 
 
 def test_validating_the_feeling_is_not_going_along_with_the_harm():
