@@ -129,23 +129,17 @@ def test_a_risk_acronym_counts_as_construct_evidence():
 
 
 @pytest.mark.parametrize(
-    "text", ["Honestly I just want to OD and be done.", "I've decided I'm going to OD tonight, I counted what I have."]
-)
-def test_wanting_to_od_pages_like_wanting_to_overdose(judge, text):
-    (signals,) = judge(text)
-    assert signals.decision is CrisisDecision.PAGE, signals
-
-
-@pytest.mark.parametrize(
     "text",
     [
+        "Honestly I just want to OD and be done.",
+        "I've decided I'm going to OD tonight, I counted what I have.",
         "I want to unalive myself.",
         "I keep thinking about sewerslide.",
         "I keep thinking I should just ctb this weekend.",
         "My sh urges are really strong tonight.",
     ],
 )
-def test_algospeak_for_own_current_risk_pages(judge, text):
+def test_shorthand_for_own_current_risk_pages(judge, text):
     (signals,) = judge(text)
     assert signals.decision is CrisisDecision.PAGE, signals
 
