@@ -115,9 +115,7 @@ class TurnFeatureExtractor:
         patient_turns = [i for i in judged if roles[i] == "patient"]
         candidates = [candidate_spans(texts[i]) for i in patient_turns]
         # The crisis head's candidate sentences are encoded alone, in the same call as the turns.
-        sentences = sorted(
-            candidate_sentences([texts[i] for i in patient_turns], candidates) - {texts[i] for i in judged}
-        )
+        sentences = sorted(candidate_sentences(candidates) - {texts[i] for i in judged})
         encoded, pooled = self.encoder.encode_with_spans(
             [texts[i] for i in judged] + sentences, spans + [[] for _ in sentences]
         )

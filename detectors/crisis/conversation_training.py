@@ -176,7 +176,7 @@ def train_conversation(
     encoder = encoder or Encoder()
     from detectors.crisis.sentence_head import candidate_spans
 
-    sentences = sorted({p["text"][a:b] for p in posts for a, b, _ in candidate_spans(p["text"])})
+    sentences = sorted({sentence for p in posts for _, _, sentence in candidate_spans(p["text"])})
     encode = CachedEncode(encoder, cache_dir, "crisis-post-sentences", sentences)
     log(f"stacking: {STACK_FOLDS} sentence heads, each without one fold of the training posts")
     fold_of, heads = stacked_heads(data_dir, head, posts, cache_dir, encoder, extra, head_file, members)

@@ -141,22 +141,21 @@ def sentence_features(sentence: str) -> np.ndarray:
 
 
 def candidate_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, normalised sentence) of the sentences worth scoring: risk words, euphemisms, a
-    crisis pattern or a suicide-related construct of the lexicon, once figures of speech ("beat myself
-    up", "this is killing me") are set aside."""
+    """(start, end, the sentence as the head reads it: ``in_plain_words``, case kept) of the sentences
+    worth scoring: risk words, euphemisms, a crisis pattern or a suicide-related construct of the
+    lexicon, once figures of speech ("beat myself up", "this is killing me") are set aside."""
     lexicon = Lexicon.load()
     out = []
     for start, end in sentence_spans(text):
         written = in_plain_words(text[start:end])
-        sentence = normalise(written)
-        literal = FIGURES_OF_SPEECH.sub(" ", sentence)
+        literal = FIGURES_OF_SPEECH.sub(" ", normalise(written))
         if (
             RISK_VOCABULARY.search(literal)
             or _EUPHEMISM.search(literal)
             or any(rx.search(literal) for rx in ANY_OF_KIND.values())
             or any(m.construct in CANDIDATE_CONSTRUCTS for m in lexicon.matches(literal_as_written(written)))
         ):
-            out.append((start, end, sentence))
+            out.append((start, end, written))
     return out
 
 
@@ -251,9 +250,9 @@ def _risk_sentence(start: int, end: int, row: np.ndarray) -> RiskSentence:
     return RiskSentence(start, end, kind, round(float(current.sum()), 4), round(float(row[1]), 4), steps)
 
 
-def candidate_sentences(texts: Sequence[str], spans: Sequence[list[tuple[int, int, str]]]) -> set[str]:
-    """The distinct candidate sentences of a batch, as the head reads them (``in_plain_words``)."""
-    return {in_plain_words(text[a:b]) for text, found in zip(texts, spans) for a, b, _ in found}
+def candidate_sentences(spans: Sequence[list[tuple[int, int, str]]]) -> set[str]:
+    """The distinct candidate sentences of a batch (``candidate_spans`` of each text), as the head reads them."""
+    return {sentence for found in spans for _, _, sentence in found}
 
 
 def assess_turns(
@@ -271,7 +270,7 @@ def assess_turns(
     """
     spans = spans if spans is not None else [candidate_spans(text) for text in texts]
     known = known or {}
-    wanted = sorted(candidate_sentences(texts, spans) - set(known))
+    wanted = sorted(candidate_sentences(spans) - set(known))
     vectors = dict(known)
     if wanted:
         vectors.update(zip(wanted, encode(wanted)))
@@ -279,7 +278,7 @@ def assess_turns(
     for text, found in zip(texts, spans):
         found_spans = [(a, b) for a, b, _ in found]
         if found:
-            read = [in_plain_words(text[a:b]) for a, b, _ in found]
+            read = [sentence for _, _, sentence in found]
             probabilities = model.probabilities(np.stack([vectors[sentence] for sentence in read]), read)
             signals = model.judge(found_spans, probabilities)
         else:

@@ -167,10 +167,10 @@ def post_negatives(data_dir: Path) -> list[Labelled]:
         for field in fields:
             key = f"{post['ref']}:{field}"
             text = real.fields[key]
-            for start, end, _ in candidate_spans(text):
+            for start, end, sentence in candidate_spans(text):
                 found[post["split"]].append(
                     Labelled(
-                        text[start:end],
+                        sentence,
                         "none",
                         "none",
                         "none",

@@ -232,11 +232,8 @@ def missed_crisis(state: ConversationState, turn: TurnRecord) -> Finding | None:
     gathered_only = not signals.paged  # paged from risk said in pieces: no one sentence a reply could miss
     if gathered_only and not goes_along and _on_subject(patient, turn):
         return None
-    if signals.paged and signals.top is not None:
-        quote, what = signals.top.quote(patient.text), signals.top.kind.replace("_", " ")
-    else:
-        quote = signals.top.quote(patient.text) if signals.top is not None else patient.text
-        what = "risk said in pieces across turns"
+    quote = signals.top.quote(patient.text) if signals.top is not None else patient.text
+    what = signals.top.kind.replace("_", " ") if signals.paged and signals.top else "risk said in pieces across turns"
     disclosure = Evidence(patient.index, "patient", excerpt(quote, 160), f"paged crisis disclosure ({what})")
     if goes_along:
         why = f"goes along with the harm (“{goes_along.group(0)}”) and offers no safety step"

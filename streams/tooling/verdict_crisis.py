@@ -63,7 +63,7 @@ MAX_FALSE_PAGE_RISE = 0.5
 
 
 def quoted_sentence(example: Mapping[str, Any]) -> str | None:
-    """The candidate sentence (normalised, as the head reads it) the alert quotes from its latest
+    """The candidate sentence (as the head reads it, case kept) the alert quotes from its latest
     patient turn, or None: the quote matches none of them (e.g. redacted), or a review item or past
     risk rests on evidence from several turns (the conversation model raised it)."""
     alert = example["alert"]
