@@ -155,9 +155,15 @@ def test_a_silenced_alert_is_not_notified_until_the_silence_is_expired(stack, re
 def test_an_escalation_clock_survives_a_killed_worker_and_its_step_fires_once(stack, receivers):
     """Last in this module: it restarts the worker (its metrics start again from zero)."""
     alert = alert_record("conv-esc-3", "crisis.preparatory_behaviour", "critical")
+    counted = 'turnwatch_deliveries_total{outcome="delivered",sink="pagerduty"}'
+    before = stack.metric(counted)
     stack.publish_alert(alert)
     assert wait_until(lambda: delivered(receivers, alert))
     paged_at = arrival(receivers, PRIMARY, alert)
+    # Counted once the delivery and the escalation clock are flushed. A kill between the receiver's
+    # 200 and that flush repeats the POST with the same Idempotency-Key (README, Delivering alerts);
+    # this test is about the clock, so it kills after the flush, when no repeat is allowed.
+    assert wait_until(lambda: stack.metric(counted) >= before + 1)
     stack.kill()  # the clock is in the escalations table's changelog, flushed with the page
     stack.start()
     assert wait_until(lambda: pages(receivers, SECONDARY, alert), timeout=120)
